@@ -1,0 +1,164 @@
+package ultracart
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+
+	"golang.org/x/oauth2"
+)
+
+// Config is an oauth2.Config whose methods speak UltraCart's dialect of
+// OAuth 2.0: they send the X-UltraCart-Api-Version header, accept expires_in
+// as UltraCart sends it, refuse redirects to another origin, and return
+// UltraCart's errors as *Error values. A zero Endpoint means Endpoint.
+//
+// A Config is safe for concurrent use as long as its fields are not changed.
+type Config struct {
+	oauth2.Config
+	// PreconfiguredRedirect says that the application profile at UltraCart
+	// fixes the redirect URI, so AuthCodeURL leaves redirect_uri out;
+	// Exchange still sends RedirectURL when it is set.
+	PreconfiguredRedirect bool
+}
+
+// oauth2Config returns the embedded configuration with Endpoint filled in.
+func (c *Config) oauth2Config() *oauth2.Config { return withEndpoint(&c.Config) }
+
+// withEndpoint returns a copy of conf whose zero Endpoint is Endpoint. It
+// builds a new value rather than copying *conf, whose unexported cache must
+// not be copied.
+func withEndpoint(conf *oauth2.Config) *oauth2.Config {
+	ep := conf.Endpoint
+	if ep == (oauth2.Endpoint{}) {
+		ep = Endpoint
+	}
+	return &oauth2.Config{
+		ClientID:     conf.ClientID,
+		ClientSecret: conf.ClientSecret,
+		Endpoint:     ep,
+		RedirectURL:  conf.RedirectURL,
+		Scopes:       conf.Scopes,
+	}
+}
+
+// refresh redeems refreshToken for a new token through conf, in UltraCart's
+// dialect. The new token keeps refreshToken when the server sends none.
+func refresh(ctx context.Context, conf *oauth2.Config, refreshToken string) (*oauth2.Token, error) {
+	src := withEndpoint(conf).TokenSource(NewContext(ctx), &oauth2.Token{RefreshToken: refreshToken})
+	tok, err := src.Token()
+	return tok, wrapError(err)
+}
+
+// AuthCodeURL returns the link that sends the merchant to UltraCart to
+// authorize the application: response_type=code, client_id, state, scope
+// (space-separated, only when Scopes is set) and redirect_uri (only when
+// RedirectURL is set and PreconfiguredRedirect is false). UltraCart requires
+// a state: use NewState, and ParseCallback to check it.
+func (c *Config) AuthCodeURL(state string, opts ...oauth2.AuthCodeOption) string {
+	conf := c.oauth2Config()
+	if c.PreconfiguredRedirect {
+		conf.RedirectURL = ""
+	}
+	return conf.AuthCodeURL(state, opts...)
+}
+
+// Exchange converts an authorization code into a token. It sends
+// redirect_uri whenever RedirectURL is set, as UltraCart requires. Errors
+// are *Error values; errors.Is(err, ErrInvalidGrant) means the code was
+// already used or has expired.
+func (c *Config) Exchange(ctx context.Context, code string, opts ...oauth2.AuthCodeOption) (*oauth2.Token, error) {
+	if code == "" {
+		return nil, errors.New("ultracart: the authorization code is empty")
+	}
+	tok, err := c.oauth2Config().Exchange(NewContext(ctx), code, opts...)
+	return tok, wrapError(err)
+}
+
+// TokenSource returns a TokenSource that returns t until it expires, then
+// refreshes it with its refresh token, as oauth2.Config.TokenSource does.
+// Its errors are *Error values. A rotated refresh token lives only in the
+// returned source: use PersistentTokenSource to keep it.
+func (c *Config) TokenSource(ctx context.Context, t *oauth2.Token) oauth2.TokenSource {
+	return errorSource{c.oauth2Config().TokenSource(NewContext(ctx), t)}
+}
+
+// Client returns an HTTP client that sends the token, refreshes it when it
+// expires and adds X-UltraCart-Api-Version; see NewClient.
+func (c *Config) Client(ctx context.Context, t *oauth2.Token) *http.Client {
+	return NewClient(ctx, c.TokenSource(ctx, t))
+}
+
+// DeviceAuth starts the device flow (RFC 8628): show the merchant
+// VerificationURI and UserCode, then call DeviceAccessToken.
+func (c *Config) DeviceAuth(ctx context.Context, opts ...oauth2.AuthCodeOption) (*oauth2.DeviceAuthResponse, error) {
+	da, err := c.oauth2Config().DeviceAuth(NewContext(ctx), opts...)
+	return da, wrapError(err)
+}
+
+// DeviceAccessToken polls the token endpoint until the merchant approves the
+// device, declines, or the device code expires. It waits the interval the
+// server asked for and slows down when told to (authorization_pending and
+// slow_down keep their RFC 8628 meaning); ctx bounds the whole wait.
+func (c *Config) DeviceAccessToken(ctx context.Context, da *oauth2.DeviceAuthResponse, opts ...oauth2.AuthCodeOption) (*oauth2.Token, error) {
+	tok, err := c.oauth2Config().DeviceAccessToken(NewContext(ctx), da, opts...)
+	return tok, wrapError(err)
+}
+
+// Revoke revokes token and with it the application's authorization; see the
+// function Revoke.
+func (c *Config) Revoke(ctx context.Context, token string) error {
+	return Revoke(ctx, c.oauth2Config(), token)
+}
+
+// errorSource turns the errors of a token source into *Error values.
+type errorSource struct{ src oauth2.TokenSource }
+
+func (s errorSource) Token() (*oauth2.Token, error) {
+	tok, err := s.src.Token()
+	return tok, wrapError(err)
+}
+
+// wrapError returns the *Error that err carries or stands for: the one the
+// transport or redirect check made, one rebuilt from an
+// *oauth2.RetrieveError, or a network failure with StatusCode 0. Other
+// errors pass through unchanged.
+func wrapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		return errorFromRetrieve(re)
+	}
+	var ue *url.Error
+	var ne net.Error
+	if errors.As(err, &ue) || errors.As(err, &ne) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Err: err}
+	}
+	return err
+}
+
+// errorFromRetrieve rebuilds the *Error behind a RetrieveError whose body
+// the dialect transport wrote.
+func errorFromRetrieve(re *oauth2.RetrieveError) *Error {
+	e := new(Error)
+	if re.Response != nil {
+		e = newResponseError(re.Response.StatusCode, re.Response.Header, nil)
+	}
+	e.Code, e.Description, e.URI, e.Err = re.ErrorCode, re.ErrorDescription, re.ErrorURI, re
+	var w wireError
+	if json.Unmarshal(re.Body, &w) == nil && w.Detail != nil {
+		d := w.Detail
+		e.StatusCode, e.Code, e.Description, e.URI = d.Status, d.Code, d.Description, d.URI
+		e.DeveloperMessage, e.UserMessage, e.MoreInfo, e.ObjectID = d.DeveloperMessage, d.UserMessage, d.MoreInfo, d.ObjectID
+	}
+	return e
+}

@@ -1,0 +1,234 @@
+package ultracart
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Error is an error reported by UltraCart, in either of the two formats it
+// uses: an RFC 6749 error ({"error": "invalid_grant", …}, also found in a
+// redirect's query) or the REST API's ErrorResponse envelope
+// ({"error": {"developer_message": …}, "success": false}) with its
+// UC-REST-ERROR header. A request that got no response at all (a refused
+// connection, a timeout, a canceled context) is an *Error too, with
+// StatusCode 0 and the network error in Err.
+//
+// Error texts never contain the access token, refresh token, authorization
+// code, device code, client secret or state that the request carried.
+type Error struct {
+	StatusCode       int           // HTTP status; 0 when the error came from a redirect query or no response arrived
+	Code             string        // RFC 6749 error code: invalid_grant, access_denied, invalid_request, …
+	Description      string        // RFC 6749 error_description, or an excerpt of a body that was not JSON
+	URI              string        // RFC 6749 error_uri
+	DeveloperMessage string        // ErrorResponse.error.developer_message
+	UserMessage      string        // ErrorResponse.error.user_message
+	MoreInfo         string        // ErrorResponse.error.more_info
+	ObjectID         string        // ErrorResponse.error.object_id
+	RESTError        string        // the UC-REST-ERROR response header
+	RetryAfter       time.Duration // the Retry-After response header, when it gave a number of seconds
+	Err              error         // the cause, e.g. *oauth2.RetrieveError or *url.Error
+}
+
+// Error returns "ultracart: " followed by the code and the most useful message
+// the response carried, and the HTTP status.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("ultracart: ")
+	msg := e.message()
+	switch {
+	case e.Code != "" && msg != "":
+		b.WriteString(e.Code + ": " + msg)
+	case e.Code != "":
+		b.WriteString(e.Code)
+	case msg != "":
+		b.WriteString(msg)
+	case e.StatusCode == 0 && e.Err != nil:
+		// No response: the cause is a network or context error, whose text
+		// names at most the URL, never a form value.
+		b.WriteString(e.Err.Error())
+	default:
+		b.WriteString("request failed")
+	}
+	if e.StatusCode != 0 {
+		fmt.Fprintf(&b, " (HTTP %d)", e.StatusCode)
+	}
+	return b.String()
+}
+
+// message is the first of the human-readable texts the response carried.
+func (e *Error) message() string {
+	for _, s := range []string{e.Description, e.DeveloperMessage, e.UserMessage, e.RESTError} {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is reports whether e carries the error code of target, one of
+// ErrInvalidGrant, ErrAccessDenied or ErrInvalidRequest.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrInvalidGrant:
+		return e.Code == "invalid_grant"
+	case ErrAccessDenied:
+		return e.Code == "access_denied"
+	case ErrInvalidRequest:
+		return e.Code == "invalid_request"
+	}
+	return false
+}
+
+// Temporary reports whether trying again later may succeed: the status is
+// 408, 429 or 5xx, or the request failed on a timeout or a connection reset.
+func (e *Error) Temporary() bool {
+	switch s := e.StatusCode; {
+	case s == http.StatusRequestTimeout, s == http.StatusTooManyRequests, s >= 500 && s <= 599:
+		return true
+	}
+	return isTransient(e.Err)
+}
+
+// isTransient reports whether err is a timeout or a connection that broke
+// before the whole answer arrived.
+func isTransient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+var (
+	// ErrInvalidGrant matches an *Error whose Code is "invalid_grant": the
+	// authorization code or refresh token is no longer good, and the merchant
+	// must authorize the application again.
+	ErrInvalidGrant = errors.New("ultracart: invalid_grant")
+	// ErrAccessDenied matches an *Error whose Code is "access_denied": the
+	// merchant declined to authorize the application.
+	ErrAccessDenied = errors.New("ultracart: access_denied")
+	// ErrInvalidRequest matches an *Error whose Code is "invalid_request"; in
+	// a redirect it means the authorize link expired.
+	ErrInvalidRequest = errors.New("ultracart: invalid_request")
+	// ErrStateMismatch is returned by ParseCallback when the state in the
+	// redirect is not the one the application sent.
+	ErrStateMismatch = errors.New("ultracart: callback state does not match")
+)
+
+// CheckResponse returns nil for a 2xx response of the UltraCart REST API,
+// else an *Error built from its status, UC-REST-ERROR header and
+// ErrorResponse body. It reads at most 1 MiB of the body and puts what it
+// read back into resp.Body, so the caller can still read it.
+func CheckResponse(resp *http.Response) error {
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		return nil
+	}
+	var body []byte
+	var readErr error
+	if resp.Body != nil {
+		body, readErr = io.ReadAll(io.LimitReader(resp.Body, maxBody))
+		resp.Body.Close()
+		resp.Body = io.NopCloser(strings.NewReader(string(body)))
+	}
+	var r redactor
+	if resp.Request != nil {
+		r.addAuthorization(resp.Request.Header.Get("Authorization"))
+	}
+	e := errorFromBody(resp.StatusCode, resp.Header, body, &r)
+	e.Err = readErr
+	return e
+}
+
+// newResponseError returns an *Error with the status and headers of a
+// response; the body's content is added by the caller.
+func newResponseError(status int, h http.Header, r *redactor) *Error {
+	e := &Error{StatusCode: status, RESTError: r.clean(h.Get("UC-REST-ERROR"))}
+	if s, err := strconv.Atoi(strings.TrimSpace(h.Get("Retry-After"))); err == nil && s >= 0 {
+		e.RetryAfter = time.Duration(s) * time.Second
+	}
+	return e
+}
+
+// maxBody is the most the package reads of any response body.
+const maxBody = 1 << 20
+
+// errorFromBody returns the *Error that a response with this status, header
+// and body stands for: an ErrorResponse envelope, an RFC 6749 error, a revoke
+// answer's message or, for a body that is not a JSON object, an excerpt.
+func errorFromBody(status int, h http.Header, body []byte, r *redactor) *Error {
+	e := newResponseError(status, h, r)
+	m, ok := jsonObject(body)
+	if !ok {
+		if len(strings.TrimSpace(string(body))) > 0 {
+			e.Description = "unexpected response: " + excerpt(body, r)
+		}
+		return e
+	}
+	if !e.setFields(m, r) {
+		e.Description = r.clean(jsonString(m["message"]))
+	}
+	return e
+}
+
+// setFields fills e from the error member of a JSON object, in either of
+// UltraCart's formats, and reports whether the object carried an error.
+func (e *Error) setFields(m map[string]json.RawMessage, r *redactor) bool {
+	raw := m["error"]
+	if code := jsonString(raw); code != "" {
+		e.Code = r.clean(code)
+		e.Description = r.clean(jsonString(m["error_description"]))
+		e.URI = r.clean(jsonString(m["error_uri"]))
+		return true
+	}
+	env, ok := jsonObject(raw)
+	if !ok {
+		return false
+	}
+	e.DeveloperMessage = r.clean(jsonString(env["developer_message"]))
+	e.UserMessage = r.clean(jsonString(env["user_message"]))
+	e.MoreInfo = r.clean(jsonString(env["more_info"]))
+	e.ObjectID = r.clean(jsonString(env["object_id"]))
+	return true
+}
+
+// jsonObject decodes b as a JSON object.
+func jsonObject(b []byte) (map[string]json.RawMessage, bool) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil || m == nil {
+		return nil, false
+	}
+	return m, true
+}
+
+// jsonString returns a JSON string's value, a number's or boolean's text,
+// and "" for anything else.
+func jsonString(raw json.RawMessage) string {
+	var v any
+	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
+		return ""
+	}
+	switch v := v.(type) {
+	case string:
+		return v
+	case float64, bool:
+		return strings.TrimSpace(string(raw))
+	}
+	return ""
+}

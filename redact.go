@@ -1,0 +1,87 @@
+package ultracart
+
+import (
+	"net/url"
+	"strings"
+	"unicode"
+)
+
+// redacted replaces a secret found in a text that goes into an error.
+const redacted = "[redacted]"
+
+// redactor removes the secrets a request carried from the texts of the
+// response that goes into an error, so that a server or proxy that echoes a
+// request cannot make the package leak it. The zero value removes nothing.
+type redactor struct {
+	secrets []string
+}
+
+// add registers secret, and its URL-encoded form, for removal.
+func (r *redactor) add(secrets ...string) {
+	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		r.secrets = append(r.secrets, s)
+		if q := url.QueryEscape(s); q != s {
+			r.secrets = append(r.secrets, q)
+		}
+	}
+}
+
+// addAuthorization registers the credentials of an Authorization header.
+func (r *redactor) addAuthorization(h string) {
+	if _, cred, ok := strings.Cut(h, " "); ok {
+		r.add(strings.TrimSpace(cred))
+	}
+}
+
+// addForm registers every secret-bearing field of an OAuth request form.
+func (r *redactor) addForm(form url.Values) {
+	for _, k := range []string{"code", "refresh_token", "client_secret", "device_code", "token", "password", "code_verifier", "client_assertion"} {
+		r.add(form[k]...)
+	}
+}
+
+// clean returns s with every registered secret replaced.
+func (r *redactor) clean(s string) string {
+	if r == nil {
+		return s
+	}
+	for _, secret := range r.secrets {
+		if strings.Contains(s, secret) {
+			s = strings.ReplaceAll(s, secret, redacted)
+		}
+	}
+	return s
+}
+
+// maxExcerpt is how many bytes of a body that is not JSON an error quotes.
+const maxExcerpt = 160
+
+// excerpt returns the start of body on one line, with the secrets removed
+// before it is cut so that no prefix of a secret survives the cut.
+func excerpt(body []byte, r *redactor) string {
+	s := strings.TrimSpace(r.clean(strings.ToValidUTF8(string(body), "\uFFFD")))
+	var b strings.Builder
+	space := false
+	for i, c := range s {
+		if b.Len() >= maxExcerpt {
+			// Cut at a rune boundary, and say so.
+			if i < len(s) {
+				b.WriteString("…")
+			}
+			break
+		}
+		if unicode.IsSpace(c) || unicode.IsControl(c) {
+			space = true
+			continue
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		b.WriteRune(c)
+	}
+	return b.String()
+}

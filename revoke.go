@@ -1,0 +1,95 @@
+package ultracart
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"golang.org/x/oauth2"
+)
+
+// Revoke revokes token (and with it the application's authorization) at the
+// revoke endpoint beside conf.Endpoint.TokenURL (…/oauth/token →
+// …/oauth/revoke); a zero Endpoint means RevokeURL. It sends client_id and
+// token (client_secret too when set) and never follows a redirect.
+//
+// It succeeds only on a 2xx answer whose body says "successful": true. An
+// answer with "successful": false, an ErrorResponse envelope, or any other
+// status is an *Error, and so is a request that got no answer. It reads at
+// most 1 MiB of the answer, honours ctx and uses the client under ctx's
+// oauth2.HTTPClient key.
+func Revoke(ctx context.Context, conf *oauth2.Config, token string) error {
+	if token == "" {
+		return errors.New("ultracart: the token to revoke is empty")
+	}
+	endpoint, err := revokeURL(conf.Endpoint)
+	if err != nil {
+		return err
+	}
+	form := url.Values{"client_id": {conf.ClientID}, "token": {token}}
+	if conf.ClientSecret != "" {
+		form.Set("client_secret", conf.ClientSecret)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return errors.New("ultracart: invalid revoke URL")
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set(APIVersionHeader, APIVersion)
+
+	client := *contextClient(ctx)
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := client.Do(req)
+	if err != nil {
+		return &Error{Err: err}
+	}
+	defer resp.Body.Close()
+
+	var r redactor
+	r.addForm(form)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		e := newResponseError(resp.StatusCode, resp.Header, &r)
+		e.Description, e.Err = "reading the response body failed", err
+		return e
+	}
+	if len(body) > maxBody {
+		e := newResponseError(resp.StatusCode, resp.Header, &r)
+		e.Description = "response body exceeds 1 MiB"
+		return e
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		var ok struct {
+			Successful bool `json:"successful"`
+		}
+		if json.Unmarshal(body, &ok) == nil && ok.Successful {
+			return nil
+		}
+	}
+	e := errorFromBody(resp.StatusCode, resp.Header, body, &r)
+	if e.message() == "" && e.Code == "" {
+		switch {
+		case resp.StatusCode >= 300 && resp.StatusCode <= 399:
+			e.Description = "the revoke endpoint answered with a redirect, which is not followed"
+		case resp.StatusCode >= 200 && resp.StatusCode <= 299:
+			e.Description = "the revoke endpoint did not confirm the revocation"
+		}
+	}
+	return e
+}
+
+// revokeURL derives the revoke endpoint from ep's TokenURL.
+func revokeURL(ep oauth2.Endpoint) (string, error) {
+	if ep.TokenURL == "" {
+		return RevokeURL, nil
+	}
+	if base, ok := strings.CutSuffix(ep.TokenURL, "/oauth/token"); ok {
+		return base + "/oauth/revoke", nil
+	}
+	return "", errors.New("ultracart: cannot derive the revoke URL: the token URL does not end in /oauth/token")
+}

@@ -1,0 +1,290 @@
+package ultracart_test
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/ultracart-go/ultracart"
+)
+
+func TestNewClientHeaders(t *testing.T) {
+	api := newRecorder(t, reply(200, `{"items":[]}`))
+	client := ultracart.NewClient(context.Background(), oauth2.StaticTokenSource(&oauth2.Token{AccessToken: testAccessToken, TokenType: "bearer"}))
+
+	resp, err := client.Get(api.URL + "/rest/v2/item/items")
+	require.NoError(t, err)
+	resp.Body.Close()
+
+	req, _ := http.NewRequest(http.MethodGet, api.URL+"/rest/v2/item/items", nil)
+	req.Header.Set("X-UltraCart-Api-Version", "2099-01-01")
+	resp, err = client.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+
+	reqs := api.requests()
+	require.Len(t, reqs, 2)
+	assert.Equal(t, "Bearer "+testAccessToken, reqs[0].Header.Get("Authorization"))
+	assert.Equal(t, ultracart.APIVersion, reqs[0].Header.Get("X-UltraCart-Api-Version"))
+	assert.Equal(t, "2099-01-01", reqs[1].Header.Get("X-UltraCart-Api-Version"), "the caller's version is kept")
+	assert.Empty(t, req.Header.Get("Authorization"), "the caller's request is not modified")
+}
+
+func TestConfigClientRefreshes(t *testing.T) {
+	var srvURL string
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/rest/v2/oauth/token":
+			reply(200, `{"access_token":"at-new","refresh_token":"rt-new","token_type":"bearer","expires_in":"3600"}`)(w, r)
+		default:
+			reply(200, `{"ok":true}`)(w, r)
+		}
+	})
+	srvURL = srv.URL
+	conf := testConfig(srvURL)
+	old := &oauth2.Token{AccessToken: testAccessToken, RefreshToken: testRefreshToken, Expiry: time.Now().Add(-time.Minute)}
+	client := conf.Client(context.Background(), old)
+
+	for range 3 {
+		resp, err := client.Get(srvURL + "/rest/v2/item/items")
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	reqs := srv.requests()
+	require.Len(t, reqs, 4, "one refresh, then three API calls")
+	assert.Equal(t, "/rest/v2/oauth/token", reqs[0].Path)
+	assert.Equal(t, "refresh_token", reqs[0].Form.Get("grant_type"))
+	assert.Equal(t, testRefreshToken, reqs[0].Form.Get("refresh_token"))
+	assert.Equal(t, ultracart.APIVersion, reqs[0].Header.Get("X-UltraCart-Api-Version"))
+	for _, r := range reqs[1:] {
+		assert.Equal(t, "Bearer at-new", r.Header.Get("Authorization"))
+	}
+}
+
+func TestNewClientRefreshError(t *testing.T) {
+	srv := newRecorder(t, reply(400, `{"error":"invalid_grant","error_description":"refresh token revoked"}`))
+	conf := testConfig(srv.URL)
+	client := conf.Client(context.Background(), &oauth2.Token{AccessToken: "a", RefreshToken: testRefreshToken, Expiry: time.Now().Add(-time.Minute)})
+	_, err := client.Get(srv.URL + "/rest/v2/item/items")
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ultracart.ErrInvalidGrant)
+	assert.NotContains(t, err.Error(), testRefreshToken)
+	assert.Len(t, srv.requests(), 1, "no API call without a token")
+}
+
+// countingTransport counts the requests that pass through it.
+type countingTransport struct {
+	n    atomic.Int32
+	base http.RoundTripper
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.base.RoundTrip(r)
+}
+
+func TestNewClientKeepsContextTransport(t *testing.T) {
+	api := newRecorder(t, reply(200, `{}`))
+	ct := &countingTransport{base: http.DefaultTransport}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: ct, Timeout: 7 * time.Second})
+	client := ultracart.NewClient(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "a"}))
+	assert.Equal(t, 7*time.Second, client.Timeout)
+	resp, err := client.Get(api.URL)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.EqualValues(t, 1, ct.n.Load())
+}
+
+// TestNewClientRedirects checks that the token follows a redirect only to
+// the same origin: another host, another port of the same host, or another
+// scheme gets no Authorization header, from NewClient and Config.Client.
+func TestNewClientRedirects(t *testing.T) {
+	target := newRecorder(t, reply(200, `{}`))
+	tlsTarget := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Auth", r.Header.Get("Authorization"))
+	}))
+	t.Cleanup(tlsTarget.Close)
+
+	// origin redirects /same to itself and /elsewhere to the target.
+	var originURL string
+	origin := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/same":
+			http.Redirect(w, r, originURL+"/landed", http.StatusFound)
+		case "/port":
+			http.Redirect(w, r, target.URL+"/landed", http.StatusTemporaryRedirect)
+		case "/host":
+			// The same port number on another host name is another origin.
+			http.Redirect(w, r, strings.Replace(target.URL, "127.0.0.1", "localhost", 1)+"/landed", http.StatusFound)
+		case "/scheme":
+			http.Redirect(w, r, tlsTarget.URL+"/landed", http.StatusFound)
+		default:
+			reply(200, `{}`)(w, r)
+		}
+	})
+	originURL = origin.URL
+
+	// A TLS-capable base transport that trusts tlsTarget.
+	base := tlsTarget.Client().Transport.(*http.Transport).Clone()
+	base.TLSClientConfig = &tls.Config{RootCAs: tlsTarget.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: base})
+
+	tok := &oauth2.Token{AccessToken: testAccessToken, Expiry: time.Now().Add(time.Hour)}
+	clients := map[string]*http.Client{
+		"NewClient":     ultracart.NewClient(ctx, oauth2.StaticTokenSource(tok)),
+		"Config.Client": testConfig(origin.URL).Client(ctx, tok),
+	}
+	for name, client := range clients {
+		t.Run(name, func(t *testing.T) {
+			resp, err := client.Get(origin.URL + "/same")
+			require.NoError(t, err)
+			resp.Body.Close()
+			last := origin.requests()[len(origin.requests())-1]
+			assert.Equal(t, "/landed", last.Path)
+			assert.Equal(t, "Bearer "+testAccessToken, last.Header.Get("Authorization"), "same origin keeps the token")
+
+			for _, path := range []string{"/port", "/host"} {
+				before := len(target.requests())
+				resp, err := client.Get(origin.URL + path)
+				require.NoError(t, err)
+				resp.Body.Close()
+				reqs := target.requests()
+				require.Len(t, reqs, before+1, path)
+				assert.Empty(t, reqs[before].Header.Get("Authorization"), path)
+				assert.Equal(t, ultracart.APIVersion, reqs[before].Header.Get("X-UltraCart-Api-Version"), path)
+			}
+
+			resp, err = client.Get(origin.URL + "/scheme")
+			require.NoError(t, err)
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			assert.Empty(t, resp.Header.Get("X-Auth"), "http to https is another origin")
+		})
+	}
+}
+
+// TestNewClientRedirectStripsCallerAuthorization: a header the caller set
+// is not carried to another origin either.
+func TestNewClientRedirectStripsCallerAuthorization(t *testing.T) {
+	target := newRecorder(t, reply(200, `{}`))
+	origin := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL+"/landed", http.StatusFound)
+	})
+	client := ultracart.NewClient(context.Background(), oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "a"}))
+	req, _ := http.NewRequest(http.MethodGet, origin.URL, nil)
+	req.Header.Set("Authorization", "Bearer "+testAccessToken)
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Empty(t, target.only(t).Header.Get("Authorization"))
+}
+
+func TestNewClientNilSource(t *testing.T) {
+	client := ultracart.NewClient(context.Background(), nil)
+	_, err := client.Get("http://127.0.0.1:1/")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "ultracart: ")
+}
+
+// TestTokenRequestRedirects: a token request that is redirected to another
+// origin is refused, so the code and secret never reach it; a redirect
+// within the origin is followed.
+func TestTokenRequestRedirects(t *testing.T) {
+	elsewhere := newRecorder(t, reply(200, `{"access_token":"stolen"}`))
+	var srvURL string
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away/rest/v2/oauth/token":
+			w.Header().Set("Location", elsewhere.URL+"/rest/v2/oauth/token")
+			w.WriteHeader(http.StatusTemporaryRedirect)
+		case "/home/rest/v2/oauth/token":
+			w.Header().Set("Location", srvURL+"/rest/v2/oauth/token")
+			w.WriteHeader(http.StatusPermanentRedirect)
+		default:
+			reply(200, `{"access_token":"good","expires_in":"60"}`)(w, r)
+		}
+	})
+	srvURL = srv.URL
+
+	conf := testConfig(srv.URL + "/away")
+	conf.ClientSecret = testSecret
+	ctx := context.Background()
+	_, err := conf.Exchange(ctx, testCode)
+	var e *ultracart.Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, http.StatusTemporaryRedirect, e.StatusCode)
+	assert.Contains(t, e.Error(), "another origin")
+	_, err = conf.TokenSource(ctx, &oauth2.Token{RefreshToken: testRefreshToken}).Token()
+	require.ErrorAs(t, err, &e)
+	_, err = conf.Config.Exchange(ultracart.NewContext(ctx), testCode)
+	require.ErrorAs(t, err, &e)
+	assert.Empty(t, elsewhere.requests(), "nothing reached the other origin")
+
+	tok, err := testConfig(srv.URL+"/home").Exchange(ctx, testCode)
+	require.NoError(t, err)
+	assert.Equal(t, "good", tok.AccessToken)
+	reqs := srv.requests()
+	last := reqs[len(reqs)-1]
+	assert.Equal(t, testCode, last.Form.Get("code"), "the body is sent again after a same-origin 308")
+}
+
+func TestNewContext(t *testing.T) {
+	ctx := ultracart.NewContext(context.Background())
+	assert.Equal(t, ctx, ultracart.NewContext(ctx), "idempotent")
+
+	// Non-token responses pass through byte for byte.
+	body := `{"expires_in":"", "error":{"developer_message":"x"}}` + "\n"
+	srv := newRecorder(t, reply(400, body, "Content-Type", "application/json; charset=utf-8"))
+	client := ctx.Value(oauth2.HTTPClient).(*http.Client)
+	for _, req := range []*http.Request{
+		mustRequest(t, http.MethodGet, srv.URL+"/rest/v2/oauth/token"),
+		mustRequest(t, http.MethodPost, srv.URL+"/rest/v2/item/items"),
+		mustRequest(t, http.MethodPost, srv.URL+"/rest/v2/oauth/tokens"),
+	} {
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		assert.Equal(t, body, string(got), req.URL.Path)
+		assert.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
+	}
+	for _, r := range srv.requests() {
+		assert.Equal(t, ultracart.APIVersion, r.Header.Get("X-UltraCart-Api-Version"))
+	}
+}
+
+func mustRequest(t *testing.T, method, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	require.NoError(t, err)
+	return req
+}
+
+func TestNetworkErrorIsAnError(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close() // nothing listens there any more
+	_, err := testConfig(srv.URL).Exchange(context.Background(), testCode)
+	var e *ultracart.Error
+	require.ErrorAs(t, err, &e)
+	assert.Zero(t, e.StatusCode)
+	assert.NotNil(t, e.Err)
+	assert.NotContains(t, err.Error(), testCode)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = testConfig(srv.URL).Exchange(ctx, testCode)
+	assert.ErrorIs(t, err, context.Canceled)
+	require.ErrorAs(t, err, &e)
+	assert.False(t, e.Temporary())
+}

@@ -1,0 +1,130 @@
+package ultracart_test
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ultracart-go/ultracart"
+)
+
+// deviceServer answers device authorization in UltraCart's dialect (string
+// numbers) and then the polls with the given answers, in order.
+func deviceServer(t *testing.T, polls ...string) (*recorder, *atomic.Int32) {
+	var n atomic.Int32
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/rest/v2/oauth/device/authorize":
+			reply(200, `{"device_code":"dc-SECRET","user_code":"ABCD-EFGH","verification_uri":"https://ultracart.example/device","expires_in":"600","interval":"1"}`)(w, r)
+		default:
+			i := int(n.Add(1)) - 1
+			answer := polls[len(polls)-1]
+			if i < len(polls) {
+				answer = polls[i]
+			}
+			if answer == "token" {
+				reply(200, `{"access_token":"at-device","refresh_token":"rt-device","token_type":"bearer","expires_in":"3600"}`)(w, r)
+				return
+			}
+			reply(400, `{"error":"`+answer+`"}`)(w, r)
+		}
+	})
+	return srv, &n
+}
+
+func TestDeviceFlow(t *testing.T) {
+	srv, polls := deviceServer(t, "authorization_pending", "token")
+	conf := testConfig(srv.URL)
+	conf.Scopes = []string{ultracart.ScopeItemRead}
+	ctx := context.Background()
+
+	da, err := conf.DeviceAuth(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "ABCD-EFGH", da.UserCode)
+	assert.Equal(t, int64(1), da.Interval, "a string interval is understood")
+	assert.WithinDuration(t, time.Now().Add(10*time.Minute), da.Expiry, 5*time.Second, "a string expires_in is understood")
+
+	tok, err := conf.DeviceAccessToken(ctx, da)
+	require.NoError(t, err)
+	assert.Equal(t, "at-device", tok.AccessToken)
+	assert.EqualValues(t, 2, polls.Load(), "authorization_pending makes it poll again")
+
+	reqs := srv.requests()
+	require.Len(t, reqs, 3)
+	assert.Equal(t, "/rest/v2/oauth/device/authorize", reqs[0].Path)
+	assert.Equal(t, "client-1", reqs[0].Form.Get("client_id"))
+	assert.Equal(t, "item_read", reqs[0].Form.Get("scope"))
+	assert.Equal(t, "urn:ietf:params:oauth:grant-type:device_code", reqs[1].Form.Get("grant_type"))
+	assert.Equal(t, "dc-SECRET", reqs[1].Form.Get("device_code"))
+	for _, r := range reqs {
+		assert.Equal(t, ultracart.APIVersion, r.Header.Get("X-UltraCart-Api-Version"))
+	}
+}
+
+// TestDeviceSlowDown: after slow_down the next poll waits 5 s longer, so a
+// 2.5 s deadline ends the wait after exactly one poll. Were slow_down not
+// recognised, the poll's error would come back at once instead.
+func TestDeviceSlowDown(t *testing.T) {
+	srv, polls := deviceServer(t, "slow_down", "token")
+	conf := testConfig(srv.URL)
+	da, err := conf.DeviceAuth(context.Background())
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+	defer cancel()
+	_, err = conf.DeviceAccessToken(ctx, da)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.EqualValues(t, 1, polls.Load())
+}
+
+func TestDeviceDenied(t *testing.T) {
+	srv, _ := deviceServer(t, "access_denied")
+	conf := testConfig(srv.URL)
+	da, err := conf.DeviceAuth(context.Background())
+	require.NoError(t, err)
+	_, err = conf.DeviceAccessToken(context.Background(), da)
+	assert.ErrorIs(t, err, ultracart.ErrAccessDenied)
+	assert.NotContains(t, err.Error(), "dc-SECRET")
+}
+
+func TestDeviceAuthErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		want   int // the status the *Error reports
+	}{
+		{"envelope", 403, `{"error":{"developer_message":"device flow disabled"}}`, 403},
+		{"html at 200", 200, `<html>login</html>`, 200},
+		{"200 without device_code", 200, `{"user_code":"X"}`, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newRecorder(t, reply(tt.status, tt.body))
+			_, err := testConfig(srv.URL).DeviceAuth(context.Background())
+			var e *ultracart.Error
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, tt.want, e.StatusCode)
+		})
+	}
+}
+
+func TestDeviceAuthHonoursContext(t *testing.T) {
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := testConfig(srv.URL).DeviceAuth(ctx)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(start), 5*time.Second)
+}

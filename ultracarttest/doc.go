@@ -1,0 +1,37 @@
+// Package ultracarttest provides an in-process fake of UltraCart's OAuth 2.0
+// endpoints, plus one protected REST resource, for tests and examples of
+// code that talks to the UltraCart REST API (base path /rest/v2).
+//
+// A Server listens on 127.0.0.1 on a free port, like net/http/httptest, and
+// serves:
+//
+//   - GET  AuthorizePath: the browser link. It answers 302 Found to the
+//     redirect URI with a single-use code and the state, or with an OAuth
+//     error (see SetDeny and SetAuthorizeExpired).
+//   - POST TokenPath: the authorization_code, refresh_token and
+//     urn:ietf:params:oauth:grant-type:device_code grants. Tokens are
+//     answered as UltraCart's OauthTokenResponse, whose expires_in is a JSON
+//     string ("3600") by default (see SetExpiresInJSON).
+//   - POST DeviceAuthPath: the start of the device flow (RFC 8628).
+//   - POST RevokePath: revokes a whole grant by its access or refresh token.
+//   - GET  ItemsPath: a protected resource that needs a live bearer access
+//     token and the X-UltraCart-Api-Version header set to APIVersion.
+//   - GET  DevicePath: a placeholder verification page, so that the
+//     verification_uri of the device flow resolves.
+//
+// Errors of the token and device endpoints use UltraCart's OAuth form: a JSON
+// body {"error":"…","error_description":"…"}, status 400 (401 for
+// invalid_client) and the description repeated in the UC-REST-ERROR header.
+// Other errors use UltraCart's ErrorResponse envelope, also with the
+// UC-REST-ERROR header. Error descriptions never repeat a code, token,
+// device code or client secret that was sent.
+//
+// Knobs (SetClientID, SetDeny, SetTokenLifetime, …) change how the server
+// behaves; Fail injects failures (a status, a delay, a reset connection, a
+// truncated body) per path; Stats, Requests and LastRequest tell what the
+// server saw; IssueToken and ExpireAccessTokens shortcut the flows.
+//
+// The package deliberately does not import package testing, so examples and
+// non-test helpers may use it too. All methods of Server are safe for
+// concurrent use by multiple goroutines, including while requests are served.
+package ultracarttest

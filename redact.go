@@ -2,6 +2,7 @@ package ultracart
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -27,6 +28,7 @@ func (r *redactor) add(secrets ...string) {
 			r.secrets = append(r.secrets, q)
 		}
 	}
+	slices.SortStableFunc(r.secrets, func(a, b string) int { return len(b) - len(a) }) // longest first: a secret that holds another is removed whole
 }
 
 // addAuthorization registers the credentials of an Authorization header.

@@ -232,3 +232,21 @@ func jsonString(raw json.RawMessage) string {
 	}
 	return ""
 }
+
+// chainError is an error that adds context to a cause that may itself be an
+// error of this package, so that "ultracart: " appears once in its text.
+type chainError struct {
+	msg  string
+	errs []error // the cause last; a sentinel before it, when matched too
+}
+
+// chain returns an error reading "ultracart: msg: <cause>", whose chain
+// holds errs (the cause last).
+func chain(msg string, errs ...error) error { return &chainError{msg: msg, errs: errs} }
+
+func (e *chainError) Error() string {
+	cause := e.errs[len(e.errs)-1].Error()
+	return "ultracart: " + e.msg + ": " + strings.TrimPrefix(cause, "ultracart: ")
+}
+
+func (e *chainError) Unwrap() []error { return e.errs }

@@ -1,0 +1,76 @@
+package ultracart_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/ultracart-go/ultracart"
+	"github.com/ultracart-go/ultracart/ultracarttest"
+)
+
+// Example_persistence keeps a merchant's token in a file: the refreshed (and
+// rotated) token is saved before it is used, so that a restarted program, or
+// another replica sharing the file, carries on without asking the merchant to
+// authorize again.
+func Example_persistence() {
+	srv := ultracarttest.NewServer() // a fake UltraCart; rotates refresh tokens
+	defer srv.Close()
+	dir, err := os.MkdirTemp("", "ultracart-example")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+
+	ctx := context.Background()
+	conf := &oauth2.Config{ClientID: "my-app", Endpoint: srv.Endpoint()}
+	store := ultracart.NewFileStore(filepath.Join(dir, "merchants", "demo.json"))
+
+	// Before the merchant authorizes, there is nothing to load.
+	_, err = ultracart.PersistentTokenSource(ctx, conf, store).Token()
+	fmt.Println("before authorizing:", errors.Is(err, ultracart.ErrNoToken))
+
+	// The callback of the authorization flow saves the token. Here the fake
+	// server issues it, already expired.
+	tok := srv.IssueToken(ultracarttest.DefaultScope)
+	tok.Expiry = time.Now().Add(-time.Minute)
+	if err := store.Save(ctx, tok); err != nil {
+		panic(err)
+	}
+
+	// The source refreshes the expired token and saves the new one first.
+	client := ultracart.NewClient(ctx, ultracart.PersistentTokenSource(ctx, conf, store))
+	resp, err := client.Get(srv.URL + ultracarttest.ItemsPath)
+	if err != nil {
+		panic(err)
+	}
+	resp.Body.Close()
+	fmt.Println("items:", resp.Status)
+	saved, err := store.Load(ctx)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("saved a rotated refresh token:", saved.RefreshToken != tok.RefreshToken)
+
+	// After a restart, a new source over the same file uses the saved token:
+	// no refresh, and the old refresh token, now dead, is never sent.
+	restarted := ultracart.PersistentTokenSource(ctx, conf, ultracart.NewFileStore(filepath.Join(dir, "merchants", "demo.json")))
+	resp, err = ultracart.NewClient(ctx, restarted).Get(srv.URL + ultracarttest.ItemsPath)
+	if err != nil {
+		panic(err)
+	}
+	resp.Body.Close()
+	fmt.Println("after a restart:", resp.StatusCode == http.StatusOK, "refreshes:", srv.Stats().Refresh)
+
+	// Output:
+	// before authorizing: true
+	// items: 200 OK
+	// saved a rotated refresh token: true
+	// after a restart: true refreshes: 1
+}

@@ -1,0 +1,213 @@
+package ultracart
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/gofrs/flock"
+	"golang.org/x/oauth2"
+)
+
+// FileStore is a TokenStore and Locker over one file that holds the JSON of
+// an oauth2.Token.
+//
+// Save creates the parent directory with mode 0700 when it is missing and
+// writes the file with mode 0600: it writes a temporary file in the same
+// directory, syncs it, renames it over the file and syncs the directory, so
+// that a crash at any moment leaves the old token or the new one, never a
+// torn file (a crash may leave the temporary file behind).
+//
+// Lock takes an exclusive lock on a separate file beside it, the path plus
+// ".lock", which works across processes on Linux, macOS and Windows; within
+// one process, the callers of Lock take turns as well.
+//
+// A missing file is an error matching ErrNoToken; an empty, corrupt or
+// unreadable file is an error naming the path, never ErrNoToken. Errors never
+// contain the token's secrets. A FileStore is safe for concurrent use by
+// multiple goroutines; several FileStore values (or processes) may share a
+// path. Make one with NewFileStore: the zero value is not usable.
+type FileStore struct {
+	path string
+	turn chan struct{} // holds a value while a caller of Lock has the lock
+	lock *flock.Flock  // used only while turn is held
+}
+
+// NewFileStore returns a FileStore over the file at path, which need not
+// exist yet.
+func NewFileStore(path string) *FileStore {
+	return &FileStore{
+		path: path,
+		turn: make(chan struct{}, 1),
+		lock: flock.New(path+".lock", flock.SetPermissions(0o600)),
+	}
+}
+
+// lockRetry is how often Lock tries again for a lock that another process
+// holds.
+const lockRetry = 5 * time.Millisecond
+
+// Load reads the token from the file.
+func (s *FileStore) Load(ctx context.Context) (*oauth2.Token, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("ultracart: reading the token file %s: %w", s.path, err)
+	}
+	f, err := os.Open(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &noTokenError{where: s.path}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ultracart: reading the token file %s: %w", s.path, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxBody+1))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("ultracart: reading the token file %s: %w", s.path, err)
+	case len(b) > maxBody:
+		return nil, fmt.Errorf("ultracart: the token file %s is larger than 1 MiB", s.path)
+	case len(b) == 0:
+		return nil, fmt.Errorf("ultracart: the token file %s is empty", s.path)
+	}
+	var file tokenFile
+	if err := json.Unmarshal(b, &file); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			// A syntax error quotes no part of the file.
+			return nil, fmt.Errorf("ultracart: the token file %s is corrupt: %w", s.path, err)
+		}
+		// Other decoding errors may quote a value: leave them out.
+		return nil, fmt.Errorf("ultracart: the token file %s is corrupt: it does not hold an oauth2.Token", s.path)
+	}
+	tok := &file.Token
+	if tok.AccessToken == "" && tok.RefreshToken == "" {
+		return nil, fmt.Errorf("ultracart: the token file %s is corrupt: it holds neither an access token nor a refresh token", s.path)
+	}
+	if file.Scope != "" {
+		tok = tok.WithExtra(map[string]any{"scope": file.Scope})
+	}
+	return tok, nil
+}
+
+// tokenFile is the file's JSON: an oauth2.Token, and beside its fields the
+// scope UltraCart granted, which oauth2.Token keeps only among its extras.
+type tokenFile struct {
+	oauth2.Token
+	Scope string `json:"scope,omitempty"`
+}
+
+// Save replaces the file with t, atomically.
+func (s *FileStore) Save(ctx context.Context, t *oauth2.Token) error {
+	if t == nil {
+		return errors.New("ultracart: cannot save a nil token")
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("ultracart: saving the token to %s: %w", s.path, err)
+	}
+	file := tokenFile{Token: *t}
+	if scope, ok := t.Extra("scope").(string); ok {
+		file.Scope = scope
+	}
+	b, err := json.Marshal(file)
+	if err != nil {
+		return fmt.Errorf("ultracart: saving the token to %s: encoding failed", s.path)
+	}
+	if err := s.write(append(b, '\n')); err != nil {
+		return fmt.Errorf("ultracart: saving the token to %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// write puts b into the file through a synced temporary file and a rename.
+func (s *FileStore) write(b []byte) (err error) {
+	dir := filepath.Dir(s.path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(s.path)+".tmp-*") // mode 0600
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(b); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, s.path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes a rename in dir durable. Windows cannot sync a directory;
+// its renames are journaled by NTFS.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Lock takes the exclusive lock of the store, waiting for other processes
+// and for other callers in this process until ctx is done. The returned
+// unlock releases it; calling it again does nothing.
+func (s *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
+	select {
+	case s.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("ultracart: locking %s: %w", s.lock.Path(), ctx.Err())
+	}
+	release := func() { <-s.turn }
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
+		release()
+		return nil, fmt.Errorf("ultracart: locking %s: %w", s.lock.Path(), err)
+	}
+	ok, err := s.lock.TryLockContext(ctx, lockRetry)
+	if err == nil && !ok {
+		err = errors.New("lock not acquired")
+	}
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("ultracart: locking %s: %w", s.lock.Path(), err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			_ = s.lock.Unlock() // also closes the lock file; the OS drops the lock either way
+			release()
+		})
+	}, nil
+}
+
+// noTokenError is ErrNoToken with the place the token was looked for.
+type noTokenError struct{ where string }
+
+func (e *noTokenError) Error() string {
+	return "ultracart: no token stored in " + e.where + "; run the authorization flow first"
+}
+
+func (e *noTokenError) Is(target error) bool { return target == ErrNoToken }

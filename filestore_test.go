@@ -1,0 +1,442 @@
+package ultracart
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+)
+
+func TestFileStoreRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token.json")
+	s := NewFileStore(path)
+	want := &oauth2.Token{
+		AccessToken:  "uc-at-0123",
+		TokenType:    "bearer",
+		RefreshToken: "uc-rt-4567",
+		Expiry:       time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC),
+		ExpiresIn:    3600,
+	}
+	require.NoError(t, s.Save(context.Background(), want))
+
+	got, err := s.Load(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, want.AccessToken, got.AccessToken)
+	assert.Equal(t, want.TokenType, got.TokenType)
+	assert.Equal(t, want.RefreshToken, got.RefreshToken)
+	assert.True(t, want.Expiry.Equal(got.Expiry))
+	assert.Equal(t, want.ExpiresIn, got.ExpiresIn)
+
+	// The file is the JSON of oauth2.Token.
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(b, &m))
+	assert.Equal(t, map[string]any{
+		"access_token":  "uc-at-0123",
+		"token_type":    "bearer",
+		"refresh_token": "uc-rt-4567",
+		"expiry":        "2030-01-02T03:04:05.000000006Z",
+		"expires_in":    float64(3600),
+	}, m)
+
+	// Save replaces; nothing but the file is left in the directory.
+	want2 := &oauth2.Token{AccessToken: "uc-at-89", RefreshToken: "uc-rt-ab"}
+	for range 5 {
+		require.NoError(t, s.Save(context.Background(), want2))
+	}
+	got, err = s.Load(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, "uc-at-89", got.AccessToken)
+	assert.True(t, got.Expiry.IsZero())
+	assert.Equal(t, []string{"token.json"}, psDirNames(t, filepath.Dir(path)))
+}
+
+func psDirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestFileStorePermissions(t *testing.T) {
+	root := t.TempDir()
+	path := filepath.Join(root, "a", "b", "token.json")
+	s := NewFileStore(path)
+	unlock, err := s.Lock(context.Background()) // Lock creates the directory too
+	require.NoError(t, err)
+	require.NoError(t, s.Save(context.Background(), &oauth2.Token{AccessToken: "at", RefreshToken: "rt"}))
+	unlock()
+
+	for _, tc := range []struct {
+		path string
+		dir  bool
+		perm os.FileMode
+	}{
+		{filepath.Join(root, "a"), true, 0o700},
+		{filepath.Join(root, "a", "b"), true, 0o700},
+		{path, false, 0o600},
+		{path + ".lock", false, 0o600},
+	} {
+		fi, err := os.Stat(tc.path)
+		require.NoError(t, err, tc.path)
+		assert.Equal(t, tc.dir, fi.IsDir(), tc.path)
+		if runtime.GOOS != "windows" { // Windows has no such mode bits
+			assert.Equal(t, tc.perm, fi.Mode().Perm(), tc.path)
+		}
+	}
+	assert.ElementsMatch(t, []string{"token.json", "token.json.lock"}, psDirNames(t, filepath.Dir(path)))
+
+	// A file that was readable by others is replaced by a private one.
+	require.NoError(t, os.Chmod(path, 0o644))
+	require.NoError(t, s.Save(context.Background(), &oauth2.Token{AccessToken: "at2"}))
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	if runtime.GOOS != "windows" {
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	}
+}
+
+func TestFileStoreLoadErrors(t *testing.T) {
+	const secret = "uc-at-SECRET0123456789"
+	for _, tc := range []struct {
+		name     string
+		content  *string // nil: no file
+		dir      bool    // a directory at the path
+		wantText string
+	}{
+		{name: "missing", wantText: "no token stored in"},
+		{name: "empty", content: psPtr(""), wantText: "is empty"},
+		{name: "white space", content: psPtr(" \n"), wantText: "is corrupt"},
+		{name: "torn", content: psPtr(`{"access_token":"` + secret + `","refresh`), wantText: "is corrupt"},
+		{name: "not json", content: psPtr("\x00\x01garbage"), wantText: "is corrupt"},
+		{name: "null", content: psPtr("null"), wantText: "neither an access token nor a refresh token"},
+		{name: "empty object", content: psPtr("{}"), wantText: "neither an access token nor a refresh token"},
+		{name: "array", content: psPtr(`["` + secret + `"]`), wantText: "does not hold an oauth2.Token"},
+		{name: "wrong type", content: psPtr(`{"access_token":12345}`), wantText: "does not hold an oauth2.Token"},
+		{name: "bad expiry", content: psPtr(`{"access_token":"` + secret + `","expiry":"` + secret + `"}`), wantText: "does not hold an oauth2.Token"},
+		{name: "too large", content: psPtr(`{"access_token":"` + strings.Repeat("x", 1<<20) + `"}`), wantText: "larger than 1 MiB"},
+		{name: "directory", dir: true, wantText: "reading the token file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "token.json")
+			if tc.content != nil {
+				require.NoError(t, os.WriteFile(path, []byte(*tc.content), 0o600))
+			}
+			if tc.dir {
+				require.NoError(t, os.Mkdir(path, 0o700))
+			}
+			tok, err := NewFileStore(path).Load(context.Background())
+			require.Error(t, err)
+			assert.Nil(t, tok)
+			assert.Contains(t, err.Error(), path, "the error names the path")
+			assert.Contains(t, err.Error(), tc.wantText)
+			assert.True(t, strings.HasPrefix(err.Error(), "ultracart: "), err.Error())
+			assert.NotContains(t, err.Error(), "SECRET")
+			assert.NotContains(t, err.Error(), "12345")
+			if tc.name == "missing" {
+				assert.ErrorIs(t, err, ErrNoToken)
+			} else {
+				assert.NotErrorIs(t, err, ErrNoToken, "only a missing file means no token")
+			}
+		})
+	}
+}
+
+func psPtr[T any](v T) *T { return &v }
+
+func TestFileStoreSaveErrors(t *testing.T) {
+	dir := t.TempDir()
+	tok := &oauth2.Token{AccessToken: "uc-at-SECRET", RefreshToken: "uc-rt-SECRET"}
+
+	err := NewFileStore(filepath.Join(dir, "token.json")).Save(context.Background(), nil)
+	assert.EqualError(t, err, "ultracart: cannot save a nil token")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	path := filepath.Join(dir, "token.json")
+	err = NewFileStore(path).Save(ctx, tok)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Contains(t, err.Error(), path)
+	assert.NoFileExists(t, path)
+
+	// The parent "directory" is a file.
+	blocker := filepath.Join(dir, "blocker")
+	require.NoError(t, os.WriteFile(blocker, []byte("x"), 0o600))
+	path = filepath.Join(blocker, "token.json")
+	err = NewFileStore(path).Save(context.Background(), tok)
+	require.Error(t, err)
+	assert.True(t, strings.HasPrefix(err.Error(), "ultracart: saving the token to "+path), err.Error())
+	assert.NotContains(t, err.Error(), "SECRET")
+	_, err = NewFileStore(path).Lock(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), path+".lock")
+}
+
+func TestFileStoreConcurrentSaveAndLoad(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token.json")
+	toks := []*oauth2.Token{
+		{AccessToken: strings.Repeat("a", 16<<10), RefreshToken: "rt-a"},
+		{AccessToken: strings.Repeat("b", 16<<10), RefreshToken: "rt-b"},
+	}
+	require.NoError(t, NewFileStore(path).Save(context.Background(), toks[0]))
+	var wg sync.WaitGroup
+	var bad atomic.Int32
+	for g := range 8 {
+		s := NewFileStore(path) // several values on one path, as several processes would have
+		wg.Go(func() {
+			for i := range 10 {
+				if g%2 == 0 {
+					if err := s.Save(context.Background(), toks[i%2]); err != nil {
+						bad.Add(1)
+					}
+					continue
+				}
+				tok, err := s.Load(context.Background())
+				if err != nil || (tok.RefreshToken != "rt-a" && tok.RefreshToken != "rt-b") || len(tok.AccessToken) != 16<<10 {
+					bad.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	assert.Zero(t, bad.Load())
+	assert.Equal(t, []string{"token.json"}, psDirNames(t, filepath.Dir(path)))
+}
+
+func TestFileStoreLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token.json")
+	s1, s2 := NewFileStore(path), NewFileStore(path)
+
+	unlock, err := s1.Lock(context.Background())
+	require.NoError(t, err)
+	assert.FileExists(t, path+".lock")
+	for _, s := range []*FileStore{s1, s2} { // the same value, and another one on the path
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		_, err := s.Lock(ctx)
+		cancel()
+		require.Error(t, err)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Contains(t, err.Error(), path+".lock")
+	}
+	unlock()
+	unlock() // a second call does nothing
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = s2.Lock(ctx)
+	assert.ErrorIs(t, err, context.Canceled, "a canceled context fails at once")
+
+	unlock2, err := s2.Lock(context.Background())
+	require.NoError(t, err)
+	unlock2()
+}
+
+func TestFileStoreLockExcludes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token.json")
+	stores := []*FileStore{NewFileStore(path), NewFileStore(path)}
+	var holders, most atomic.Int32
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for range 10 {
+				unlock, err := stores[g%2].Lock(context.Background())
+				if !assert.NoError(t, err) {
+					return
+				}
+				n := holders.Add(1)
+				if n > most.Load() {
+					most.Store(n)
+				}
+				time.Sleep(100 * time.Microsecond)
+				holders.Add(-1)
+				unlock()
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, int32(1), most.Load(), "one holder at a time")
+}
+
+// psHelperLock locks the store, prints "locked" and holds the lock until its
+// stdin closes.
+func psHelperLock(path string) error {
+	unlock, err := NewFileStore(path).Lock(context.Background())
+	if err != nil {
+		return err
+	}
+	fmt.Println("locked")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	unlock()
+	return nil
+}
+
+func TestFileStoreLockAcrossProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token.json")
+	h := startPSHelper(t, "lock", "ULTRACART_PERSIST_PATH="+path)
+	require.Equal(t, "locked", h.line(t))
+
+	s := NewFileStore(path)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	_, err := s.Lock(ctx)
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded, "another process holds the lock")
+
+	h.finish(t) // the helper unlocks and exits
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	unlock, err := s.Lock(ctx)
+	require.NoError(t, err)
+	unlock()
+}
+
+// psCrashTokens are the two tokens the saving helper alternates: large, so
+// that a kill often lands in the middle of a write.
+func psCrashTokens() [2]*oauth2.Token {
+	return [2]*oauth2.Token{
+		{AccessToken: "old-" + strings.Repeat("o", 128<<10), RefreshToken: "rt-old", Expiry: time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{AccessToken: "new-" + strings.Repeat("n", 128<<10), RefreshToken: "rt-new", Expiry: time.Date(2032, 1, 1, 0, 0, 0, 0, time.UTC)},
+	}
+}
+
+// psHelperSave saves the two crash tokens in turn, forever, and prints
+// "ready" after the first save.
+func psHelperSave(path string) error {
+	s := NewFileStore(path)
+	toks := psCrashTokens()
+	for i := 0; ; i++ {
+		if err := s.Save(context.Background(), toks[i%2]); err != nil {
+			return err
+		}
+		if i == 0 {
+			fmt.Println("ready")
+		}
+	}
+}
+
+func TestFileStoreCrashWhileSaving(t *testing.T) {
+	const kills = 100
+	path := filepath.Join(t.TempDir(), "token.json")
+	s := NewFileStore(path)
+	toks := psCrashTokens()
+	counts := map[string]int{}
+	for i := range kills {
+		h := startPSHelper(t, "save", "ULTRACART_PERSIST_PATH="+path)
+		require.Equal(t, "ready", h.line(t))
+		time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
+		require.NoError(t, h.cmd.Process.Kill()) // SIGKILL on Unix
+		_ = h.cmd.Wait()
+		for range h.lines {
+		}
+
+		tok, err := s.Load(context.Background())
+		require.NoError(t, err, "kill %d: the file must parse", i)
+		switch {
+		case tok.AccessToken == toks[0].AccessToken && tok.RefreshToken == "rt-old" && tok.Expiry.Equal(toks[0].Expiry):
+			counts["old"]++
+		case tok.AccessToken == toks[1].AccessToken && tok.RefreshToken == "rt-new" && tok.Expiry.Equal(toks[1].Expiry):
+			counts["new"]++
+		default:
+			require.FailNow(t, "the file holds neither token", "kill %d", i)
+		}
+	}
+	assert.Equal(t, kills, counts["old"]+counts["new"])
+	leftovers := 0
+	for _, name := range psDirNames(t, filepath.Dir(path)) {
+		if strings.Contains(name, ".tmp-") {
+			leftovers++
+		}
+	}
+	t.Logf("%d kills: old %d, new %d; %d temporary files left behind", kills, counts["old"], counts["new"], leftovers)
+}
+
+func TestMemoryStore(t *testing.T) {
+	ctx := context.Background()
+	t.Run("copies", func(t *testing.T) {
+		orig := &oauth2.Token{AccessToken: "at", RefreshToken: "rt"}
+		s := NewMemoryStore(orig)
+		orig.AccessToken = "changed"
+		got, err := s.Load(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, "at", got.AccessToken, "NewMemoryStore keeps a copy")
+		got.AccessToken = "changed too"
+		got2, err := s.Load(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, "at", got2.AccessToken, "Load returns a copy")
+		assert.NotSame(t, got, got2)
+
+		saved := &oauth2.Token{AccessToken: "at2"}
+		require.NoError(t, s.Save(ctx, saved))
+		saved.AccessToken = "changed"
+		got3, err := s.Load(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, "at2", got3.AccessToken, "Save keeps a copy")
+	})
+	t.Run("empty", func(t *testing.T) {
+		for _, s := range []*MemoryStore{NewMemoryStore(nil), new(MemoryStore)} {
+			tok, err := s.Load(ctx)
+			assert.Nil(t, tok)
+			assert.ErrorIs(t, err, ErrNoToken)
+			assert.EqualError(t, err, "ultracart: no token stored in the memory store; run the authorization flow first")
+			assert.EqualError(t, s.Save(ctx, nil), "ultracart: cannot save a nil token")
+		}
+	})
+	t.Run("lock", func(t *testing.T) {
+		var s MemoryStore
+		unlock, err := s.Lock(ctx)
+		require.NoError(t, err)
+		tctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		_, err = s.Lock(tctx)
+		cancel()
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		unlock()
+		unlock()
+		unlock2, err := s.Lock(ctx)
+		require.NoError(t, err)
+		unlock2()
+	})
+	var _ Locker = new(MemoryStore)
+	var _ Locker = new(FileStore)
+	var _ TokenStore = new(MemoryStore)
+	var _ TokenStore = new(FileStore)
+}
+
+// TestFileStoreKeepsScope: the granted scope, which oauth2.Token keeps only
+// among its extras, survives a save and a load.
+func TestFileStoreKeepsScope(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token.json")
+	store := NewFileStore(path)
+	tok := (&oauth2.Token{AccessToken: "a", RefreshToken: "r"}).WithExtra(map[string]any{"scope": "item_read order_read"})
+	require.NoError(t, store.Save(context.Background(), tok))
+
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Contains(t, string(raw), `"scope":"item_read order_read"`)
+
+	got, err := store.Load(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, "item_read order_read", got.Extra("scope"))
+	assert.Equal(t, "r", got.RefreshToken)
+
+	require.NoError(t, store.Save(context.Background(), &oauth2.Token{AccessToken: "b"}))
+	got, err = store.Load(context.Background())
+	require.NoError(t, err)
+	assert.Nil(t, got.Extra("scope"), "no scope when none was granted")
+}

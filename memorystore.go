@@ -1,0 +1,77 @@
+package ultracart
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"golang.org/x/oauth2"
+)
+
+// MemoryStore is a TokenStore that keeps one token in memory, for tests and
+// for programs that persist tokens by other means. It is also a Locker, so
+// that several PersistentTokenSources that share it refresh the token once.
+// A MemoryStore is safe for concurrent use by multiple goroutines.
+//
+// The zero value is an empty MemoryStore, ready to use.
+type MemoryStore struct {
+	mu   sync.Mutex
+	tok  *oauth2.Token
+	turn chan struct{} // holds a value while a caller of Lock has the lock; made on first use
+}
+
+// NewMemoryStore returns a MemoryStore that holds a copy of t; with a nil t
+// it holds no token, and Load fails with an error matching ErrNoToken.
+func NewMemoryStore(t *oauth2.Token) *MemoryStore {
+	return &MemoryStore{tok: copyToken(t)}
+}
+
+// Load returns a copy of the token.
+func (s *MemoryStore) Load(ctx context.Context) (*oauth2.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tok == nil {
+		return nil, &noTokenError{where: "the memory store"}
+	}
+	return copyToken(s.tok), nil
+}
+
+// Save replaces the token with a copy of t.
+func (s *MemoryStore) Save(ctx context.Context, t *oauth2.Token) error {
+	if t == nil {
+		return errors.New("ultracart: cannot save a nil token")
+	}
+	c := copyToken(t)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tok = c
+	return nil
+}
+
+// Lock takes the store's lock, waiting until ctx is done. The returned
+// unlock releases it; calling it again does nothing.
+func (s *MemoryStore) Lock(ctx context.Context) (unlock func(), err error) {
+	s.mu.Lock()
+	if s.turn == nil {
+		s.turn = make(chan struct{}, 1)
+	}
+	turn := s.turn
+	s.mu.Unlock()
+	select {
+	case turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("ultracart: locking the memory store: %w", ctx.Err())
+	}
+	var once sync.Once
+	return func() { once.Do(func() { <-turn }) }, nil
+}
+
+// copyToken returns a shallow copy of t, extra fields included.
+func copyToken(t *oauth2.Token) *oauth2.Token {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	return &c
+}

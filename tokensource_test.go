@@ -1,0 +1,1015 @@
+package ultracart
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/ultracart-go/ultracart/ultracarttest"
+)
+
+const psClientID = "persist-client"
+
+// psClock is a settable clock for the sources under test.
+type psClock struct{ ns atomic.Int64 }
+
+func newPSClock() *psClock {
+	c := new(psClock)
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+
+func (c *psClock) now() time.Time      { return time.Unix(0, c.ns.Load()) }
+func (c *psClock) add(d time.Duration) { c.ns.Add(int64(d)) }
+
+// psStore wraps a MemoryStore, records what is done to it and fails on
+// demand.
+type psStore struct {
+	inner *MemoryStore
+
+	mu       sync.Mutex
+	ops      []string
+	saveErrs []error // the next Saves fail with these, one each
+	loadErr  error
+}
+
+func newPSStore(t *oauth2.Token) *psStore { return &psStore{inner: NewMemoryStore(t)} }
+
+func (s *psStore) record(op string) {
+	s.mu.Lock()
+	s.ops = append(s.ops, op)
+	s.mu.Unlock()
+}
+
+func (s *psStore) takeOps() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ops := s.ops
+	s.ops = nil
+	return ops
+}
+
+func (s *psStore) Load(ctx context.Context) (*oauth2.Token, error) {
+	s.record("load")
+	s.mu.Lock()
+	err := s.loadErr
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return s.inner.Load(ctx)
+}
+
+func (s *psStore) Save(ctx context.Context, t *oauth2.Token) error {
+	s.mu.Lock()
+	var err error
+	if len(s.saveErrs) > 0 {
+		err, s.saveErrs = s.saveErrs[0], s.saveErrs[1:]
+	}
+	s.mu.Unlock()
+	if err != nil {
+		s.record("save failed")
+		return err
+	}
+	s.record("save")
+	return s.inner.Save(ctx, t)
+}
+
+func (s *psStore) Lock(ctx context.Context) (func(), error) {
+	unlock, err := s.inner.Lock(ctx)
+	if err != nil {
+		s.record("lock failed")
+		return nil, err
+	}
+	s.record("lock")
+	return func() { s.record("unlock"); unlock() }, nil
+}
+
+// stored returns what the store holds.
+func (s *psStore) stored(t *testing.T) *oauth2.Token {
+	t.Helper()
+	tok, err := s.inner.Load(context.Background())
+	require.NoError(t, err)
+	return tok
+}
+
+// psPlainStore hides the Lock method of the store it wraps.
+type psPlainStore struct{ TokenStore }
+
+// psServer starts a fake UltraCart.
+func psServer(t *testing.T) *ultracarttest.Server {
+	t.Helper()
+	srv := ultracarttest.NewServer()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// psNextExpiry moves the clock two hours on, past the expiry of every token
+// issued so far, and makes the server issue tokens that live an hour by
+// that clock.
+func psNextExpiry(srv *ultracarttest.Server, clock *psClock) {
+	clock.add(2 * time.Hour)
+	srv.SetTokenLifetime(time.Until(clock.now()) + time.Hour)
+}
+
+func psConfig(srv *ultracarttest.Server) *oauth2.Config {
+	return &oauth2.Config{ClientID: psClientID, Endpoint: srv.Endpoint()}
+}
+
+// psExpired returns a copy of tok that expired an hour before now.
+func psExpired(tok *oauth2.Token, now time.Time) *oauth2.Token {
+	c := *tok
+	c.Expiry = now.Add(-time.Hour)
+	return &c
+}
+
+// psSource returns the source under test, on the clock.
+func psSource(ctx context.Context, conf *oauth2.Config, store TokenStore, clock *psClock) *persistentSource {
+	s := newPersistentSource(ctx, conf, store, DefaultExpiryDelta)
+	s.now = clock.now
+	return s
+}
+
+// assertRefreshRequest checks the last request the token endpoint saw.
+func assertRefreshRequest(t *testing.T, srv *ultracarttest.Server, refreshToken string) {
+	t.Helper()
+	req, ok := srv.LastRequest(ultracarttest.TokenPath)
+	require.True(t, ok, "no token request")
+	assert.Equal(t, http.MethodPost, req.Method)
+	assert.Equal(t, url.Values{
+		"grant_type":    {"refresh_token"},
+		"refresh_token": {refreshToken},
+		"client_id":     {psClientID},
+	}, req.Form)
+	assert.Equal(t, APIVersion, req.Header.Get(APIVersionHeader))
+	assert.Equal(t, "application/x-www-form-urlencoded", req.Header.Get("Content-Type"))
+}
+
+// assertNoSecrets checks that err's text contains none of the tokens' secrets.
+func assertNoSecrets(t *testing.T, err error, toks ...*oauth2.Token) {
+	t.Helper()
+	for _, tok := range toks {
+		if tok == nil {
+			continue
+		}
+		for _, secret := range []string{tok.AccessToken, tok.RefreshToken} {
+			if secret != "" {
+				assert.NotContains(t, err.Error(), secret)
+				assert.NotContains(t, fmt.Sprintf("%+v %#v", err, err), secret)
+			}
+		}
+	}
+}
+
+func TestPersistentTokenSourceEmptyStore(t *testing.T) {
+	srv := psServer(t)
+	for _, tc := range []struct {
+		name  string
+		store TokenStore
+		where string
+	}{
+		{"memory", NewMemoryStore(nil), "the memory store"},
+		{"zero memory", new(MemoryStore), "the memory store"},
+		{"file", NewFileStore(filepath.Join(t.TempDir(), "none", "token.json")), "token.json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := PersistentTokenSource(context.Background(), psConfig(srv), tc.store)
+			for range 2 { // not cached: each call asks the store
+				tok, err := src.Token()
+				require.Error(t, err)
+				assert.Nil(t, tok)
+				assert.ErrorIs(t, err, ErrNoToken)
+				assert.Contains(t, err.Error(), "run the authorization flow first")
+				assert.Contains(t, err.Error(), tc.where)
+				assert.True(t, strings.HasPrefix(err.Error(), "ultracart: "), err.Error())
+			}
+			assert.Equal(t, ultracarttest.Stats{}, srv.Stats())
+
+			want := srv.IssueToken("")
+			require.NoError(t, tc.store.Save(context.Background(), want))
+			tok, err := src.Token()
+			require.NoError(t, err)
+			assert.Equal(t, want.AccessToken, tok.AccessToken)
+		})
+	}
+}
+
+func TestPersistentTokenSourceCachesValidToken(t *testing.T) {
+	srv := psServer(t)
+	want := srv.IssueToken("")
+	store := newPSStore(want)
+	src := PersistentTokenSource(context.Background(), psConfig(srv), store)
+
+	first, err := src.Token()
+	require.NoError(t, err)
+	assert.Equal(t, want.AccessToken, first.AccessToken)
+	assert.Equal(t, want.RefreshToken, first.RefreshToken)
+	assert.Equal(t, []string{"lock", "load", "unlock"}, store.takeOps())
+
+	for range 10 {
+		tok, err := src.Token()
+		require.NoError(t, err)
+		assert.Same(t, first, tok, "the cached token is shared")
+	}
+	assert.Empty(t, store.takeOps(), "a valid cached token does not touch the store")
+	assert.Equal(t, ultracarttest.Stats{}, srv.Stats(), "nor the network")
+}
+
+func TestPersistentTokenSourceExpiryWindow(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		expiresIn   time.Duration // from now; ignored when zeroExpiry
+		zeroExpiry  bool
+		noAccess    bool
+		early       time.Duration // 0: PersistentTokenSource's default
+		wantRefresh bool
+	}{
+		{name: "valid for an hour", expiresIn: time.Hour},
+		{name: "10 seconds+1ns", expiresIn: 10*time.Second + 1},
+		{name: "10 seconds", expiresIn: 10 * time.Second},
+		{name: "10 seconds-1ns", expiresIn: 10*time.Second - 1, wantRefresh: true},
+		{name: "1 second", expiresIn: time.Second, wantRefresh: true},
+		{name: "expired an hour ago", expiresIn: -time.Hour, wantRefresh: true},
+		{name: "no expiry", zeroExpiry: true},
+		{name: "no access token", expiresIn: time.Hour, noAccess: true, wantRefresh: true},
+		{name: "early 1m, 1m+1s", expiresIn: time.Minute + time.Second, early: time.Minute},
+		{name: "early 1m, 59s", expiresIn: 59 * time.Second, early: time.Minute, wantRefresh: true},
+		{name: "early 1m, 11s", expiresIn: 11 * time.Second, early: time.Minute, wantRefresh: true},
+		{name: "negative early means 10s, 11s", expiresIn: 11 * time.Second, early: -time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := psServer(t)
+			clock := newPSClock()
+			issued := srv.IssueToken("")
+			old := *issued
+			old.Expiry = clock.now().Add(tc.expiresIn)
+			if tc.zeroExpiry {
+				old.Expiry = time.Time{}
+			}
+			if tc.noAccess {
+				old.AccessToken = ""
+			}
+			store := newPSStore(&old)
+			var src *persistentSource
+			if tc.early == 0 {
+				src = PersistentTokenSource(context.Background(), psConfig(srv), store).(*persistentSource)
+			} else {
+				src = PersistentTokenSourceWithExpiry(context.Background(), psConfig(srv), store, tc.early).(*persistentSource)
+			}
+			src.now = clock.now
+
+			tok, err := src.Token()
+			require.NoError(t, err)
+			if !tc.wantRefresh {
+				assert.Equal(t, old.AccessToken, tok.AccessToken)
+				assert.Equal(t, ultracarttest.Stats{}, srv.Stats())
+				assert.Equal(t, []string{"lock", "load", "unlock"}, store.takeOps())
+				return
+			}
+			assert.Equal(t, 1, srv.Stats().Refresh)
+			assertRefreshRequest(t, srv, old.RefreshToken)
+			assert.NotEqual(t, old.AccessToken, tok.AccessToken)
+			assert.True(t, strings.HasPrefix(tok.AccessToken, ultracarttest.AccessTokenPrefix))
+			assert.NotEqual(t, old.RefreshToken, tok.RefreshToken, "the server rotates refresh tokens")
+			assert.Equal(t, []string{"lock", "load", "save", "unlock"}, store.takeOps())
+			saved := store.stored(t)
+			assert.Equal(t, tok.AccessToken, saved.AccessToken)
+			assert.Equal(t, tok.RefreshToken, saved.RefreshToken)
+			assert.True(t, tok.Expiry.Equal(saved.Expiry))
+
+			again, err := src.Token()
+			require.NoError(t, err)
+			assert.Same(t, tok, again)
+			assert.Equal(t, 1, srv.Stats().Refresh)
+		})
+	}
+}
+
+// psSlowTransport delays each request, so that callers pile up behind a
+// refresh, and counts the requests.
+type psSlowTransport struct {
+	delay time.Duration
+	n     atomic.Int32
+}
+
+func (t *psSlowTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.n.Add(1)
+	time.Sleep(t.delay)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// psConcurrently calls Token of each source from n goroutines at once.
+func psConcurrently(srcs []oauth2.TokenSource, n int) ([]*oauth2.Token, []error) {
+	toks := make([]*oauth2.Token, n*len(srcs))
+	errs := make([]error, n*len(srcs))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range toks {
+		wg.Go(func() {
+			<-start
+			toks[i], errs[i] = srcs[i%len(srcs)].Token()
+		})
+	}
+	close(start)
+	wg.Wait()
+	return toks, errs
+}
+
+func TestPersistentTokenSourceConcurrentRefresh(t *testing.T) {
+	for _, sources := range []int{1, 4} {
+		t.Run(fmt.Sprintf("sources=%d", sources), func(t *testing.T) {
+			srv := psServer(t)
+			clock := newPSClock()
+			old := psExpired(srv.IssueToken(""), clock.now())
+			store := newPSStore(old)
+			slow := &psSlowTransport{delay: 50 * time.Millisecond}
+			ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: slow})
+			var srcs []oauth2.TokenSource
+			for range sources {
+				srcs = append(srcs, psSource(ctx, psConfig(srv), store, clock))
+			}
+
+			toks, errs := psConcurrently(srcs, 128/sources)
+			for i := range toks {
+				require.NoError(t, errs[i])
+				assert.Equal(t, toks[0].AccessToken, toks[i].AccessToken)
+			}
+			assert.Equal(t, 1, srv.Stats().Refresh, "one refresh for 128 callers")
+			assert.Equal(t, int32(1), slow.n.Load())
+			assertRefreshRequest(t, srv, old.RefreshToken)
+			assert.Equal(t, toks[0].AccessToken, store.stored(t).AccessToken)
+			ops := store.takeOps()
+			saves := 0
+			for _, op := range ops {
+				if op == "save" {
+					saves++
+				}
+			}
+			assert.Equal(t, 1, saves, "%v", ops)
+
+			// The next expiry: again one refresh, from the rotated token.
+			psNextExpiry(srv, clock)
+			toks2, errs2 := psConcurrently(srcs, 128/sources)
+			for i := range toks2 {
+				require.NoError(t, errs2[i])
+				assert.Equal(t, toks2[0].AccessToken, toks2[i].AccessToken)
+			}
+			assert.NotEqual(t, toks[0].AccessToken, toks2[0].AccessToken)
+			assert.Equal(t, 2, srv.Stats().Refresh)
+			assertRefreshRequest(t, srv, toks[0].RefreshToken)
+		})
+	}
+}
+
+func TestPersistentTokenSourceConcurrentFailureSharesError(t *testing.T) {
+	srv := psServer(t)
+	clock := newPSClock()
+	old := psExpired(srv.IssueToken(""), clock.now())
+	store := newPSStore(old)
+	src := psSource(context.Background(), psConfig(srv), store, clock)
+	// The delay keeps the refresh in flight until every caller waits for it.
+	srv.Fail(ultracarttest.TokenPath, ultracarttest.Fault{Status: http.StatusServiceUnavailable, Delay: 300 * time.Millisecond, Times: 1})
+
+	toks, errs := psConcurrently([]oauth2.TokenSource{src}, 128)
+	for i := range toks {
+		assert.Nil(t, toks[i])
+		require.Error(t, errs[i])
+		assert.Same(t, errs[0], errs[i], "every caller gets the error of the one refresh")
+	}
+	var e *Error
+	require.ErrorAs(t, errs[0], &e)
+	assert.True(t, e.Temporary())
+	assert.Equal(t, http.StatusServiceUnavailable, e.StatusCode)
+	assert.Equal(t, 1, srv.Stats().Refresh)
+	assert.Equal(t, old.AccessToken, store.stored(t).AccessToken)
+
+	tok, err := src.Token()
+	require.NoError(t, err)
+	assert.Equal(t, 2, srv.Stats().Refresh)
+	assert.Equal(t, tok.AccessToken, store.stored(t).AccessToken)
+}
+
+func TestPersistentTokenSourceAdoptsSavedToken(t *testing.T) {
+	srv := psServer(t)
+	clock := newPSClock()
+	old := psExpired(srv.IssueToken(""), clock.now())
+	store := newPSStore(old)
+	a := psSource(context.Background(), psConfig(srv), store, clock)
+	b := psSource(context.Background(), psConfig(srv), store, clock)
+
+	tokA, err := a.Token()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"lock", "load", "save", "unlock"}, store.takeOps())
+	assert.Equal(t, 1, srv.Stats().Refresh)
+
+	// b takes the lock, reloads, and finds a's token fresh: no refresh.
+	tokB, err := b.Token()
+	require.NoError(t, err)
+	assert.Equal(t, tokA.AccessToken, tokB.AccessToken)
+	assert.Equal(t, tokA.RefreshToken, tokB.RefreshToken)
+	assert.Equal(t, []string{"lock", "load", "unlock"}, store.takeOps())
+	assert.Equal(t, 1, srv.Stats().Refresh)
+
+	// After the next expiry, b refreshes first and a adopts b's token; a's
+	// own refresh token was rotated away, so refreshing it would fail.
+	psNextExpiry(srv, clock)
+	tokB2, err := b.Token()
+	require.NoError(t, err)
+	tokA2, err := a.Token()
+	require.NoError(t, err)
+	assert.Equal(t, tokB2.AccessToken, tokA2.AccessToken)
+	assert.Equal(t, 2, srv.Stats().Refresh)
+	assertRefreshRequest(t, srv, tokA.RefreshToken)
+	assert.Equal(t, []string{"lock", "load", "save", "unlock", "lock", "load", "unlock"}, store.takeOps())
+}
+
+func TestPersistentTokenSourceWithoutLocker(t *testing.T) {
+	srv := psServer(t)
+	clock := newPSClock()
+	old := psExpired(srv.IssueToken(""), clock.now())
+	store := newPSStore(old)
+	src := psSource(context.Background(), psConfig(srv), psPlainStore{store}, clock)
+
+	tok, err := src.Token()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"load", "save"}, store.takeOps())
+	assert.Equal(t, tok.AccessToken, store.stored(t).AccessToken)
+	assertRefreshRequest(t, srv, old.RefreshToken)
+}
+
+func TestPersistentTokenSourcePersistFailure(t *testing.T) {
+	errDisk := errors.New("disk full")
+	for _, failures := range []int{1, 2} {
+		t.Run(fmt.Sprintf("failures=%d", failures), func(t *testing.T) {
+			srv := psServer(t)
+			clock := newPSClock()
+			old := psExpired(srv.IssueToken(""), clock.now())
+			store := newPSStore(old)
+			for range failures {
+				store.saveErrs = append(store.saveErrs, errDisk)
+			}
+			src := psSource(context.Background(), psConfig(srv), store, clock)
+
+			tok, err := src.Token()
+			require.Error(t, err)
+			assert.Nil(t, tok)
+			assert.ErrorIs(t, err, ErrPersist)
+			assert.ErrorIs(t, err, errDisk)
+			assert.True(t, strings.HasPrefix(err.Error(), "ultracart: "), err.Error())
+			kept := src.unsaved
+			require.NotNil(t, kept, "the new token is kept in memory")
+			assertNoSecrets(t, err, old, kept)
+			assert.Equal(t, old.RefreshToken, store.stored(t).RefreshToken, "the store still holds the old token")
+			assert.Equal(t, []string{"lock", "load", "save failed", "unlock"}, store.takeOps())
+			assert.Equal(t, 1, srv.Stats().Refresh)
+
+			for i := 1; i < failures; i++ {
+				_, err := src.Token()
+				assert.ErrorIs(t, err, ErrPersist)
+				assert.Equal(t, []string{"lock", "load", "save failed", "unlock"}, store.takeOps())
+			}
+
+			// The next call saves the kept token first, without refreshing.
+			tok, err = src.Token()
+			require.NoError(t, err)
+			assert.Same(t, kept, tok)
+			assert.Nil(t, src.unsaved)
+			assert.Equal(t, []string{"lock", "load", "save", "unlock"}, store.takeOps())
+			assert.Equal(t, 1, srv.Stats().Refresh, "no second refresh")
+			saved := store.stored(t)
+			assert.Equal(t, kept.AccessToken, saved.AccessToken)
+			assert.Equal(t, kept.RefreshToken, saved.RefreshToken)
+
+			again, err := src.Token()
+			require.NoError(t, err)
+			assert.Same(t, tok, again)
+			assert.Empty(t, store.takeOps())
+
+			// The saved refresh token is the live one.
+			psNextExpiry(srv, clock)
+			tok3, err := src.Token()
+			require.NoError(t, err)
+			assertRefreshRequest(t, srv, kept.RefreshToken)
+			assert.Equal(t, tok3.AccessToken, store.stored(t).AccessToken)
+			assert.Equal(t, 2, srv.Stats().Refresh)
+		})
+	}
+}
+
+func TestPersistentTokenSourcePersistFailureThenNewGrant(t *testing.T) {
+	srv := psServer(t)
+	clock := newPSClock()
+	old := psExpired(srv.IssueToken(""), clock.now())
+	store := newPSStore(old)
+	store.saveErrs = []error{errors.New("disk full")}
+	src := psSource(context.Background(), psConfig(srv), store, clock)
+
+	_, err := src.Token()
+	require.ErrorIs(t, err, ErrPersist)
+	require.NotNil(t, src.unsaved)
+
+	// Meanwhile the merchant authorized again and the new grant was saved:
+	// it wins over the kept token.
+	grant := srv.IssueToken("")
+	require.NoError(t, store.inner.Save(context.Background(), grant))
+	store.takeOps()
+	tok, err := src.Token()
+	require.NoError(t, err)
+	assert.Equal(t, grant.AccessToken, tok.AccessToken)
+	assert.Nil(t, src.unsaved)
+	assert.Equal(t, []string{"lock", "load", "unlock"}, store.takeOps())
+	assert.Equal(t, grant.RefreshToken, store.stored(t).RefreshToken)
+	assert.Equal(t, 1, srv.Stats().Refresh)
+}
+
+func TestPersistentTokenSourcePersistFailureWithoutRotation(t *testing.T) {
+	srv := psServer(t)
+	srv.SetRotateRefreshTokens(false)
+	clock := newPSClock()
+	old := psExpired(srv.IssueToken(""), clock.now())
+	store := newPSStore(old)
+	store.saveErrs = []error{errors.New("disk full")}
+	src := psSource(context.Background(), psConfig(srv), store, clock)
+
+	tok, err := src.Token()
+	require.NoError(t, err, "the refresh token did not change: nothing is lost")
+	assert.NotEqual(t, old.AccessToken, tok.AccessToken)
+	assert.Equal(t, old.RefreshToken, tok.RefreshToken)
+	assert.Nil(t, src.unsaved)
+	assert.Equal(t, []string{"lock", "load", "save failed", "unlock"}, store.takeOps())
+	assert.Equal(t, old.AccessToken, store.stored(t).AccessToken)
+
+	again, err := src.Token()
+	require.NoError(t, err)
+	assert.Same(t, tok, again)
+	assert.Empty(t, store.takeOps())
+
+	// The next refresh saves.
+	psNextExpiry(srv, clock)
+	tok2, err := src.Token()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"lock", "load", "save", "unlock"}, store.takeOps())
+	assert.Equal(t, tok2.AccessToken, store.stored(t).AccessToken)
+	assert.Equal(t, 2, srv.Stats().Refresh)
+	assertRefreshRequest(t, srv, old.RefreshToken)
+}
+
+func TestPersistentTokenSourceInvalidGrant(t *testing.T) {
+	srv := psServer(t)
+	clock := newPSClock()
+	old := psExpired(srv.IssueToken(""), clock.now())
+	old.RefreshToken = ultracarttest.RefreshTokenPrefix + "revoked0123456789"
+	store := newPSStore(old)
+	src := psSource(context.Background(), psConfig(srv), store, clock)
+
+	for i := 1; i <= 2; i++ {
+		tok, err := src.Token()
+		require.Error(t, err)
+		assert.Nil(t, tok)
+		assert.ErrorIs(t, err, ErrInvalidGrant)
+		var e *Error
+		require.ErrorAs(t, err, &e)
+		assert.False(t, e.Temporary())
+		assertNoSecrets(t, err, old)
+		assert.Equal(t, []string{"lock", "load", "unlock"}, store.takeOps(), "the store is left untouched")
+		assert.Equal(t, i, srv.Stats().Refresh, "each call tries again")
+		assertRefreshRequest(t, srv, old.RefreshToken)
+	}
+	assert.Equal(t, old.RefreshToken, store.stored(t).RefreshToken)
+}
+
+func TestPersistentTokenSourceTransientFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		fault      ultracarttest.Fault
+		wantStatus int
+	}{
+		{"503", ultracarttest.Fault{Status: http.StatusServiceUnavailable, Body: "down for maintenance"}, http.StatusServiceUnavailable},
+		{"500 envelope", ultracarttest.Fault{Status: http.StatusInternalServerError,
+			Header: http.Header{"Content-Type": {"application/json"}},
+			Body:   `{"error":{"developer_message":"boom","user_message":"try later"},"success":false}`}, http.StatusInternalServerError},
+		{"429", ultracarttest.Fault{Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"7"}}}, http.StatusTooManyRequests},
+		{"connection reset", ultracarttest.Fault{Reset: true}, 0},
+		{"truncated body", ultracarttest.Fault{Truncate: true, Header: http.Header{"Content-Type": {"application/json"}}, Body: `{"access_token":"uc-at-`}, http.StatusOK},
+		{"hung endpoint", ultracarttest.Fault{Delay: 10 * time.Second}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := psServer(t)
+			clock := newPSClock()
+			old := psExpired(srv.IssueToken(""), clock.now())
+			store := newPSStore(old)
+			src := psSource(context.Background(), psConfig(srv), store, clock)
+			src.timeout = 300 * time.Millisecond
+			f := tc.fault
+			f.Times = 1
+			srv.Fail(ultracarttest.TokenPath, f)
+
+			start := time.Now()
+			tok, err := src.Token()
+			require.Error(t, err)
+			assert.Less(t, time.Since(start), 5*time.Second, "the refresh timeout bounds the call")
+			assert.Nil(t, tok)
+			var e *Error
+			require.ErrorAs(t, err, &e)
+			assert.True(t, e.Temporary(), "%v", err)
+			assert.Equal(t, tc.wantStatus, e.StatusCode)
+			assert.NotErrorIs(t, err, ErrInvalidGrant)
+			assertNoSecrets(t, err, old)
+			if tc.name == "429" {
+				assert.Equal(t, 7*time.Second, e.RetryAfter)
+			}
+			assert.Equal(t, []string{"lock", "load", "unlock"}, store.takeOps(), "the store is left untouched")
+			assert.Equal(t, old.AccessToken, store.stored(t).AccessToken)
+
+			// The next call tries again, with the same refresh token.
+			tok, err = src.Token()
+			require.NoError(t, err)
+			assert.Equal(t, 2, srv.Stats().Refresh)
+			assertRefreshRequest(t, srv, old.RefreshToken)
+			assert.Equal(t, tok.AccessToken, store.stored(t).AccessToken)
+		})
+	}
+}
+
+func TestPersistentTokenSourceCanceledContext(t *testing.T) {
+	srv := psServer(t)
+	clock := newPSClock()
+	old := psExpired(srv.IssueToken(""), clock.now())
+	store := newPSStore(old)
+	counting := &psSlowTransport{}
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: counting}))
+	cancel()
+	src := psSource(ctx, psConfig(srv), store, clock)
+
+	tok, err := src.Token()
+	require.NoError(t, err, "a canceled construction context does not break refreshes")
+	assert.Equal(t, tok.AccessToken, store.stored(t).AccessToken)
+	assert.Equal(t, int32(1), counting.n.Load(), "the context's HTTP client is used")
+	assertRefreshRequest(t, srv, old.RefreshToken)
+
+	psNextExpiry(srv, clock)
+	_, err = src.Token()
+	require.NoError(t, err)
+	assert.Equal(t, int32(2), counting.n.Load())
+	assert.Equal(t, 2, srv.Stats().Refresh)
+}
+
+// psCannedTransport answers every request with one token response and
+// records the requests.
+type psCannedTransport struct {
+	mu   sync.Mutex
+	reqs []*http.Request
+	form []url.Values
+}
+
+func (t *psCannedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	b, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	form, _ := url.ParseQuery(string(b))
+	t.mu.Lock()
+	t.reqs = append(t.reqs, r)
+	t.form = append(t.form, form)
+	t.mu.Unlock()
+	body := `{"access_token":"at-2","refresh_token":"rt-2","token_type":"bearer","expires_in":"3600"}`
+	return &http.Response{
+		StatusCode: http.StatusOK, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:  http.Header{"Content-Type": {"application/json"}},
+		Body:    io.NopCloser(strings.NewReader(body)),
+		Request: r,
+	}, nil
+}
+
+func TestPersistentTokenSourceZeroEndpointMeansUltraCart(t *testing.T) {
+	clock := newPSClock()
+	canned := &psCannedTransport{}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: canned})
+	store := newPSStore(&oauth2.Token{AccessToken: "at-1", RefreshToken: "rt-1", Expiry: clock.now().Add(-time.Minute)})
+	src := psSource(ctx, &oauth2.Config{ClientID: psClientID}, store, clock)
+
+	tok, err := src.Token()
+	require.NoError(t, err)
+	assert.Equal(t, "at-2", tok.AccessToken)
+	assert.Equal(t, "rt-2", tok.RefreshToken)
+	assert.WithinDuration(t, time.Now().Add(time.Hour), tok.Expiry, time.Minute)
+	require.Len(t, canned.reqs, 1)
+	req := canned.reqs[0]
+	assert.Equal(t, http.MethodPost, req.Method)
+	assert.Equal(t, Endpoint.TokenURL, req.URL.String())
+	assert.Equal(t, APIVersion, req.Header.Get(APIVersionHeader))
+	assert.Equal(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"rt-1"}, "client_id": {psClientID}}, canned.form[0])
+	assert.Equal(t, "rt-2", store.stored(t).RefreshToken)
+}
+
+func TestPersistentTokenSourceNoRefreshToken(t *testing.T) {
+	srv := psServer(t)
+	clock := newPSClock()
+	old := psExpired(srv.IssueToken(""), clock.now())
+	old.RefreshToken = ""
+	store := newPSStore(old)
+	src := psSource(context.Background(), psConfig(srv), store, clock)
+
+	tok, err := src.Token()
+	require.Error(t, err)
+	assert.Nil(t, tok)
+	assert.EqualError(t, err, "ultracart: the stored token has expired and has no refresh token; run the authorization flow again")
+	assert.Equal(t, ultracarttest.Stats{}, srv.Stats(), "no network call")
+	assert.Equal(t, []string{"lock", "load", "unlock"}, store.takeOps())
+}
+
+func TestPersistentTokenSourceStoreFailures(t *testing.T) {
+	srv := psServer(t)
+	clock := newPSClock()
+	old := psExpired(srv.IssueToken(""), clock.now())
+
+	t.Run("load", func(t *testing.T) {
+		store := newPSStore(old)
+		errIO := errors.New("input/output error")
+		store.loadErr = errIO
+		src := psSource(context.Background(), psConfig(srv), store, clock)
+		_, err := src.Token()
+		require.ErrorIs(t, err, errIO)
+		assert.NotErrorIs(t, err, ErrNoToken)
+		assert.EqualError(t, err, "ultracart: loading the stored token: input/output error")
+		assert.Equal(t, 0, srv.Stats().Token)
+
+		store.loadErr = nil
+		tok, err := src.Token()
+		require.NoError(t, err)
+		assert.Equal(t, tok.AccessToken, store.stored(t).AccessToken)
+	})
+
+	t.Run("lock timeout", func(t *testing.T) {
+		store := newPSStore(old)
+		unlock, err := store.inner.Lock(context.Background())
+		require.NoError(t, err)
+		src := psSource(context.Background(), psConfig(srv), store, clock)
+		src.timeout = 100 * time.Millisecond
+		_, err = src.Token()
+		require.Error(t, err)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		var e *Error
+		require.ErrorAs(t, err, &e)
+		assert.True(t, e.Temporary(), "a lock that timed out is worth a retry")
+		assert.EqualError(t, err, "ultracart: waiting for the token store's lock timed out")
+		assert.Equal(t, []string{"lock failed"}, store.takeOps())
+		unlock()
+	})
+
+	t.Run("lock error", func(t *testing.T) {
+		blocker := filepath.Join(t.TempDir(), "blocker")
+		require.NoError(t, os.WriteFile(blocker, nil, 0o600))
+		path := filepath.Join(blocker, "token.json")
+		src := psSource(context.Background(), psConfig(srv), NewFileStore(path), clock)
+		before := srv.Stats().Token
+		_, err := src.Token()
+		require.Error(t, err)
+		assert.True(t, strings.HasPrefix(err.Error(), "ultracart: waiting for the token store's lock: locking "+path+".lock: "), err.Error())
+		var e *Error
+		assert.False(t, errors.As(err, &e), "not a timeout")
+		assert.Equal(t, before, srv.Stats().Token)
+	})
+
+	t.Run("nil arguments", func(t *testing.T) {
+		_, err := PersistentTokenSource(context.Background(), psConfig(srv), nil).Token()
+		assert.EqualError(t, err, "ultracart: PersistentTokenSource needs a TokenStore")
+		_, err = PersistentTokenSource(context.Background(), nil, NewMemoryStore(old)).Token()
+		assert.EqualError(t, err, "ultracart: PersistentTokenSource needs an oauth2.Config")
+		//lint:ignore SA1012 a nil context must not panic
+		tok, err := PersistentTokenSource(nil, psConfig(srv), NewMemoryStore(srv.IssueToken(""))).Token()
+		require.NoError(t, err)
+		assert.NotEmpty(t, tok.AccessToken)
+	})
+}
+
+func TestPersistentTokenSourceNewClient(t *testing.T) {
+	srv := psServer(t)
+	clock := newPSClock()
+	store := NewFileStore(filepath.Join(t.TempDir(), "token.json"))
+	require.NoError(t, store.Save(context.Background(), psExpired(srv.IssueToken(""), clock.now())))
+	src := psSource(context.Background(), psConfig(srv), store, clock)
+	client := NewClient(context.Background(), src)
+
+	for range 3 {
+		resp, err := client.Get(srv.URL + ultracarttest.ItemsPath)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	st := srv.Stats()
+	assert.Equal(t, 1, st.Refresh)
+	assert.Equal(t, 3, st.API)
+}
+
+// The helper processes of the multi-process tests. They run when the test
+// binary is started again with ULTRACART_PERSIST_HELPER set, as in os/exec's
+// own tests.
+
+const psHelperEnv = "ULTRACART_PERSIST_HELPER"
+
+func TestPersistHelperProcess(t *testing.T) {
+	mode := os.Getenv(psHelperEnv)
+	if mode == "" {
+		return // not a helper process
+	}
+	var err error
+	switch mode {
+	case "refresh":
+		err = psHelperRefresh(os.Getenv("ULTRACART_PERSIST_PATH"), os.Getenv("ULTRACART_PERSIST_URL"))
+	case "save":
+		err = psHelperSave(os.Getenv("ULTRACART_PERSIST_PATH"))
+	case "lock":
+		err = psHelperLock(os.Getenv("ULTRACART_PERSIST_PATH"))
+	default:
+		err = fmt.Errorf("unknown helper mode %q", mode)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// psHelper is a running helper process, talking over stdin and stdout.
+type psHelper struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	lines  chan string
+	stderr *strings.Builder
+}
+
+func startPSHelper(t *testing.T, mode string, env ...string) *psHelper {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestPersistHelperProcess$")
+	// The race detector would sleep a second before a helper exits.
+	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	cmd.Env = append(os.Environ(), append([]string{psHelperEnv + "=" + mode, "GORACE=" + gorace}, env...)...)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	h := &psHelper{cmd: cmd, stdin: stdin, lines: make(chan string, 16), stderr: new(strings.Builder)}
+	cmd.Stderr = h.stderr
+	require.NoError(t, cmd.Start())
+	go func() {
+		defer close(h.lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			h.lines <- sc.Text()
+		}
+	}()
+	return h
+}
+
+// line returns the next line the helper printed.
+func (h *psHelper) line(t *testing.T) string {
+	t.Helper()
+	select {
+	case l, ok := <-h.lines:
+		if !ok {
+			_ = h.cmd.Wait()
+			require.FailNow(t, "the helper process ended", "stderr: %s", h.stderr.String())
+		}
+		return l
+	case <-time.After(60 * time.Second):
+		require.FailNow(t, "the helper process did not answer in time")
+	}
+	return ""
+}
+
+func (h *psHelper) send(t *testing.T, line string) {
+	t.Helper()
+	_, err := io.WriteString(h.stdin, line+"\n")
+	require.NoError(t, err)
+}
+
+// finish closes the helper's stdin and waits for it to succeed.
+func (h *psHelper) finish(t *testing.T) {
+	t.Helper()
+	h.stdin.Close()
+	for range h.lines {
+	}
+	require.NoError(t, h.cmd.Wait(), "stderr: %s", h.stderr.String())
+}
+
+func psHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:6])
+}
+
+// psHelperRefresh serves rounds: on "round N" from stdin it moves its clock
+// N×2h ahead, asks its source for a token from 16 goroutines at once, calls
+// the protected resource with it and prints "token HASH STATUS".
+func psHelperRefresh(path, baseURL string) error {
+	conf := &oauth2.Config{ClientID: psClientID, Endpoint: oauth2.Endpoint{
+		TokenURL: baseURL + ultracarttest.TokenPath, AuthStyle: oauth2.AuthStyleInParams,
+	}}
+	var offset atomic.Int64
+	src := newPersistentSource(context.Background(), conf, NewFileStore(path), DefaultExpiryDelta)
+	src.now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	client := NewClient(context.Background(), src)
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		n, err := strconv.Atoi(strings.TrimPrefix(sc.Text(), "round "))
+		if err != nil {
+			return err
+		}
+		offset.Store(int64(time.Duration(n) * 2 * time.Hour))
+		toks, errs := psConcurrently([]oauth2.TokenSource{src}, 16)
+		for i := range toks {
+			if errs[i] != nil {
+				return errs[i]
+			}
+			if toks[i] != toks[0] {
+				return errors.New("the goroutines got different tokens")
+			}
+		}
+		resp, err := client.Get(baseURL + ultracarttest.ItemsPath)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		fmt.Printf("token %s %d\n", psHash(toks[0].AccessToken), resp.StatusCode)
+	}
+	return sc.Err()
+}
+
+func TestPersistentTokenSourceProcessesShareFileStore(t *testing.T) {
+	const processes, rounds = 4, 5
+	srv := ultracarttest.NewServer()
+	defer srv.Close()
+	path := filepath.Join(t.TempDir(), "merchant", "token.json")
+	store := NewFileStore(path)
+	// Issued for an hour: expired for the helpers, whose clocks run 2h ahead
+	// in the first round.
+	require.NoError(t, store.Save(context.Background(), srv.IssueToken("")))
+
+	helpers := make([]*psHelper, processes)
+	for i := range helpers {
+		helpers[i] = startPSHelper(t, "refresh", "ULTRACART_PERSIST_PATH="+path, "ULTRACART_PERSIST_URL="+srv.URL)
+	}
+	seen := map[string]bool{}
+	for n := 1; n <= rounds; n++ {
+		// Tokens of round n live until the helpers' clocks pass into round
+		// n+1, and no longer.
+		srv.SetTokenLifetime(time.Duration(n)*2*time.Hour + time.Hour)
+		srv.ExpireAccessTokens()
+		before := srv.Stats().Refresh
+		for _, h := range helpers {
+			h.send(t, fmt.Sprintf("round %d", n))
+		}
+		var answers []string
+		for _, h := range helpers {
+			answers = append(answers, h.line(t))
+		}
+		saved, err := store.Load(context.Background())
+		require.NoError(t, err)
+		want := fmt.Sprintf("token %s 200", psHash(saved.AccessToken))
+		for _, a := range answers {
+			assert.Equal(t, want, a, "round %d: every process uses the saved token", n)
+		}
+		assert.False(t, seen[want], "round %d: a new token", n)
+		seen[want] = true
+		assert.Equal(t, 1, srv.Stats().Refresh-before, "round %d: exactly one refresh for %d processes", n, processes)
+	}
+	for _, h := range helpers {
+		h.finish(t)
+	}
+	st := srv.Stats()
+	assert.Equal(t, rounds, st.Refresh)
+	assert.Equal(t, rounds*processes, st.API)
+	t.Logf("%d processes, %d expiries, %d refreshes", processes, rounds, st.Refresh)
+}
+
+func TestPersistentTokenSourceHotPathAllocatesNothing(t *testing.T) {
+	src := PersistentTokenSource(context.Background(), &oauth2.Config{ClientID: psClientID},
+		NewMemoryStore(&oauth2.Token{AccessToken: "at", RefreshToken: "rt", Expiry: time.Now().Add(time.Hour)}))
+	_, err := src.Token()
+	require.NoError(t, err)
+	allocs := testing.AllocsPerRun(1000, func() {
+		if _, err := src.Token(); err != nil {
+			panic(err)
+		}
+	})
+	assert.Zero(t, allocs)
+}

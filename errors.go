@@ -160,7 +160,7 @@ func CheckResponse(resp *http.Response) error {
 // response; the body's content is added by the caller.
 func newResponseError(status int, h http.Header, r *redactor) *Error {
 	e := &Error{StatusCode: status, RESTError: r.clean(h.Get("UC-REST-ERROR"))}
-	if s, err := strconv.Atoi(strings.TrimSpace(h.Get("Retry-After"))); err == nil && s >= 0 {
+	if s, err := strconv.Atoi(strings.TrimSpace(h.Get("Retry-After"))); err == nil && s >= 0 && time.Duration(s) <= (1<<63-1)/time.Second { // larger overflows
 		e.RetryAfter = time.Duration(s) * time.Second
 	}
 	return e

@@ -226,8 +226,13 @@ func TestTokenRequestRedirects(t *testing.T) {
 	assert.Contains(t, e.Error(), "another origin")
 	_, err = conf.TokenSource(ctx, &oauth2.Token{RefreshToken: testRefreshToken}).Token()
 	require.ErrorAs(t, err, &e)
+	// A plain oauth2.Config under NewContext gets the refusal as an RFC 6749
+	// error, like any other failed token request.
 	_, err = conf.Config.Exchange(ultracart.NewContext(ctx), testCode)
-	require.ErrorAs(t, err, &e)
+	var re *oauth2.RetrieveError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, http.StatusTemporaryRedirect, re.Response.StatusCode)
+	assert.Contains(t, re.ErrorDescription, "another origin")
 	assert.Empty(t, elsewhere.requests(), "nothing reached the other origin")
 
 	tok, err := testConfig(srv.URL+"/home").Exchange(ctx, testCode)

@@ -34,8 +34,9 @@ import (
 // Token requests are POSTs whose URL path ends in /oauth/token or
 // /oauth/device/authorize; every other response passes through byte for
 // byte. The client never follows a redirect to another origin (scheme, host
-// and port): such a redirect fails with an *Error. NewContext on a context
-// that already holds such a client returns ctx.
+// and port): a token request so redirected fails with an RFC 6749 error (an
+// *Error through Config), any other request with an *Error. NewContext on a
+// context that already holds such a client returns ctx.
 func NewContext(ctx context.Context) context.Context {
 	parent := contextClient(ctx)
 	if _, ok := parent.Transport.(*dialectTransport); ok {
@@ -102,7 +103,32 @@ func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if err != nil {
 		return nil, err
 	}
+	if to, ok := foreignRedirect(req, resp); ok {
+		// Answer the refusal here rather than in CheckRedirect: http.Client
+		// would wrap that in a *url.Error quoting the whole Location, whose
+		// query may echo the request's secrets.
+		resp.Body.Close()
+		e := newResponseError(resp.StatusCode, resp.Header, r)
+		e.Description = "refused to follow a redirect to another origin (" + to + ")"
+		resp = rewrite(resp, encodeError(e), kind, r)
+		resp.Header.Del("Location")
+		return resp, nil
+	}
 	return translate(resp, kind, r)
+}
+
+// foreignRedirect reports whether resp redirects req to another origin, and
+// names that origin ("an unparsable URL" when the Location is not one).
+func foreignRedirect(req *http.Request, resp *http.Response) (string, bool) {
+	loc := resp.Header.Get("Location")
+	if loc == "" || resp.StatusCode < 300 || resp.StatusCode > 399 {
+		return "", false
+	}
+	u, err := req.URL.Parse(loc)
+	if err != nil {
+		return "an unparsable URL", true
+	}
+	return origin(u), !sameOrigin(req.URL, u)
 }
 
 type requestKind int
@@ -168,11 +194,17 @@ func translate(resp *http.Response, kind requestKind, r *redactor) (*http.Respon
 	} else {
 		out = translateBody(status, resp.Header, body, kind, r)
 	}
+	return rewrite(resp, out, kind, r), nil
+}
+
+// rewrite gives resp the translated body out, and headers without the
+// request's secrets.
+func rewrite(resp *http.Response, out []byte, kind requestKind, r *redactor) *http.Response {
 	resp.Header = resp.Header.Clone()
 	if rest := resp.Header.Get("UC-REST-ERROR"); rest != "" {
 		resp.Header.Set("UC-REST-ERROR", r.clean(rest))
 	}
-	if isError(out) && kind == deviceAuthCall && status >= 200 && status <= 299 {
+	if isError(out) && kind == deviceAuthCall && resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		// x/oauth2 reads any 2xx device answer as a success: make it an error.
 		resp.StatusCode, resp.Status = http.StatusBadGateway, "502 Bad Gateway"
 	}
@@ -181,7 +213,7 @@ func translate(resp *http.Response, kind requestKind, r *redactor) (*http.Respon
 	resp.Header.Set("Content-Length", strconv.Itoa(len(out)))
 	resp.ContentLength = int64(len(out))
 	resp.Body = io.NopCloser(bytes.NewReader(out))
-	return resp, nil
+	return resp
 }
 
 // wireError is the translated form of an error response: RFC 6749's three

@@ -1,6 +1,7 @@
 package ultracart
 
 import (
+	"encoding/base64"
 	"net/url"
 	"slices"
 	"strings"
@@ -31,10 +32,28 @@ func (r *redactor) add(secrets ...string) {
 	slices.SortStableFunc(r.secrets, func(a, b string) int { return len(b) - len(a) }) // longest first: a secret that holds another is removed whole
 }
 
-// addAuthorization registers the credentials of an Authorization header.
+// addAuthorization registers the credentials of an Authorization header:
+// for Basic, the encoded pair and the password inside it, as sent (x/oauth2
+// URL-encodes it first, as RFC 6749 section 2.3.1 asks) and decoded.
 func (r *redactor) addAuthorization(h string) {
-	if _, cred, ok := strings.Cut(h, " "); ok {
-		r.add(strings.TrimSpace(cred))
+	scheme, cred, ok := strings.Cut(h, " ")
+	if !ok {
+		return
+	}
+	cred = strings.TrimSpace(cred)
+	r.add(cred)
+	if !strings.EqualFold(scheme, "Basic") {
+		return
+	}
+	pair, err := base64.StdEncoding.DecodeString(cred)
+	if err != nil {
+		return
+	}
+	if _, password, ok := strings.Cut(string(pair), ":"); ok {
+		r.add(password)
+		if p, err := url.QueryUnescape(password); err == nil {
+			r.add(p)
+		}
 	}
 }
 

@@ -115,12 +115,7 @@ func TestDeviceAuthErrors(t *testing.T) {
 }
 
 func TestDeviceAuthHonoursContext(t *testing.T) {
-	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-time.After(10 * time.Second):
-		}
-	})
+	srv := newRecorder(t, hang)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()

@@ -18,7 +18,8 @@ import (
 )
 
 // FileStore is a TokenStore and Locker over one file that holds the JSON of
-// an oauth2.Token.
+// an oauth2.Token, with the scope UltraCart granted beside its fields (as
+// "scope", which Load puts back among the token's extras).
 //
 // Save creates the parent directory with mode 0700 when it is missing and
 // writes the file with mode 0600: it writes a temporary file in the same

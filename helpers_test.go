@@ -8,6 +8,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -73,3 +74,11 @@ func reply(status int, body string, headers ...string) http.HandlerFunc {
 
 // errReset is the error a connection reset by the peer carries.
 var errReset error = syscall.ECONNRESET
+
+// hang answers nothing until the client gives up (or 10 s pass).
+func hang(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-time.After(10 * time.Second):
+	}
+}

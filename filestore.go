@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,7 +26,8 @@ import (
 // writes the file with mode 0600: it writes a temporary file in the same
 // directory, syncs it, renames it over the file and syncs the directory, so
 // that a crash at any moment leaves the old token or the new one, never a
-// torn file (a crash may leave the temporary file behind).
+// torn file (a crash may leave the temporary file behind; a later Save
+// removes those older than a minute).
 //
 // Lock takes an exclusive lock on a separate file beside it, the path plus
 // ".lock", which works across processes on Linux, macOS and Windows; within
@@ -156,7 +158,34 @@ func (s *FileStore) write(b []byte) (err error) {
 	if err := os.Rename(tmp, s.path); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	s.removeStaleTemps(dir)
+	return nil
+}
+
+// staleTemp is the age from which a temporary file is taken to be left by a
+// save that crashed: a live save holds its file for milliseconds.
+const staleTemp = time.Minute
+
+// removeStaleTemps removes the temporary files that crashed saves left
+// behind. It is best effort: a file it cannot remove stays.
+func (s *FileStore) removeStaleTemps(dir string) {
+	temps, _ := filepath.Glob(filepath.Join(dir, "."+escapeGlob(filepath.Base(s.path))+".tmp-*"))
+	for _, t := range temps {
+		if fi, err := os.Lstat(t); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > staleTemp {
+			os.Remove(t)
+		}
+	}
+}
+
+// escapeGlob quotes the characters filepath.Match gives a meaning to.
+func escapeGlob(s string) string {
+	if runtime.GOOS == "windows" { // where \ is a separator, not an escape
+		return strings.NewReplacer("*", "?", "[", "?").Replace(s)
+	}
+	return strings.NewReplacer(`\`, `\\`, "*", `\*`, "?", `\?`, "[", `\[`).Replace(s)
 }
 
 // syncDir makes a rename in dir durable. Windows cannot sync a directory;

@@ -440,3 +440,25 @@ func TestFileStoreKeepsScope(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, got.Extra("scope"), "no scope when none was granted")
 }
+
+// TestFileStoreRemovesStaleTemps: a save removes the temporary files that
+// crashed saves left behind, and only those: a fresh one may belong to a
+// save in progress in another process.
+func TestFileStoreRemovesStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tok[1].json") // glob characters in the name are taken literally
+	stale := filepath.Join(dir, ".tok[1].json.tmp-111")
+	fresh := filepath.Join(dir, ".tok[1].json.tmp-222")
+	other := filepath.Join(dir, ".other.json.tmp-333")
+	for _, f := range []string{stale, fresh, other} {
+		require.NoError(t, os.WriteFile(f, []byte("{"), 0o600))
+	}
+	old := time.Now().Add(-2 * time.Minute)
+	require.NoError(t, os.Chtimes(stale, old, old))
+	require.NoError(t, os.Chtimes(other, old, old))
+
+	require.NoError(t, NewFileStore(path).Save(context.Background(), &oauth2.Token{AccessToken: "a"}))
+	assert.NoFileExists(t, stale)
+	assert.FileExists(t, fresh)
+	assert.FileExists(t, other, "another store's files are not touched")
+}

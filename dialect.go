@@ -110,7 +110,7 @@ func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		resp.Body.Close()
 		e := newResponseError(resp.StatusCode, resp.Header, r)
 		e.Description = "refused to follow a redirect to another origin (" + to + ")"
-		resp = rewrite(resp, encodeError(e), kind, r)
+		resp = rewrite(resp, encodeError(e), kind, r, true)
 		resp.Header.Del("Location")
 		return resp, nil
 	}
@@ -175,36 +175,31 @@ func requestSecrets(req *http.Request) *redactor {
 	return r
 }
 
-// translate rewrites a token-endpoint response into RFC 6749 JSON.
+// translate rewrites a token-endpoint response into RFC 6749 JSON. A body
+// that breaks off is a transport error, so that the cause stays in the chain.
 func translate(resp *http.Response, kind requestKind, r *redactor) (*http.Response, error) {
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	resp.Body.Close()
-	if err != nil {
-		e := newResponseError(resp.StatusCode, resp.Header, r)
-		e.Description = "reading the response body failed"
-		e.Err = err
+	body, e := readBody(resp, r)
+	if e != nil && e.Err != nil {
 		return nil, e
 	}
 	var out []byte
-	status := resp.StatusCode
-	if len(body) > maxBody {
-		e := newResponseError(status, resp.Header, r)
-		e.Description = "response body exceeds 1 MiB"
-		out = encodeError(e)
-	} else {
-		out = translateBody(status, resp.Header, body, kind, r)
+	if e == nil {
+		out, e = translateBody(resp.StatusCode, resp.Header, body, kind, r)
 	}
-	return rewrite(resp, out, kind, r), nil
+	if e != nil {
+		out = encodeError(e)
+	}
+	return rewrite(resp, out, kind, r, e != nil), nil
 }
 
-// rewrite gives resp the translated body out, and headers without the
-// request's secrets.
-func rewrite(resp *http.Response, out []byte, kind requestKind, r *redactor) *http.Response {
+// rewrite gives resp the translated body out, which is an error when
+// failed, and headers without the request's secrets.
+func rewrite(resp *http.Response, out []byte, kind requestKind, r *redactor, failed bool) *http.Response {
 	resp.Header = resp.Header.Clone()
 	if rest := resp.Header.Get("UC-REST-ERROR"); rest != "" {
 		resp.Header.Set("UC-REST-ERROR", r.clean(rest))
 	}
-	if isError(out) && kind == deviceAuthCall && resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+	if failed && kind == deviceAuthCall && resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		// x/oauth2 reads any 2xx device answer as a success: make it an error.
 		resp.StatusCode, resp.Status = http.StatusBadGateway, "502 Bad Gateway"
 	}
@@ -253,16 +248,9 @@ func encodeError(e *Error) []byte {
 	return b
 }
 
-// isError reports whether a translated body is an error.
-func isError(b []byte) bool {
-	var w struct {
-		Code string `json:"error"`
-	}
-	return json.Unmarshal(b, &w) == nil && w.Code != ""
-}
-
-// translateBody returns the RFC 6749 form of a token-endpoint body.
-func translateBody(status int, h http.Header, body []byte, kind requestKind, r *redactor) []byte {
+// translateBody returns the RFC 6749 form of a successful token-endpoint
+// body, or the *Error that the body stands for.
+func translateBody(status int, h http.Header, body []byte, kind requestKind, r *redactor) ([]byte, *Error) {
 	m, ok := jsonObject(body)
 	if !ok {
 		m, ok = formObject(h, body)
@@ -272,33 +260,33 @@ func translateBody(status int, h http.Header, body []byte, kind requestKind, r *
 		if e.Description == "" {
 			e.Description = "empty response"
 		}
-		return encodeError(e)
+		return nil, e
 	}
 	e := newResponseError(status, h, r)
 	if e.setFields(m, r) {
-		return encodeError(e)
+		return nil, e
 	}
 	if status < 200 || status > 299 {
-		return encodeError(e) // an error status with no error in the body
+		return nil, e // an error status with no error in the body
 	}
 	switch kind {
 	case tokenCall:
 		if jsonString(m["access_token"]) == "" || !allStrings(m, "access_token", "refresh_token", "token_type") {
 			e.Description = "malformed token response: no access_token"
-			return encodeError(e)
+			return nil, e
 		}
 		setSeconds(m, "expires_in")
 	case deviceAuthCall:
 		if jsonString(m["device_code"]) == "" || !allStrings(m, "device_code", "user_code", "verification_uri", "verification_url", "verification_uri_complete") {
 			e.Description = "malformed device authorization response: no device_code"
-			return encodeError(e)
+			return nil, e
 		}
 		setSeconds(m, "expires_in")
 		setSeconds(m, "interval")
 	}
 	delete(m, "error")
 	b, _ := json.Marshal(m) // values came from json.Unmarshal: cannot fail
-	return b
+	return b, nil
 }
 
 // formObject reads a form-encoded token response as the JSON object it

@@ -169,6 +169,24 @@ func newResponseError(status int, h http.Header, r *redactor) *Error {
 // maxBody is the most the package reads of any response body.
 const maxBody = 1 << 20
 
+// readBody reads and closes the body of resp. A body that breaks off is an
+// *Error with the cause in Err; a body over maxBody is an *Error too.
+func readBody(resp *http.Response, r *redactor) ([]byte, *Error) {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	resp.Body.Close()
+	switch {
+	case err != nil:
+		e := newResponseError(resp.StatusCode, resp.Header, r)
+		e.Description, e.Err = "reading the response body failed", err
+		return nil, e
+	case len(body) > maxBody:
+		e := newResponseError(resp.StatusCode, resp.Header, r)
+		e.Description = "response body exceeds 1 MiB"
+		return nil, e
+	}
+	return body, nil
+}
+
 // errorFromBody returns the *Error that a response with this status, header
 // and body stands for: an ErrorResponse envelope, an RFC 6749 error, a revoke
 // answer's message or, for a body that is not a JSON object, an excerpt.

@@ -281,7 +281,7 @@ func FuzzTranslate(f *testing.F) {
 			t.Fatalf("UC-REST-ERROR carries %q", found)
 		}
 
-		if isError(out) {
+		if wireIsError(out) {
 			var w wireError
 			if err := json.Unmarshal(out, &w); err != nil || w.Code == "" || w.Detail == nil {
 				t.Fatalf("error body %q does not decode as wireError (%v)", out, err)
@@ -526,7 +526,7 @@ func FuzzErrorFromBody(f *testing.F) {
 
 		// The wire form the dialect transport hands to x/oauth2, and back.
 		wire := encodeError(e)
-		if !json.Valid(wire) || !isError(wire) {
+		if !json.Valid(wire) || !wireIsError(wire) {
 			t.Fatalf("encodeError gave %q", wire)
 		}
 		h2 := h.Clone()
@@ -780,4 +780,13 @@ func TestSecretRedactorNested(t *testing.T) {
 			t.Errorf("secrets %q: clean gave %q", order, got)
 		}
 	}
+}
+
+// wireIsError reports whether a translated body is an error: it has a
+// non-empty "error" member, which is what x/oauth2 goes by.
+func wireIsError(b []byte) bool {
+	var w struct {
+		Code string `json:"error"`
+	}
+	return json.Unmarshal(b, &w) == nil && w.Code != ""
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -48,19 +47,10 @@ func Revoke(ctx context.Context, conf *oauth2.Config, token string) error {
 	if err != nil {
 		return &Error{Err: err}
 	}
-	defer resp.Body.Close()
-
 	var r redactor
 	r.addForm(form)
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	if err != nil {
-		e := newResponseError(resp.StatusCode, resp.Header, &r)
-		e.Description, e.Err = "reading the response body failed", err
-		return e
-	}
-	if len(body) > maxBody {
-		e := newResponseError(resp.StatusCode, resp.Header, &r)
-		e.Description = "response body exceeds 1 MiB"
+	body, e := readBody(resp, &r)
+	if e != nil {
 		return e
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
@@ -71,7 +61,7 @@ func Revoke(ctx context.Context, conf *oauth2.Config, token string) error {
 			return nil
 		}
 	}
-	e := errorFromBody(resp.StatusCode, resp.Header, body, &r)
+	e = errorFromBody(resp.StatusCode, resp.Header, body, &r)
 	if e.message() == "" && e.Code == "" {
 		switch {
 		case resp.StatusCode >= 300 && resp.StatusCode <= 399:

@@ -219,21 +219,21 @@ func (s *persistentSource) slowToken() (*oauth2.Token, error) {
 	return f.tok, f.err
 }
 
-// cache publishes tok for the hot path.
-func (s *persistentSource) cache(tok *oauth2.Token) {
+// cached returns tok with the time from which it must be refreshed.
+func (s *persistentSource) cached(tok *oauth2.Token) *cachedToken {
 	c := &cachedToken{tok: tok}
 	if !tok.Expiry.IsZero() {
 		c.refreshAt = tok.Expiry.Round(0).Add(-s.early)
 	}
-	s.state.Store(c)
+	return c
 }
+
+// cache publishes tok for the hot path.
+func (s *persistentSource) cache(tok *oauth2.Token) { s.state.Store(s.cached(tok)) }
 
 // fresh reports whether tok can be handed out without a refresh.
 func (s *persistentSource) fresh(tok *oauth2.Token) bool {
-	if tok.AccessToken == "" {
-		return false
-	}
-	return tok.Expiry.IsZero() || !tok.Expiry.Round(0).Add(-s.early).Before(s.now())
+	return tok.AccessToken != "" && s.cached(tok).fresh(s.now())
 }
 
 // update is the slow path: under the store's lock, save a pending token,

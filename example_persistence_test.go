@@ -30,7 +30,8 @@ func ExamplePersistentTokenSource() {
 
 	ctx := context.Background()
 	conf := &oauth2.Config{ClientID: "my-app", Endpoint: srv.Endpoint()}
-	store := ultracart.NewFileStore(filepath.Join(dir, "merchants", "demo.json"))
+	path := filepath.Join(dir, "merchants", "demo.json")
+	store := ultracart.NewFileStore(path)
 
 	// Before the merchant authorizes, there is nothing to load.
 	_, err = ultracart.PersistentTokenSource(ctx, conf, store).Token()
@@ -63,7 +64,7 @@ func ExamplePersistentTokenSource() {
 
 	// After a restart, a new source over the same file uses the saved token:
 	// no refresh, and the old refresh token, now dead, is never sent.
-	restarted := ultracart.PersistentTokenSource(ctx, conf, ultracart.NewFileStore(filepath.Join(dir, "merchants", "demo.json")))
+	restarted := ultracart.PersistentTokenSource(ctx, conf, ultracart.NewFileStore(path))
 	again, err := restarted.Token()
 	if err != nil {
 		fmt.Println(err)

@@ -266,3 +266,57 @@ func TestSnippetsCompile(t *testing.T) {
 		assert.NoError(t, err, "go %s of the snippets:\n%s", strings.Join(args, " "), out)
 	}
 }
+
+// TestSnippetProgram checks how program wraps the kinds of blocks it meets.
+func TestSnippetProgram(t *testing.T) {
+	const pkg = "github.com/ultracart-go/ultracart"
+	for _, tc := range []struct {
+		name   string
+		s      snippet
+		want   []string // substrings of the program
+		unwant []string
+		err    string
+	}{{
+		name: "declarations stay at the top level",
+		s:    snippet{file: "doc.go", pkg: pkg, parts: []part{{line: 3, code: "var conf = &ultracart.Config{}\n"}}},
+		want: []string{"import (\nultracart \"" + pkg + "\"\n)", "//line doc.go:3\nvar conf"},
+	}, {
+		name:   "statements go into a function",
+		s:      snippet{file: "doc.go", pkg: pkg, parts: []part{{line: 7, code: "tok, err := conf.Exchange(ctx, code)\n"}}},
+		want:   []string{"func _() {\n//line doc.go:7\ntok, err :="},
+		unwant: []string{"_ =\n"},
+	}, {
+		name: "a lone expression is assigned to _",
+		s:    snippet{file: "endpoint.go", pkg: pkg, parts: []part{{line: 32, code: "EndpointAt(\"http://h/rest/v2\").TokenURL == \"http://h/rest/v2/oauth/token\"\n"}}},
+		want: []string{"_ =\n//line endpoint.go:32\nEndpointAt(", ". \"" + pkg + "\""},
+	}, {
+		name:   "qualified names need no dot import",
+		s:      snippet{file: "doc.go", pkg: pkg, parts: []part{{line: 1, code: "fmt.Println(ultracart.NewState())\n"}}},
+		want:   []string{"fmt \"fmt\"", "ultracart \"" + pkg + "\""},
+		unwant: []string{". \""},
+	}, {
+		name: "a README block must be a whole program",
+		s:    snippet{file: "README.md", parts: []part{{line: 40, code: "tok, err := conf.Exchange(ctx, code)\n"}}},
+		err:  "README.md:40: a README Go block must be a whole program",
+	}, {
+		name: "text that is not Go is an error",
+		s:    snippet{file: "doc.go", pkg: pkg, parts: []part{{line: 9, code: "curl -H 'Authorization: Bearer x' https://h/\n"}}},
+		err:  "doc.go:9: neither declarations nor statements",
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := program(tc.s)
+			if tc.err != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.err)
+				return
+			}
+			require.NoError(t, err)
+			for _, w := range tc.want {
+				assert.Contains(t, got, w)
+			}
+			for _, w := range tc.unwant {
+				assert.NotContains(t, got, w)
+			}
+		})
+	}
+}

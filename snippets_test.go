@@ -2,6 +2,7 @@ package ultracart_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"go/ast"
 	"go/doc/comment"
@@ -144,9 +145,20 @@ func codeBlocks(fset *token.FileSet, name, importPath string, cg *ast.CommentGro
 				break
 			}
 		}
+		if notGo(code.Text) {
+			continue
+		}
 		out.parts = append(out.parts, part{line: line, code: code.Text})
 	}
 	return out
+}
+
+var httpMessage = regexp.MustCompile(`^(HTTP/\d|(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) /)`)
+
+// notGo reports whether a doc-comment code block is, plainly, not Go: a
+// JSON document, or an HTTP request or response. Any other block must be Go.
+func notGo(code string) bool {
+	return json.Valid([]byte(code)) || httpMessage.MatchString(code)
 }
 
 // program turns a snippet into a Go file. A README block is used as it is.
@@ -264,6 +276,20 @@ func TestSnippetsCompile(t *testing.T) {
 		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off", "GOPROXY=off")
 		out, err := cmd.CombinedOutput()
 		assert.NoError(t, err, "go %s of the snippets:\n%s", strings.Join(args, " "), out)
+	}
+}
+
+// TestSnippetNotGo checks which doc-comment blocks are left out as not Go.
+func TestSnippetNotGo(t *testing.T) {
+	for code, want := range map[string]bool{
+		"{\"error\": \"invalid_grant\", \"error_description\": \"…\"}\n":                        true,
+		"POST /rest/v2/oauth/token HTTP/1.1\nContent-Type: application/x-www-form-urlencoded\n": true,
+		"HTTP/1.1 400 Bad Request\nUC-REST-ERROR: …\n":                                          true,
+		"tok, err := conf.Exchange(ctx, code)\n":                                                false,
+		"{\n\tfmt.Println(1)\n}\n":                                                              false,
+		"GET := 1\n":                                                                            false,
+	} {
+		assert.Equal(t, want, notGo(code), "%q", code)
 	}
 }
 

@@ -346,3 +346,26 @@ func TestSnippetProgram(t *testing.T) {
 		})
 	}
 }
+
+// TestREADMELinks checks that the README's relative links name files of the
+// repository, and that a link named for an example leads to the file that
+// holds it.
+func TestREADMELinks(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	links := regexp.MustCompile(`\[([^\]]+)\]\(([^)]+)\)`).FindAllStringSubmatch(string(b), -1)
+	require.NotEmpty(t, links)
+	for _, l := range links {
+		text, target := l[1], l[2]
+		if strings.Contains(target, "://") {
+			continue
+		}
+		src, err := os.ReadFile(filepath.FromSlash(target))
+		if !assert.NoError(t, err, "README links %q to a missing file", text) {
+			continue
+		}
+		if strings.HasPrefix(text, "Example") {
+			assert.Contains(t, string(src), "func "+text+"()", "README links %s to %s, which does not hold it", text, target)
+		}
+	}
+}

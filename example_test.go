@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -283,8 +284,16 @@ func ExampleConfig_DeviceAuth() {
 		fmt.Println(err)
 		return
 	}
-	u, _ := url.Parse(da.VerificationURI)
-	fmt.Println("visit:", u.Path, "code format ok:", len(da.UserCode) > 0)
+	// What the merchant must read. A command prints it on stderr, keeping
+	// stdout for its own output, and so does this example: the address and
+	// the code change at every run.
+	fmt.Fprintf(os.Stderr, "Visit %s and enter the code %s\n", da.VerificationURI, da.UserCode)
+	u, err := url.Parse(da.VerificationURI)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("visit %s and enter a code of %d characters\n", u.Path, len(da.UserCode))
 	tok, err := conf.DeviceAccessToken(ctx, da) // polls every da.Interval seconds
 	if err != nil {
 		fmt.Println(err)
@@ -292,6 +301,6 @@ func ExampleConfig_DeviceAuth() {
 	}
 	fmt.Println("authorized:", tok.Valid())
 	// Output:
-	// visit: /rest/v2/oauth/device code format ok: true
+	// visit /rest/v2/oauth/device and enter a code of 9 characters
 	// authorized: true
 }

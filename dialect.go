@@ -79,7 +79,10 @@ type dialectTransport struct {
 }
 
 func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	noCtx := req.Context() == context.Background() && t.ctx != nil
+	kind := tokenRequestKind(req)
+	// Only the device authorization request comes without the caller's
+	// context; every other request keeps its own.
+	noCtx := kind == deviceAuthCall && req.Context() == context.Background() && t.ctx != nil
 	if noCtx || req.Header.Get(APIVersionHeader) == "" {
 		ctx := req.Context()
 		if noCtx {
@@ -94,7 +97,6 @@ func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	kind := tokenRequestKind(req)
 	if kind == notToken {
 		return base.RoundTrip(req)
 	}
@@ -104,15 +106,16 @@ func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		return nil, err
 	}
 	if to, ok := foreignRedirect(req, resp); ok {
-		// Answer the refusal here rather than in CheckRedirect: http.Client
-		// would wrap that in a *url.Error quoting the whole Location, whose
-		// query may echo the request's secrets.
-		resp.Body.Close()
+		// Refuse here rather than in CheckRedirect: http.Client would wrap
+		// that in a *url.Error quoting the whole Location, whose query may
+		// echo the request's secrets. Returned as the transport's error,
+		// the *Error stays in the chain that x/oauth2 returns (its
+		// *url.Error names only the token URL), so errors.As finds it
+		// under a plain oauth2.Config too.
+		drain(resp)
 		e := newResponseError(resp.StatusCode, resp.Header, r)
 		e.Description = "refused to follow a redirect to another origin (" + to + ")"
-		resp = rewrite(resp, encodeError(e), kind, r, true)
-		resp.Header.Del("Location")
-		return resp, nil
+		return nil, e
 	}
 	return translate(resp, kind, r)
 }

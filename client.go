@@ -150,14 +150,3 @@ func drain(resp *http.Response) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 	resp.Body.Close()
 }
-
-// redirectedElsewhere reports whether req is a redirect, made by
-// http.Client, to an origin other than that of the request that started the
-// chain.
-func redirectedElsewhere(req *http.Request) bool {
-	first := req
-	for first.Response != nil && first.Response.Request != nil {
-		first = first.Response.Request
-	}
-	return first != req && !sameOrigin(first.URL, req.URL)
-}

@@ -2,11 +2,8 @@ package ultracart
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
-	"net/url"
 
 	"golang.org/x/oauth2"
 )
@@ -113,45 +110,4 @@ func (c *Config) DeviceAccessToken(ctx context.Context, da *oauth2.DeviceAuthRes
 // function Revoke.
 func (c *Config) Revoke(ctx context.Context, token string) error {
 	return Revoke(ctx, c.oauth2Config(), token)
-}
-
-// wrapError returns the *Error that err carries or stands for: the one the
-// transport or redirect check made, one rebuilt from an
-// *oauth2.RetrieveError, or a network failure with StatusCode 0. Other
-// errors pass through unchanged.
-func wrapError(err error) error {
-	if err == nil {
-		return nil
-	}
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		return errorFromRetrieve(re)
-	}
-	var ue *url.Error
-	var ne net.Error
-	if errors.As(err, &ue) || errors.As(err, &ne) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return &Error{Err: err}
-	}
-	return err
-}
-
-// errorFromRetrieve rebuilds the *Error behind a RetrieveError whose body
-// the dialect transport wrote.
-func errorFromRetrieve(re *oauth2.RetrieveError) *Error {
-	e := new(Error)
-	if re.Response != nil {
-		e = newResponseError(re.Response.StatusCode, re.Response.Header, nil)
-	}
-	e.Code, e.Description, e.URI, e.Err = re.ErrorCode, re.ErrorDescription, re.ErrorURI, re
-	var w wireError
-	if json.Unmarshal(re.Body, &w) == nil && w.Detail != nil {
-		d := w.Detail
-		e.StatusCode, e.Code, e.Description, e.URI = d.Status, d.Code, d.Description, d.URI
-		e.DeveloperMessage, e.UserMessage, e.MoreInfo, e.ObjectID = d.DeveloperMessage, d.UserMessage, d.MoreInfo, d.ObjectID
-	}
-	return e
 }

@@ -8,10 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // Error is an error reported by UltraCart, in either of the two formats it
@@ -277,3 +280,27 @@ func (e *chainError) Error() string {
 }
 
 func (e *chainError) Unwrap() []error { return e.errs }
+
+// wrapError returns the *Error that err carries or stands for: the one the
+// transport or redirect check made, one rebuilt from an
+// *oauth2.RetrieveError, or a network failure with StatusCode 0. Other
+// errors pass through unchanged.
+func wrapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		return decodeError(re)
+	}
+	var ue *url.Error
+	var ne net.Error
+	if errors.As(err, &ue) || errors.As(err, &ne) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Err: err}
+	}
+	return err
+}

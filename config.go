@@ -76,7 +76,9 @@ func (c *Config) Exchange(ctx context.Context, code string, opts ...oauth2.AuthC
 // use PersistentTokenSource to keep it.
 //
 // With a nil t, or a t with neither an access token nor a refresh token,
-// Token fails with an error matching ErrNoToken.
+// Token fails with an error matching ErrNoToken. As in
+// PersistentTokenSource, refreshes keep ctx's values but not its
+// cancellation, and each takes at most 30 s.
 func (c *Config) TokenSource(ctx context.Context, t *oauth2.Token) oauth2.TokenSource {
 	if t != nil && t.AccessToken == "" && t.RefreshToken == "" {
 		t = nil

@@ -37,7 +37,8 @@ import (
 // unreadable file is an error naming the path, never ErrNoToken. Errors never
 // contain the token's secrets. A FileStore is safe for concurrent use by
 // multiple goroutines; several FileStore values (or processes) may share a
-// path. Make one with NewFileStore: the zero value is not usable.
+// path. Make one with NewFileStore: every method of a zero FileStore, or of
+// one made with an empty path, returns an error saying so.
 type FileStore struct {
 	path string
 	turn chan struct{} // holds a value while a caller of Lock has the lock
@@ -58,8 +59,23 @@ func NewFileStore(path string) *FileStore {
 // holds.
 const lockRetry = 5 * time.Millisecond
 
+// errUnusable is the error of the methods of a FileStore that NewFileStore
+// did not make, or made with an empty path.
+var errUnusable = errors.New("ultracart: the FileStore has no path; make it with NewFileStore")
+
+// usable reports errUnusable for a FileStore that cannot work.
+func (s *FileStore) usable() error {
+	if s == nil || s.path == "" || s.turn == nil || s.lock == nil {
+		return errUnusable
+	}
+	return nil
+}
+
 // Load reads the token from the file.
 func (s *FileStore) Load(ctx context.Context) (*oauth2.Token, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("ultracart: reading the token file %s: %w", s.path, err)
 	}
@@ -109,6 +125,9 @@ type tokenFile struct {
 
 // Save replaces the file with t, atomically.
 func (s *FileStore) Save(ctx context.Context, t *oauth2.Token) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
 	if t == nil {
 		return errors.New("ultracart: cannot save a nil token")
 	}
@@ -206,6 +225,9 @@ func syncDir(dir string) error {
 // and for other callers in this process until ctx is done. The returned
 // unlock releases it; calling it again does nothing.
 func (s *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	select {
 	case s.turn <- struct{}{}:
 	case <-ctx.Done():

@@ -56,7 +56,7 @@ func main() {
 	flag.DurationVar(&wcfg.timeout, "timeout", time.Second, "the workers' HTTP client timeout")
 	flag.DurationVar(&scfg.lifetime, "lifetime", 2*time.Second, "access token lifetime")
 	flag.DurationVar(&wcfg.early, "early", time.Second, "how long before expiry the workers refresh")
-	flag.DurationVar(&scfg.killEvery, "kill-every", 250*time.Millisecond, "mean time between random kills")
+	flag.DurationVar(&scfg.killEvery, "kill-every", 250*time.Millisecond, "mean time between random kills (0: none)")
 	flag.Float64Var(&scfg.killInFlight, "kill-in-flight", 0.05, "chance to kill a worker when it starts a refresh or a save")
 	flag.Float64Var(&scfg.rate5xx, "rate-5xx", 0.03, "share of token requests answered 503")
 	flag.Float64Var(&scfg.rateReset, "rate-reset", 0.03, "share of token requests reset")

@@ -218,7 +218,7 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 	killerDone := make(chan struct{})
 	go func() {
 		defer close(killerDone)
-		for !t.stopping.Load() {
+		for cfg.killEvery > 0 && !t.stopping.Load() {
 			time.Sleep(time.Duration(rand.ExpFloat64() * float64(cfg.killEvery)))
 			procMu.Lock()
 			p := procs[rand.IntN(len(procs))]
@@ -507,22 +507,30 @@ func (t *tally) classify() map[string]int {
 	evs := slices.Clone(t.tokEvents)
 	slices.SortStableFunc(evs, func(a, b tokEvent) int { return cmp.Compare(a.at, b.at) })
 	type use struct {
-		p     *proc
-		child string // "" until an answer with a new token was read
-		by    *proc
+		p     *proc // the first use's worker
+		lost  bool  // the first use got no answer
+		child string
+		by    *proc // the worker that read the first answer with a new token
 	}
 	first := map[string]*use{} // refresh token fingerprint → its first use
+	uses := map[string]int{}
 	saved := map[string]bool{}
 	causes := map[string]int{}
 	for _, ev := range evs {
 		switch ev.kind {
 		case "R+":
+			uses[ev.fp]++
 			if first[ev.fp] == nil {
 				first[ev.fp] = &use{p: ev.p}
 			}
 		case "R-":
-			if u := first[ev.fp]; u != nil && u.child == "" && ev.status == http.StatusOK {
+			u := first[ev.fp]
+			switch {
+			case u == nil || u.child != "":
+			case ev.status == http.StatusOK:
 				u.child, u.by = ev.newFP, ev.p
+			case ev.status == 0 && ev.p == u.p:
+				u.lost = true
 			}
 		case "S-":
 			if ev.ok {
@@ -531,11 +539,11 @@ func (t *tally) classify() map[string]int {
 		case "G":
 			u := first[ev.fp]
 			switch {
-			case u == nil || u.p == ev.p && u.child == "" && ev.p.killedAt.Load() == 0 && !t.usedTwice(evs, ev):
-				causes[causeRevokedFamily]++
-			case u.child == "" && u.p.killedAt.Load() != 0 && u.p != ev.p:
+			case u == nil || uses[ev.fp] <= 1:
+				causes[causeRevokedFamily]++ // its first presentation was rejected
+			case u.child == "" && u.p.killedAt.Load() != 0:
 				causes[causeKillBeforeAnswer]++
-			case u.child == "" && u.p != ev.p:
+			case u.child == "" && u.lost:
 				causes[causeLostResponse]++
 			case u.child != "" && !saved[u.child] && u.by.killedAt.Load() != 0:
 				causes[causeKillBeforeSave]++
@@ -545,19 +553,4 @@ func (t *tally) classify() map[string]int {
 		}
 	}
 	return causes
-}
-
-// usedTwice reports whether the refresh token of g was presented more than
-// once up to g.
-func (t *tally) usedTwice(evs []tokEvent, g tokEvent) bool {
-	n := 0
-	for _, ev := range evs {
-		if ev.at > g.at {
-			break
-		}
-		if ev.kind == "R+" && ev.fp == g.fp {
-			n++
-		}
-	}
-	return n > 1
 }

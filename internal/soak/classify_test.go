@@ -47,6 +47,10 @@ func TestClassify(t *testing.T) {
 			p := alive()
 			return []tokEvent{r(1, p, "C"), g(2, p, "C")}
 		}, causeRevokedFamily},
+		{"answer lost, then the worker was killed", func() []tokEvent {
+			p1, p2 := killed(), alive()
+			return []tokEvent{r(1, p1, "A"), answered(2, p1, "A", 0, "-"), r(3, p2, "A"), g(4, p2, "A")}
+		}, causeLostResponse},
 		{"answer lost, the same worker tried again", func() []tokEvent {
 			p := alive()
 			return []tokEvent{r(1, p, "A"), answered(2, p, "A", 0, "-"), r(3, p, "A"), g(4, p, "A")}
@@ -59,7 +63,7 @@ func TestClassify(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tl := &tally{tokEvents: tc.evs()}
-			got := tl.classify()
+			got := tl.classify(true)
 			assert.Equal(t, map[string]int{tc.want: 1}, got)
 		})
 	}

@@ -51,7 +51,7 @@ type proc struct {
 	refreshing atomic.Int32   // refreshes started and not ended, as last reported
 	saving     atomic.Int32   // saves started and not ended
 	killOnce   sync.Once
-	killedAt   atomic.Int64 // Unix nanoseconds; 0 while alive
+	killedAt   atomic.Int64 // Unix nanoseconds of a kill by the soak; 0 if none
 }
 
 // tokEvent is one event about a token, for the classification at the end.
@@ -174,10 +174,10 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 		p.killOnce.Do(func() {
 			refreshing, saving := p.refreshing.Load() > 0, p.saving.Load() > 0
 			_ = p.cmd.Process.Kill() // SIGKILL on Unix
-			p.killedAt.Store(time.Now().UnixNano())
 			if t.stopping.Load() {
 				return // the end of the run, not a kill of the soak
 			}
+			p.killedAt.Store(time.Now().UnixNano())
 			t.record(p, fmt.Sprintf("KILLED (refresh in flight %t, save in flight %t)", refreshing, saving), -1)
 			t.mu.Lock()
 			defer t.mu.Unlock()
@@ -266,7 +266,7 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 	working := finalCheck(srv, dir, cfg.worker)
 	st := srv.Stats()
 
-	causes := t.classify()
+	causes := t.classify(cfg.rateLost > 0)
 	pass := working == cfg.worker.merchants && causes[causeUnexplained] == 0
 	if cfg.requireZero {
 		pass = pass && st.ReuseDetected == 0 && st.FamiliesRevoked == 0 && t.invalidGrant == 0 && st.InvalidGrant == 0
@@ -501,56 +501,75 @@ var allCauses = []string{causeKillBeforeAnswer, causeKillBeforeSave, causeLostRe
 // first use was by a worker that died (or lost the answer) before the
 // rotated token was saved, or it belonged to a family already revoked.
 // Anything else is unexplained: a defect of the client library.
-func (t *tally) classify() map[string]int {
+func (t *tally) classify(lostFaults bool) map[string]int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	evs := slices.Clone(t.tokEvents)
 	slices.SortStableFunc(evs, func(a, b tokEvent) int { return cmp.Compare(a.at, b.at) })
-	type use struct {
-		p     *proc // the first use's worker
-		lost  bool  // the first use got no answer
-		child string
-		by    *proc // the worker that read the first answer with a new token
-	}
-	first := map[string]*use{} // refresh token fingerprint → its first use
-	uses := map[string]int{}
+	uses := map[string][]*use{} // refresh token fingerprint → its uses, in order
 	saved := map[string]bool{}
 	causes := map[string]int{}
 	for _, ev := range evs {
 		switch ev.kind {
 		case "R+":
-			uses[ev.fp]++
-			if first[ev.fp] == nil {
-				first[ev.fp] = &use{p: ev.p}
-			}
+			uses[ev.fp] = append(uses[ev.fp], &use{p: ev.p})
 		case "R-":
-			u := first[ev.fp]
-			switch {
-			case u == nil || u.child != "":
-			case ev.status == http.StatusOK:
-				u.child, u.by = ev.newFP, ev.p
-			case ev.status == 0 && ev.p == u.p:
-				u.lost = true
+			// The answer belongs to this worker's latest unanswered use.
+			us := uses[ev.fp]
+			for i := len(us) - 1; i >= 0; i-- {
+				if u := us[i]; u.p == ev.p && !u.ended {
+					u.ended, u.status, u.child = true, ev.status, ev.newFP
+					break
+				}
 			}
 		case "S-":
 			if ev.ok {
 				saved[ev.fp] = true
 			}
 		case "G":
-			u := first[ev.fp]
-			switch {
-			case u == nil || uses[ev.fp] <= 1:
-				causes[causeRevokedFamily]++ // its first presentation was rejected
-			case u.child == "" && u.p.killedAt.Load() != 0:
-				causes[causeKillBeforeAnswer]++
-			case u.child == "" && u.lost:
-				causes[causeLostResponse]++
-			case u.child != "" && !saved[u.child] && u.by.killedAt.Load() != 0:
-				causes[causeKillBeforeSave]++
-			default:
-				causes[causeUnexplained]++
-			}
+			causes[explain(uses[ev.fp], ev.p, saved, lostFaults)]++
 		}
 	}
 	return causes
+}
+
+// use is one presentation of a refresh token.
+type use struct {
+	p      *proc
+	ended  bool   // an R- was seen
+	status int    // of the answer; 0: none
+	child  string // the new refresh token of a 200
+}
+
+// explain finds why the refresh token whose uses are us was dead when gp
+// presented it; gp's own use is its last one in us.
+func explain(us []*use, gp *proc, saved map[string]bool, lostFaults bool) string {
+	prior := us
+	for i := len(us) - 1; i >= 0; i-- {
+		if us[i].p == gp {
+			prior = us[:i]
+			break
+		}
+	}
+	if len(prior) == 0 {
+		return causeRevokedFamily // its first presentation was rejected
+	}
+	cause := ""
+	for _, u := range prior {
+		killed := u.p.killedAt.Load() != 0
+		switch {
+		case u.status == http.StatusOK && saved[u.child]:
+			return causeUnexplained // rotated and saved, yet the old one was used
+		case u.status == http.StatusOK && killed:
+			cause = causeKillBeforeSave
+		case !u.ended && killed && cause == "":
+			cause = causeKillBeforeAnswer
+		case u.ended && u.status == 0 && lostFaults && cause == "":
+			cause = causeLostResponse
+		}
+	}
+	if cause == "" {
+		return causeUnexplained
+	}
+	return cause
 }

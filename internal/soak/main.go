@@ -13,19 +13,26 @@
 // delays past the client's timeout at the stated rates.
 //
 // At the end it stops every worker, checks that each merchant's stored token
-// still works, and prints the figures. It exits 0 only with no reuse, no
-// revoked family, no invalid_grant and every final token working. With
-// -lost-rate, responses lost after the server rotated are injected too: a
-// limit of the protocol that only a grace period (-grace) absorbs; such a
-// run re-authorizes each revoked merchant, counts it, and exits 0 when the
-// final tokens work.
+// still works, and prints the figures. A worker killed after the server
+// rotated a refresh token but before the new one was saved has lost that
+// response: its merchant's family is revoked on the next refresh, which the
+// soak counts and answers by authorizing the merchant again (a new grant in
+// the store). With -lost-rate, responses lost in transit are injected too.
+// Both are a limit of the protocol that only a grace period (-grace)
+// absorbs. The soak exits 0 when every invalid_grant is explained so and
+// every final token works; -require-zero makes it fail on any reuse,
+// revoked family or invalid_grant.
 //
 // Usage:
 //
 //	go run ./internal/soak -duration 30s
-//	go run ./internal/soak -duration 10m -cycles 10000 -merchants 64
-//	go run ./internal/soak -duration 60s -lost-rate 0.02 -grace 0
-//	go run ./internal/soak -duration 60s -lost-rate 0.02 -grace 10s
+//	go run ./internal/soak -duration 12m -cycles 10000 -merchants 128 -kill-every 200ms
+//	go run ./internal/soak -duration 60s -lost-rate 0.02 -grace 0 \
+//		-kill-every 0 -kill-in-flight 0 -rate-5xx 0 -rate-reset 0 -rate-delay 0
+//
+// Each invalid_grant is explained at the end by replaying the events of the
+// workers in time order (see classify); one that no kill or lost response
+// explains is a defect of the library and fails the run.
 //
 // The module's tests do not run it: .ci/run runs a short soak.
 package main

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"slices"
 	"sort"
 	"strconv"
@@ -229,9 +230,12 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 		}
 	}()
 
+	// An interrupt ends the run early, still stopping every worker.
+	interrupted, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stopSignals()
 	deadline := time.Now().Add(cfg.duration)
 	progress := time.Now()
-	for time.Now().Before(deadline) {
+	for time.Now().Before(deadline) && interrupted.Err() == nil {
 		time.Sleep(50 * time.Millisecond)
 		st := srv.Stats()
 		if cfg.cycles > 0 && st.Rotations >= cfg.cycles {
@@ -349,6 +353,7 @@ func readEvents(p *proc, t *tally, cfg soakConfig, srv *ultracarttest.Server, di
 			t.mu.Unlock()
 			continue
 		case "R+", "S+":
+			t.record(p, line, merchant) // before a kill it may cause
 			if f[0] == "R+" {
 				p.refreshing.Add(1)
 			} else {
@@ -362,6 +367,7 @@ func readEvents(p *proc, t *tally, cfg soakConfig, srv *ultracarttest.Server, di
 					kill(p, true)
 				}()
 			}
+			continue
 		case "R-":
 			p.refreshing.Add(-1)
 		case "S-":

@@ -24,17 +24,16 @@ import (
 	"github.com/ultracart-go/ultracart/ultracarttest"
 )
 
-// A worker writes one event per line on its stdout, for the supervisor:
+// A worker writes one event per line on its stdout, for the supervisor.
+// The events about tokens end with the time, in Unix nanoseconds:
 //
-// Events about tokens end with the time, in Unix nanoseconds.
-//
-//	R+ m fp          a refresh of merchant m with the refresh token whose fingerprint is fp starts
-//	R- m fp status new  it ended: HTTP status (0: no answer) and the new refresh token's fingerprint
-//	G m fp           the token endpoint answered invalid_grant to the refresh with fp
-//	S+ m fp          a save of the token with refresh fingerprint fp starts
-//	S- m fp ok|err   it ended
-//	OK n             n more API calls succeeded
-//	F reason         an API call failed, for reason
+//	R+ m fp             a refresh of merchant m with the refresh token of fingerprint fp starts
+//	R- m fp status new  it ended: HTTP status (0: no answer), the new refresh token's fingerprint
+//	G m fp              the token endpoint answered invalid_grant to that refresh
+//	S+ m fp             a save of the token whose refresh token has fingerprint fp starts
+//	S- m fp ok|err      it ended
+//	OK n                n more API calls succeeded
+//	F reason            an API call failed, for reason
 //
 // A fingerprint is the first 32 bits of the SHA-256 of a token, enough to
 // follow one token through a trace and useless to an attacker.

@@ -68,13 +68,13 @@ func TestAdapterExpiresIn(t *testing.T) {
 		{`3600`, time.Hour},
 		{`""`, 0},
 		{`null`, 0},
-		{ultracarttest.OmitExpiresIn, 0},
+		{"", 0}, // expires_in left out
 		{`"soon"`, 0},
 		{`"-5"`, 0},
 	} {
 		t.Run(tc.raw, func(t *testing.T) {
 			srv := adapterServer(t)
-			srv.SetExpiresInJSON(tc.raw)
+			srv.SetOptions(ultracarttest.Options{ExpiresInJSON: tc.raw, OmitExpiresIn: tc.raw == ""})
 			issued := srv.IssueToken("")
 			ctx := ultracart.NewContext(context.Background())
 			before := time.Now()
@@ -99,7 +99,7 @@ func TestAdapterExpiresIn(t *testing.T) {
 // the one line that makes plain x/oauth2 code work.
 func TestAdapterEndpointAloneIsNotEnough(t *testing.T) {
 	srv := adapterServer(t)
-	srv.SetExpiresInJSON(`""`)
+	srv.SetOptions(ultracarttest.Options{ExpiresInJSON: `""`})
 	issued := srv.IssueToken("")
 	conf := plainConfig(srv)
 
@@ -218,7 +218,7 @@ func TestAdapterRejectedTokenAdoptsNewLogin(t *testing.T) {
 // rejects it, then refreshed.
 func TestAdapterUnknownExpiryRecovered(t *testing.T) {
 	srv := adapterServer(t)
-	srv.SetExpiresInJSON(`""`)
+	srv.SetOptions(ultracarttest.Options{ExpiresInJSON: `""`})
 	conf := &ultracart.Config{Config: *plainConfig(srv)}
 	issued := srv.IssueToken("")
 	tok, err := conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: issued.RefreshToken}).Token()

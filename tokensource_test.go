@@ -128,7 +128,7 @@ func psServer(t *testing.T) *ultracarttest.Server {
 // that clock.
 func psNextExpiry(srv *ultracarttest.Server, clock *psClock) {
 	clock.add(2 * time.Hour)
-	srv.SetTokenLifetime(time.Until(clock.now()) + time.Hour)
+	srv.SetOptions(ultracarttest.Options{TokenLifetime: time.Until(clock.now()) + time.Hour})
 }
 
 func psConfig(srv *ultracarttest.Server) *oauth2.Config {
@@ -712,7 +712,7 @@ func TestPersistentTokenSourceRejectedConcurrently(t *testing.T) {
 
 func TestPersistentTokenSourcePersistFailureWithoutRotation(t *testing.T) {
 	srv := psServer(t)
-	srv.SetRotateRefreshTokens(false)
+	srv.SetOptions(ultracarttest.Options{KeepRefreshTokens: true})
 	clock := newPSClock()
 	old := psExpired(srv.IssueToken(""), clock.now())
 	store := newPSStore(old)
@@ -1233,7 +1233,7 @@ func TestPersistentTokenSourceProcessesShareFileStore(t *testing.T) {
 	for n := 1; n <= rounds; n++ {
 		// Tokens of round n live until the helpers' clocks pass into round
 		// n+1, and no longer.
-		srv.SetTokenLifetime(time.Duration(n)*2*time.Hour + time.Hour)
+		srv.SetOptions(ultracarttest.Options{TokenLifetime: time.Duration(n)*2*time.Hour + time.Hour})
 		srv.ExpireAccessTokens()
 		before := srv.Stats().Refresh
 		for _, h := range helpers {

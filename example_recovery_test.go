@@ -44,9 +44,9 @@ func ExampleNewClient_recovery() {
 	}
 	fmt.Println("the store holds a new access token:", tok.AccessToken != saved.AccessToken)
 
-	// The merchant revokes the authorization: the access token is rejected
-	// and the refresh token too.
-	if err := ultracart.Revoke(ctx, conf, tok.RefreshToken); err != nil {
+	// The authorization is revoked (by the merchant, or here by the
+	// application): the access token is rejected, and the refresh token too.
+	if err := ultracart.Revoke(ctx, conf, tok.AccessToken); err != nil {
 		fmt.Println(err)
 		return
 	}

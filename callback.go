@@ -24,10 +24,11 @@ func NewState() string {
 //
 // It checks the state first, in constant time: a missing or different state
 // (and an empty state argument) is [ErrStateMismatch], whatever else the
-// redirect says. An error= redirect is an [*Error]: [errors.Is] matches
-// [ErrAccessDenied] when the merchant declined, [ErrInvalidRequest] when the
-// authorize link expired. A redirect with neither a code nor an error is an
-// error too. No error text contains either state value or the code.
+// redirect says. A redirect with an error parameter is an [*Error]:
+// [errors.Is] matches [ErrAccessDenied] when the merchant declined,
+// [ErrInvalidRequest] when the authorize link expired. A redirect with
+// neither a code nor an error is an error too. No error text contains either
+// state value or the code.
 func ParseCallback(r *http.Request, state string) (code string, err error) {
 	q := r.URL.Query()
 	got := q["state"]

@@ -13,14 +13,15 @@ import (
 //
 // Its methods send the X-UltraCart-Api-Version header, accept expires_in as
 // UltraCart sends it, refuse redirects to another origin, and return
-// UltraCart's errors as [*Error] values.
+// UltraCart's errors as [*Error] values. Set [Config.PreconfiguredRedirect]
+// when the application's profile at UltraCart fixes the redirect URI.
 //
 // A Config is safe for concurrent use as long as its fields are not changed.
 type Config struct {
 	oauth2.Config
 	// PreconfiguredRedirect says that the application profile at UltraCart
-	// fixes the redirect URI, so [Config.AuthCodeURL] leaves redirect_uri
-	// out; [Config.Exchange] still sends RedirectURL when it is set.
+	// fixes the redirect URI, so AuthCodeURL leaves redirect_uri out;
+	// Exchange still sends RedirectURL when it is set.
 	PreconfiguredRedirect bool
 }
 
@@ -94,8 +95,8 @@ func (c *Config) TokenSource(ctx context.Context, t *oauth2.Token) oauth2.TokenS
 }
 
 // Client returns an HTTP client that sends the token, refreshes it when it
-// expires and adds X-UltraCart-Api-Version: [NewClient] over
-// [Config.TokenSource]. A token the REST API rejects is replaced once, as
+// expires and adds X-UltraCart-Api-Version. It is [NewClient] over
+// [Config.TokenSource], so a token the REST API rejects is replaced once, as
 // NewClient describes.
 func (c *Config) Client(ctx context.Context, t *oauth2.Token) *http.Client {
 	return NewClient(ctx, c.TokenSource(ctx, t))

@@ -131,7 +131,9 @@ func isTransient(err error) bool {
 }
 
 // Errors to branch on with [errors.Is]. An [*Error] matches the first four
-// (see [Error.Is]); [ParseCallback] returns ErrStateMismatch itself.
+// (see [Error.Is]); [ParseCallback] returns [ErrStateMismatch] itself.
+// [ErrInvalidToken] seldom reaches a caller of the client of [NewClient] or
+// [Config.Client], which replaces a rejected token (see [Invalidator]).
 var (
 	// ErrInvalidGrant matches an *Error whose Code is "invalid_grant": the
 	// authorization code or refresh token is no longer good, and the merchant
@@ -145,12 +147,12 @@ var (
 	ErrInvalidRequest = errors.New("ultracart: invalid_request")
 	// ErrInvalidToken matches an *Error whose Code is "invalid_token" (RFC
 	// 6750), and one of a 401 without a code: the REST API rejected the
-	// access token as invalid, expired or revoked. The clients of [NewClient]
-	// and [Config.Client] replace such a token and retry once by themselves
-	// (see [Invalidator]); a 401 that still reaches their caller is one they
+	// access token as invalid, expired or revoked. The clients of NewClient
+	// and Config.Client replace such a token and retry once by themselves
+	// (see Invalidator); a 401 that still reaches their caller is one they
 	// could not recover from.
 	ErrInvalidToken = errors.New("ultracart: invalid_token")
-	// ErrStateMismatch is returned by [ParseCallback] when the state in the
+	// ErrStateMismatch is returned by ParseCallback when the state in the
 	// redirect is not the one the application sent.
 	ErrStateMismatch = errors.New("ultracart: callback state does not match")
 )

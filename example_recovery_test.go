@@ -12,14 +12,14 @@ import (
 )
 
 // When the REST API rejects a token with 401 before its Expiry (UltraCart
-// expired or replaced it early), NewClient's client recovers by itself: it
-// reports the token to its source, an Invalidator, which refreshes it and
-// saves the new token, and sends the request again, once. The caller sees
-// only the retry's answer.
+// expired or replaced it early), the client of [NewClient] recovers by
+// itself: it reports the token to its source, an [Invalidator], which
+// refreshes it and saves the new token, and sends the request again, once.
+// The caller sees only the retry's answer.
 //
-// When no new token can be got, because the merchant revoked the
-// authorization, the request fails with an error matching ErrInvalidGrant:
-// the merchant must authorize the application again.
+// When no new token can be got, because the authorization was revoked, the
+// request fails with an error matching [ErrInvalidGrant]: the merchant must
+// authorize the application again.
 func ExampleNewClient_recovery() {
 	uc := ultracarttest.NewServer() // stands in for secure.ultracart.com
 	defer uc.Close()
@@ -50,7 +50,10 @@ func ExampleNewClient_recovery() {
 		fmt.Println(err)
 		return
 	}
-	_, err = client.Get(uc.URL + "/rest/v2/item/items")
+	resp, err = client.Get(uc.URL + "/rest/v2/item/items")
+	if err == nil {
+		resp.Body.Close()
+	}
 	fmt.Println("after a revocation, authorize again:", errors.Is(err, ultracart.ErrInvalidGrant))
 	// Output:
 	// after a 401 and one retry: 200 OK

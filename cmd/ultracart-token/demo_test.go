@@ -48,10 +48,20 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// The merchant profiles live in the user's config directory: give the
+	// tests and the binaries they run one of their own.
+	config, err := os.MkdirTemp("", "ultracart-token-config-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_CONFIG_HOME", config) // Linux and the BSDs
+	os.Setenv("AppData", config)         // Windows
+	os.Setenv("HOME", config)            // macOS: $HOME/Library/Application Support
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
+	os.RemoveAll(config)
 	os.Exit(code)
 }
 
@@ -162,7 +172,7 @@ func TestBinaryInterruptedLogin(t *testing.T) {
 		require.FailNow(t, "login did not stop on interrupt")
 	}
 	assertFailed(t, result{code: exitCode(t, err), stdout: stdout.String(), stderr: stderr.String()},
-		exitFailure, "ultracart-token: login: interrupted")
+		exitInterrupted, "ultracart-token: login: interrupted")
 	assertCallbackClosed(t, redirect)
 	assert.NoFileExists(t, c.tokenFile)
 }

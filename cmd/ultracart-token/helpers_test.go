@@ -29,6 +29,7 @@ type cli struct {
 	fake      *ultracarttest.Server
 	tokenFile string
 	env       map[string]string
+	stdin     string // what the tool reads from stdin
 }
 
 func newCLI(t *testing.T) *cli {
@@ -72,7 +73,7 @@ func (c *cli) start(ctx context.Context, args ...string) *running {
 	r := &running{stderr: newLineBuffer(), done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
-		r.code = run(ctx, args, c.getenv, &r.stdout, r.stderr)
+		r.code = run(ctx, args, c.getenv, strings.NewReader(c.stdin), &r.stdout, r.stderr)
 	}()
 	return r
 }

@@ -27,9 +27,11 @@ const lockWaitLine = "Waiting for another process to release "
 // binary's revoke and login run: they wait for it, say so, and touch
 // nothing until it is released.
 func TestBinaryLockHeld(t *testing.T) {
+	t.Parallel()
 	t.Run("revoke", func(t *testing.T) {
+		t.Parallel()
 		u := newUserCLI(t)
-		u.loginDevice("--client-id", "app-1", "--endpoint", u.endpoint())
+		u.login(nil, "", "--client-id", "app-1", "--endpoint", u.endpoint())
 		path := u.tokenFile("")
 		tok := load(t, path)
 		unlock, err := ultracart.NewFileStore(path).Lock(context.Background())
@@ -59,6 +61,7 @@ func TestBinaryLockHeld(t *testing.T) {
 		unlock()
 	})
 	t.Run("login", func(t *testing.T) {
+		t.Parallel()
 		u := newUserCLI(t)
 		path := u.tokenFile("")
 		unlock, err := ultracart.NewFileStore(path).Lock(context.Background())
@@ -83,6 +86,7 @@ func TestBinaryLockHeld(t *testing.T) {
 // TestBinaryLoginUnwritable: point 3. A token file that cannot be written
 // fails the login before anything is asked of UltraCart or the merchant.
 func TestBinaryLoginUnwritable(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	notDir := filepath.Join(dir, "file")
 	require.NoError(t, os.WriteFile(notDir, []byte("x"), 0o600))
@@ -112,10 +116,11 @@ func TestBinaryLoginUnwritable(t *testing.T) {
 // the environment, a file or stdin, and never reaches an output or a file
 // other than the one it was read from.
 func TestBinaryClientSecret(t *testing.T) {
+	t.Parallel()
 	const secret = "s3cr3t-client-secret-9d2f"
 	u := newUserCLI(t)
 	u.fake.SetClientSecret(secret)
-	login := []string{"login", "--device", "--client-id", "app-1", "--endpoint", u.endpoint()}
+	login := []string{"login", "--client-id", "app-1", "--endpoint", u.endpoint()}
 
 	for _, args := range [][]string{{"--client-secret", secret}, {"--client-secret=" + secret}, {"-client-secret", secret}} {
 		r := u.run(nil, "", append(login, args...)...)
@@ -151,8 +156,7 @@ func TestBinaryClientSecret(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := u.run(tt.env, tt.stdin, append(login, tt.args...)...)
-			assertOK(t, r)
+			r := u.login(tt.env, tt.stdin, append(login[1:], tt.args...)...)
 			assert.NotContains(t, r.stdout+r.stderr, secret)
 			assert.Equal(t, secret, lastSecret())
 
@@ -187,6 +191,7 @@ func TestBinaryClientSecret(t *testing.T) {
 
 // TestBinaryErrorsPointAtFix: point 5.
 func TestBinaryErrorsPointAtFix(t *testing.T) {
+	t.Parallel()
 	u := newUserCLI(t)
 	t.Run("wrong endpoint", func(t *testing.T) {
 		wrong := u.fake.URL + "/wrong/v2"
@@ -234,6 +239,7 @@ func TestBinaryErrorsPointAtFix(t *testing.T) {
 
 // TestBinaryVersion: point 6.
 func TestBinaryVersion(t *testing.T) {
+	t.Parallel()
 	u := newUserCLI(t)
 	want := regexp.MustCompile(`^ultracart-token (\(devel\)|v\S+) \((commit [0-9a-f]{12}, )?(modified, )?` + regexp.QuoteMeta(runtime.Version()) + `\)\n$`)
 	var outputs []string
@@ -251,6 +257,7 @@ func TestBinaryVersion(t *testing.T) {
 // flags when bash runs it; the zsh script loads the same through zsh's bash
 // completion layer.
 func TestBinaryCompletion(t *testing.T) {
+	t.Parallel()
 	u := newUserCLI(t)
 	r := u.run(nil, "", "completion", "bash")
 	assertOK(t, r)
@@ -295,6 +302,7 @@ func TestBinaryCompletion(t *testing.T) {
 // TestBinaryHelpListsOptions: point 7. The top-level help lists every flag
 // and environment variable of the option table.
 func TestBinaryHelpListsOptions(t *testing.T) {
+	t.Parallel()
 	u := newUserCLI(t)
 	r := u.run(nil, "", "--help")
 	assertOK(t, r)
@@ -313,6 +321,7 @@ func TestBinaryHelpListsOptions(t *testing.T) {
 // login's state get a 400 page and leave the login waiting; the redirect
 // with the right state ends it.
 func TestBinaryStrayCallback(t *testing.T) {
+	t.Parallel()
 	u := newUserCLI(t)
 	s := u.start(nil, "login", "--no-browser", "--client-id", "app-1", "--endpoint", u.endpoint())
 	authURL, err := url.Parse(s.stderr.waitLine(t, authorizeLine))

@@ -8,10 +8,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,7 +119,14 @@ type started struct {
 // start starts the binary; the test stops it if it is still running.
 func (u *userCLI) start(env []string, args ...string) *started {
 	u.t.Helper()
+	return u.startWith(env, "", args...)
+}
+
+// startWith starts the binary with stdin.
+func (u *userCLI) startWith(env []string, stdin string, args ...string) *started {
+	u.t.Helper()
 	s := &started{cmd: u.command(env, args...), stderr: newLineBuffer(), done: make(chan error, 1)}
+	s.cmd.Stdin = strings.NewReader(stdin)
 	s.cmd.Stdout, s.cmd.Stderr = &s.stdout, s.stderr
 	require.NoError(u.t, s.cmd.Start())
 	go func() { s.done <- s.cmd.Wait() }()
@@ -166,10 +175,20 @@ func assertUsage(t *testing.T, r result, want ...string) {
 	assertNoSecrets(t, r.stderr)
 }
 
-// loginDevice logs in with the device flow, which the fake approves at once.
-func (u *userCLI) loginDevice(args ...string) result {
+// login logs in with the browser flow (device with --device): a stand-in
+// browser opens the authorize link, which the fake approves, and follows
+// its redirect to the callback. The fake approves the device flow at once.
+func (u *userCLI) login(env []string, stdin string, args ...string) result {
 	u.t.Helper()
-	r := u.run(nil, "", append([]string{"login", "--device"}, args...)...)
+	var r result
+	if slices.Contains(args, "--device") {
+		r = u.run(env, stdin, append([]string{"login"}, args...)...)
+	} else {
+		s := u.startWith(env, stdin, append([]string{"login", "--no-browser"}, args...)...)
+		status, body := browse(u.t, s.stderr.waitLine(u.t, authorizeLine))
+		require.Equal(u.t, http.StatusOK, status, body)
+		r = s.wait(u.t)
+	}
 	assertOK(u.t, r)
 	assert.Empty(u.t, r.stdout, "login keeps stdout clean")
 	assertNoSecrets(u.t, r.stdout)
@@ -197,8 +216,9 @@ func (u *userCLI) statusJSON(args ...string) (result, map[string]any) {
 // TestBinaryLoginRemembersClient: point 1 and the profile part of point 6.
 // Login once; token, status and revoke then need no client id or endpoint.
 func TestBinaryLoginRemembersClient(t *testing.T) {
+	t.Parallel()
 	u := newUserCLI(t)
-	r := u.loginDevice("--client-id", "app-1", "--endpoint", u.endpoint())
+	r := u.login(nil, "", "--client-id", "app-1", "--endpoint", u.endpoint())
 	assert.Contains(t, r.stderr, "Authorized. Token saved to "+u.tokenFile("")+" (")
 	saved := load(t, u.tokenFile(""))
 
@@ -281,9 +301,11 @@ func TestBinaryLoginRemembersClient(t *testing.T) {
 // TestBinaryMerchants: --merchant and ULTRACART_MERCHANT pick the token
 // file of a profile; status lists the profiles.
 func TestBinaryMerchants(t *testing.T) {
+	t.Parallel()
 	u := newUserCLI(t)
-	for _, m := range []string{"acme", "beta"} {
-		r := u.loginDevice("--merchant", m, "--client-id", "app-"+m, "--endpoint", u.endpoint())
+	for i, m := range []string{"acme", "beta"} {
+		flow := []string{"--device"}[:i] // one of each
+		r := u.login(nil, "", append(flow, "--merchant", m, "--client-id", "app-"+m, "--endpoint", u.endpoint())...)
 		assert.Contains(t, r.stderr, "Token saved to "+u.tokenFile(m)+" (")
 	}
 	acme, beta := load(t, u.tokenFile("acme")), load(t, u.tokenFile("beta"))

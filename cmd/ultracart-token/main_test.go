@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -419,5 +420,23 @@ func TestTokenFileLocation(t *testing.T) {
 			r := c.run(append([]string{"status"}, tt.args...)...)
 			assertFailed(t, r, exitFailure, "no token in "+tt.want+";")
 		})
+	}
+}
+
+// TestREADMECommandLine: the README's command-line section gives the
+// install command that works from a clone, beside the one for the
+// published module, and documents every field of status --json.
+func TestREADMECommandLine(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(readme), "\n## The command-line tool\n")
+	require.True(t, ok, "the README has a command-line section")
+	section, _, _ = strings.Cut(section, "\n## ")
+	assert.Contains(t, section, "\ngo install ./cmd/ultracart-token ")
+	assert.Contains(t, section, "\ngo install github.com/ultracart-go/ultracart/cmd/ultracart-token@latest ")
+	typ := reflect.TypeFor[statusJSON]()
+	for i := range typ.NumField() {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		assert.Contains(t, section, "`"+name+"`", "status --json field")
 	}
 }

@@ -286,9 +286,14 @@ func TestBinaryLoginRemembersClient(t *testing.T) {
 	assert.NoFileExists(t, clientFile(u.tokenFile("")))
 	assert.FileExists(t, u.tokenFile("")+".lock", "the lock file stays")
 
-	// Logged out: token needs a client id again, status --json says so.
+	// Logged out: token says to log in, status --json says so.
+	r = u.run(nil, "", "token")
+	assertFailed(t, r, exitFailure, "ultracart-token: no token in "+u.tokenFile("")+"; run `ultracart-token login --client-id ID` first")
+	// A token file without what login remembers needs a client id.
+	require.NoError(t, ultracart.NewFileStore(u.tokenFile("")).Save(context.Background(), refreshed))
 	r = u.run(nil, "", "token")
 	assertUsage(t, r, "no client id: pass --client-id or set ULTRACART_CLIENT_ID (login remembers it)")
+	require.NoError(t, ultracart.NewFileStore(u.tokenFile("")).Remove(context.Background()))
 	r, st = u.statusJSON()
 	assert.Equal(t, exitFailure, r.code)
 	assert.Equal(t, false, st["logged_in"])

@@ -20,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -136,6 +137,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		commandUsage(stdout, cmd)
 		return exitOK
 	}
+	if nl := (notLoggedIn{}); errors.As(err, &nl) {
+		fmt.Fprintf(stderr, "ultracart-token: %s\n", nl.msg)
+		return exitFailure
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ultracart-token: %s: %s\nRun 'ultracart-token %s --help' for usage.\n", cmd.name, message(err), cmd.name)
 		return exitUsage
@@ -170,6 +175,12 @@ var errReported = errors.New("reported")
 func message(err error) string {
 	return strings.ReplaceAll(err.Error(), "ultracart: ", "")
 }
+
+// notLoggedIn is the error of parseFlags when there is neither a token
+// nor a client id: not a mistake on the command line, but no login yet.
+type notLoggedIn struct{ msg string }
+
+func (e notLoggedIn) Error() string { return e.msg }
 
 // usageError is a mistake on the command line found after parsing.
 type usageError struct{ msg string }
@@ -309,7 +320,7 @@ func parseFlags(cmd *command, args []string, getenv func(string) string) (*optio
 		}
 	}
 	if cmd.flags&clientFlags != 0 {
-		if err := o.fillClient(); err != nil {
+		if err := o.fillClient(cmd.name == "login"); err != nil {
 			return nil, err
 		}
 	}
@@ -390,8 +401,8 @@ func configDir() (string, error) {
 }
 
 // fillClient completes the client settings from what login remembered for
-// the token file, and reads the client secret file.
-func (o *options) fillClient() error {
+// the token file.
+func (o *options) fillClient(login bool) error {
 	if o.clientID == "" || o.endpoint == "" {
 		saved, err := loadClientFile(o.tokenFile)
 		if err != nil {
@@ -406,6 +417,9 @@ func (o *options) fillClient() error {
 		}
 	}
 	if o.clientID == "" {
+		if _, err := os.Stat(o.tokenFile); !login && errors.Is(err, fs.ErrNotExist) {
+			return notLoggedIn{fmt.Sprintf("no token in %s; run `ultracart-token login --client-id ID` first", o.tokenFile)}
+		}
 		return errors.New("no client id: pass --client-id or set ULTRACART_CLIENT_ID (login remembers it)")
 	}
 	if o.endpoint != "" {

@@ -198,6 +198,7 @@ func assertFailed(t *testing.T, r result, code int, want ...string) {
 		assert.Contains(t, last, w)
 	}
 	assert.NotContains(t, r.stderr, "goroutine ")
+	assert.NotContains(t, r.stderr, "ultracart: ", "the library's prefix is not repeated after the tool's")
 	assertNoSecrets(t, r.stdout+r.stderr)
 }
 

@@ -156,6 +156,7 @@ func TestBinaryClientSecret(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			u := u.with(t)
 			r := u.login(tt.env, tt.stdin, append(login[1:], tt.args...)...)
 			assert.NotContains(t, r.stdout+r.stderr, secret)
 			assert.Equal(t, secret, lastSecret())
@@ -194,6 +195,7 @@ func TestBinaryErrorsPointAtFix(t *testing.T) {
 	t.Parallel()
 	u := newUserCLI(t)
 	t.Run("wrong endpoint", func(t *testing.T) {
+		u := u.with(t)
 		wrong := u.fake.URL + "/wrong/v2"
 		r := u.run(nil, "", "login", "--device", "--client-id", "app-1", "--endpoint", wrong)
 		assertFailed(t, r, exitFailure, "ultracart-token: login: starting the device flow: ", "(HTTP 404)",
@@ -202,6 +204,7 @@ func TestBinaryErrorsPointAtFix(t *testing.T) {
 		assertFailed(t, r, exitFailure, "UltraCart refused the authorize link "+wrong+"/oauth/authorize", "(HTTP 404)", "check --endpoint")
 	})
 	t.Run("unknown client", func(t *testing.T) {
+		u := u.with(t)
 		u.fake.SetClientID("the-real-app")
 		defer u.fake.SetClientID("")
 		r := u.run(nil, "", "login", "--device", "--client-id", "typo-app", "--endpoint", u.endpoint())
@@ -216,6 +219,7 @@ func TestBinaryErrorsPointAtFix(t *testing.T) {
 		assert.Less(t, time.Since(start), time.Minute)
 	})
 	t.Run("corrupt token file", func(t *testing.T) {
+		u := u.with(t)
 		path := u.tokenFile("")
 		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o700))
 		require.NoError(t, os.WriteFile(path, []byte(`{"access_token": "uc-at-0123`), 0o600))
@@ -226,6 +230,7 @@ func TestBinaryErrorsPointAtFix(t *testing.T) {
 		}
 	})
 	t.Run("flags written --flag", func(t *testing.T) {
+		u := u.with(t)
 		r := u.run(nil, "", "login", "--timeout", "5")
 		assertUsage(t, r, `ultracart-token: login: invalid value "5" for flag --timeout: `, "(a duration such as 90s or 5m)")
 		r = u.run(nil, "", "token", "-bogus")

@@ -60,6 +60,13 @@ func newUserCLI(t *testing.T) *userCLI {
 	return &userCLI{t: t, bin: binary(t), fake: fake, config: filepath.Join(config, "ultracart"), env: env}
 }
 
+// with returns u for a subtest t: its failures stop t, not the parent.
+func (u *userCLI) with(t *testing.T) *userCLI {
+	c := *u
+	c.t = t
+	return &c
+}
+
 // endpoint is the fake's REST API base URL.
 func (u *userCLI) endpoint() string { return u.fake.URL + "/rest/v2" }
 

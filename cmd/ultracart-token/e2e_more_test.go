@@ -119,7 +119,7 @@ func TestBinaryClientSecret(t *testing.T) {
 	t.Parallel()
 	const secret = "s3cr3t-client-secret-9d2f"
 	u := newUserCLI(t)
-	u.fake.SetClientSecret(secret)
+	u.fake.SetOptions(ultracarttest.Options{ClientSecret: secret})
 	login := []string{"login", "--client-id", "app-1", "--endpoint", u.endpoint()}
 
 	for _, args := range [][]string{{"--client-secret", secret}, {"--client-secret=" + secret}, {"-client-secret", secret}} {
@@ -205,8 +205,8 @@ func TestBinaryErrorsPointAtFix(t *testing.T) {
 	})
 	t.Run("unknown client", func(t *testing.T) {
 		u := u.with(t)
-		u.fake.SetClientID("the-real-app")
-		defer u.fake.SetClientID("")
+		u.fake.SetOptions(ultracarttest.Options{ClientID: "the-real-app"})
+		defer u.fake.SetOptions(ultracarttest.Options{})
 		r := u.run(nil, "", "login", "--device", "--client-id", "typo-app", "--endpoint", u.endpoint())
 		assertFailed(t, r, exitFailure, "invalid_client", "(HTTP 401)", `UltraCart does not know client id "typo-app"`, "check --client-id")
 

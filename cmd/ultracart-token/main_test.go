@@ -363,7 +363,7 @@ func TestFailures(t *testing.T) {
 		{
 			name: "token: client refused",
 			setup: func(c *cli) {
-				c.fake.SetClientID("another-client")
+				c.fake.SetOptions(ultracarttest.Options{ClientID: "another-client"})
 				c.saveToken(expired(c, c.fake.IssueToken("")))
 			},
 			args: []string{"token"},

@@ -1,5 +1,12 @@
 // Command ultracart-token gets an UltraCart OAuth 2.0 token, keeps it in a
-// file and prints a valid access token for scripts:
+// file and prints a valid access token for scripts.
+//
+// Install it from a clone of the repository with
+//
+//	go install ./cmd/ultracart-token
+//
+// (or, once the module is published, go install
+// github.com/ultracart-go/ultracart/cmd/ultracart-token@latest). Then:
 //
 //	ultracart-token login --client-id ID  # authorize in the browser (or --device)
 //	curl -H "Authorization: Bearer $(ultracart-token token)" \
@@ -9,9 +16,22 @@
 //	ultracart-token revoke                # revoke it and remove the file
 //	ultracart-token demo                  # all of the above against a fake UltraCart
 //
-// Login remembers the client id and endpoint beside the token, so the other
-// commands need no flags. Run "ultracart-token --help" for the flags and
-// their environment variables.
+// Login needs the application's client id (--client-id or
+// ULTRACART_CLIENT_ID, from the application's profile at UltraCart) and, if
+// the application has one, its client secret (ULTRACART_CLIENT_SECRET or
+// --client-secret-file, never a flag, since flags show in ps). It remembers
+// the client id and endpoint beside the token, so the other commands need
+// no flags.
+//
+// The token is kept in ultracart/token.json in the user's configuration
+// directory (os.UserConfigDir: ~/.config on Linux, ~/Library/Application
+// Support on macOS, %AppData% on Windows), readable by the user alone;
+// --token-file (ULTRACART_TOKEN_FILE) puts it elsewhere, and --merchant NAME
+// (ULTRACART_MERCHANT) keeps one token per merchant in merchants/NAME.json
+// beside it.
+//
+// "ultracart-token --help" lists every command, flag and environment
+// variable; "ultracart-token COMMAND --help", those of one command.
 package main
 
 import (

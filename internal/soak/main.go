@@ -32,7 +32,12 @@
 //
 // Each invalid_grant is explained at the end by replaying the events of the
 // workers in time order (see classify); one that no kill or lost response
-// explains is a defect of the library and fails the run.
+// explains is a defect of the library and fails the run. The run can end
+// inside a rotation window (a worker stopped after its refresh was sent and
+// before the new token was saved, no later refresh of that merchant), so
+// the final check is traced like a worker: its invalid_grant goes through
+// the same replay and, when explained, the merchant is authorized again and
+// checked once more (see endCheck).
 //
 // The module's tests do not run it: .ci/run runs a short soak.
 package main

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -100,7 +101,7 @@ const recentPerMerchant = 60
 // and for the sequence of the first invalid_grant. The events about tokens
 // lose their time stamp on the way: the supervisor's time is printed.
 func (t *tally) record(p *proc, line string, merchant int) {
-	if f := strings.Fields(line); len(f) >= 4 && strings.ContainsAny(f[0][:1], "RSG") {
+	if f := strings.Fields(line); len(f) >= 4 && slices.Contains([]string{"R+", "R-", "S+", "S-", "G"}, f[0]) {
 		line = strings.Join(f[:len(f)-1], " ")
 	}
 	ev := fmt.Sprintf("%9.3fs %s %s", time.Since(t.start).Seconds(), p.name(), line)

@@ -16,7 +16,7 @@ import (
 // loaded. The row keeps the newer token.
 var ErrConflict = errors.New("ultracart: pgstore: the stored token changed since it was loaded; the newer token is kept")
 
-// Error is an error of the database, with what the store was doing.
+// dbErr is an error of the database, with what the store was doing.
 type dbErr struct {
 	msg  string
 	conn bool // a connection failure, not an answer of the server
@@ -44,7 +44,7 @@ func (e *dbErr) Temporary() bool {
 	if errors.As(e.err, &pe) {
 		switch {
 		case strings.HasPrefix(pe.Code, "08"), // connection exception
-			strings.HasPrefix(pe.Code, "53"), // insufficient resources
+			strings.HasPrefix(pe.Code, "53"),                           // insufficient resources
 			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // shutdown, crash, cannot connect now
 			pe.Code == "40001", pe.Code == "40P01": // serialization failure, deadlock
 			return true

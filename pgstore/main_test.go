@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -65,7 +66,17 @@ func needPG(t testing.TB, maxConns int32) *pgxpool.Pool {
 	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	t.Cleanup(func() {
+		// Close waits for every acquired connection: a lock the test left
+		// held must fail the test, not hang it.
+		closed := make(chan struct{})
+		go func() { pool.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Errorf("the pool did not close: %d connections still acquired", pool.Stat().AcquiredConns())
+		}
+	})
 	return pool
 }
 

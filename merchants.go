@@ -203,6 +203,20 @@ func (s *merchantSource) Token() (*oauth2.Token, error) {
 	return s.m.entry(s.merchant).src.Token()
 }
 
+// sharedToken lets the merchant's client read the token without the copy
+// that Token makes (see sharedTokenSource).
+func (s *merchantSource) sharedToken() (*oauth2.Token, error) {
+	return s.m.entry(s.merchant).src.sharedToken()
+}
+
+// Invalidate passes a rejection on to the merchant's live source (see
+// Invalidator). A source dropped (idle) since the token was handed out has
+// nothing to invalidate; the rebuilt one loads the store afresh, and a
+// second 401 then reaches it.
+func (s *merchantSource) Invalidate(t *oauth2.Token) {
+	s.m.entry(s.merchant).src.Invalidate(t)
+}
+
 // failingSource is a token source that always fails with err.
 type failingSource struct{ err error }
 

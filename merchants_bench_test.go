@@ -39,6 +39,12 @@ func BenchmarkMerchants(b *testing.B) {
 			}
 			return nil
 		}},
+		{"ClientToken", func(merchant string) error {
+			// What a request through Client(merchant) costs before it is
+			// sent: the lookup, then the token read of NewClient's transport.
+			_, err := m.Client(merchant).Transport.(*bearerTransport).token()
+			return err
+		}},
 		{"Token", func(merchant string) error {
 			_, err := m.TokenSource(merchant).Token()
 			return err

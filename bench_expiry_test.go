@@ -38,8 +38,8 @@ const (
 //   - refreshes/expiry: refresh requests per refresh token redeemed.
 //
 // impl=reuse is oauth2.ReuseTokenSource (through conf.TokenSource), the
-// baseline; impl=persistent is PersistentTokenSource over a MemoryStore or
-// a FileStore. The callers yield between calls, see runTail. Compare with `benchstat -col /impl`.
+// baseline; impl=memorystore and impl=filestore are PersistentTokenSource
+// over a MemoryStore and over a FileStore. The callers yield between calls, see runTail. Compare with `benchstat -col /impl`.
 func BenchmarkExpiryTail(b *testing.B) {
 	impls := []struct {
 		name string
@@ -49,10 +49,10 @@ func BenchmarkExpiryTail(b *testing.B) {
 		{"reuse", 10 * time.Second, func(b *testing.B, conf *oauth2.Config, seed *oauth2.Token) oauth2.TokenSource {
 			return conf.TokenSource(context.Background(), seed)
 		}},
-		{"persistent/store=memory", ultracart.DefaultExpiryDelta, func(b *testing.B, conf *oauth2.Config, seed *oauth2.Token) oauth2.TokenSource {
+		{"memorystore", ultracart.DefaultExpiryDelta, func(b *testing.B, conf *oauth2.Config, seed *oauth2.Token) oauth2.TokenSource {
 			return ultracart.PersistentTokenSource(context.Background(), conf, ultracart.NewMemoryStore(seed))
 		}},
-		{"persistent/store=file", ultracart.DefaultExpiryDelta, func(b *testing.B, conf *oauth2.Config, seed *oauth2.Token) oauth2.TokenSource {
+		{"filestore", ultracart.DefaultExpiryDelta, func(b *testing.B, conf *oauth2.Config, seed *oauth2.Token) oauth2.TokenSource {
 			store := ultracart.NewFileStore(filepath.Join(b.TempDir(), "token.json"))
 			if err := store.Save(context.Background(), seed); err != nil {
 				b.Fatal(err)

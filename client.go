@@ -3,6 +3,7 @@ package ultracart
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 
 	"golang.org/x/oauth2"
@@ -14,6 +15,15 @@ import (
 // When a redirect leads to another origin (scheme, host or port), the
 // redirected request carries no Authorization header at all, so the token
 // never reaches a host it was not meant for.
+//
+// When the REST API answers 401 to a request that carried src's token and
+// src implements Invalidator (the sources of this package do), the client
+// reports the token as rejected and gets a token again; when that gives a
+// different token and the request can be sent again (it has no body, or
+// GetBody is set), the client retries it once with the new token and
+// returns the retry's response. A request is never retried twice. When no
+// token can be got, the request fails with that error, e.g. one matching
+// ErrInvalidGrant: the merchant must authorize the application again.
 //
 // The client's transport wraps the one of the client under ctx's
 // oauth2.HTTPClient key (http.DefaultTransport when there is none), and
@@ -34,10 +44,25 @@ func NewClient(ctx context.Context, src oauth2.TokenSource) *http.Client {
 	}
 }
 
+// sharedTokenSource is implemented by the sources of this package: they can
+// hand the client their cached token without copying it, since the client
+// only reads it.
+type sharedTokenSource interface {
+	sharedToken() (*oauth2.Token, error)
+}
+
 // bearerTransport authorizes requests with a token from src.
 type bearerTransport struct {
 	src  oauth2.TokenSource
 	base http.RoundTripper
+}
+
+// token gets a token from src, without a copy when src allows it.
+func (t *bearerTransport) token() (*oauth2.Token, error) {
+	if s, ok := t.src.(sharedTokenSource); ok {
+		return s.sharedToken()
+	}
+	return t.src.Token()
 }
 
 func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -51,38 +76,77 @@ func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody()
 		return nil, errors.New("ultracart: the client's token source is nil")
 	}
-	foreign := redirectedElsewhere(req)
-	var tok *oauth2.Token
-	if !foreign {
-		var err error
-		if tok, err = t.src.Token(); err != nil {
-			closeBody()
-			return nil, err
-		}
-	}
-	req2 := req.Clone(req.Context())
-	if foreign {
+	if redirectedElsewhere(req) {
+		req2 := req.Clone(req.Context())
 		req2.Header.Del("Authorization")
-	} else {
-		tok.SetAuthHeader(req2)
+		return t.send(req2)
 	}
-	if req2.Header.Get(APIVersionHeader) == "" {
-		req2.Header.Set(APIVersionHeader, APIVersion)
+	tok, err := t.token()
+	if err != nil {
+		closeBody()
+		return nil, err
+	}
+	resp, err := t.send(t.authorized(req, tok))
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		return resp, err
+	}
+	inv, ok := t.src.(Invalidator)
+	if !ok {
+		return resp, nil
+	}
+	inv.Invalidate(tok)
+	if !replayable(req) {
+		// The next request gets a new token; this one cannot be sent again.
+		return resp, nil
+	}
+	tok2, err := t.token()
+	if err != nil {
+		drain(resp)
+		return nil, err
+	}
+	if tok2.AccessToken == tok.AccessToken {
+		return resp, nil
+	}
+	req2 := t.authorized(req, tok2)
+	if req.GetBody != nil {
+		body, err := req.GetBody()
+		if err != nil {
+			// The 401 stands: the retry could not be made.
+			return resp, nil
+		}
+		req2.Body = body
+	}
+	drain(resp)
+	return t.send(req2)
+}
+
+// authorized returns a copy of req that carries tok.
+func (t *bearerTransport) authorized(req *http.Request, tok *oauth2.Token) *http.Request {
+	req2 := req.Clone(req.Context())
+	tok.SetAuthHeader(req2)
+	return req2
+}
+
+// send adds the version header and sends req through the base transport.
+func (t *bearerTransport) send(req *http.Request) (*http.Response, error) {
+	if req.Header.Get(APIVersionHeader) == "" {
+		req.Header.Set(APIVersionHeader, APIVersion)
 	}
 	base := t.base
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return base.RoundTrip(req2)
+	return base.RoundTrip(req)
 }
 
-// redirectedElsewhere reports whether req is a redirect, made by
-// http.Client, to an origin other than that of the request that started the
-// chain.
-func redirectedElsewhere(req *http.Request) bool {
-	first := req
-	for first.Response != nil && first.Response.Request != nil {
-		first = first.Response.Request
-	}
-	return first != req && !sameOrigin(first.URL, req.URL)
+// replayable reports whether req can be sent a second time.
+func replayable(req *http.Request) bool {
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+}
+
+// drain reads a little of a response that is not returned, so that its
+// connection can be reused, and closes it.
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	resp.Body.Close()
 }

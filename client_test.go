@@ -3,10 +3,12 @@ package ultracart_test
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -205,7 +207,7 @@ func TestTokenRequestRedirects(t *testing.T) {
 	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/away/rest/v2/oauth/token":
-			w.Header().Set("Location", elsewhere.URL+"/rest/v2/oauth/token")
+			w.Header().Set("Location", elsewhere.URL+"/rest/v2/oauth/token?echo="+testCode)
 			w.WriteHeader(http.StatusTemporaryRedirect)
 		case "/home/rest/v2/oauth/token":
 			w.Header().Set("Location", srvURL+"/rest/v2/oauth/token")
@@ -226,13 +228,15 @@ func TestTokenRequestRedirects(t *testing.T) {
 	assert.Contains(t, e.Error(), "another origin")
 	_, err = conf.TokenSource(ctx, &oauth2.Token{RefreshToken: testRefreshToken}).Token()
 	require.ErrorAs(t, err, &e)
-	// A plain oauth2.Config under NewContext gets the refusal as an RFC 6749
-	// error, like any other failed token request.
+	// A plain oauth2.Config under NewContext finds the same *Error in the
+	// chain, and no part of the Location in the text.
 	_, err = conf.Config.Exchange(ultracart.NewContext(ctx), testCode)
-	var re *oauth2.RetrieveError
-	require.ErrorAs(t, err, &re)
-	assert.Equal(t, http.StatusTemporaryRedirect, re.Response.StatusCode)
-	assert.Contains(t, re.ErrorDescription, "another origin")
+	e = nil
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, http.StatusTemporaryRedirect, e.StatusCode)
+	assert.Contains(t, e.Error(), "another origin")
+	assert.NotContains(t, err.Error(), elsewhere.URL+"/")
+	assert.NotContains(t, err.Error(), testCode)
 	assert.Empty(t, elsewhere.requests(), "nothing reached the other origin")
 
 	tok, err := testConfig(srv.URL+"/home").Exchange(ctx, testCode)
@@ -292,4 +296,140 @@ func TestNetworkErrorIsAnError(t *testing.T) {
 	assert.ErrorIs(t, err, context.Canceled)
 	require.ErrorAs(t, err, &e)
 	assert.False(t, e.Temporary())
+}
+
+// rotatingSource hands out "at-1" until told that its token was rejected,
+// then "at-2", "at-3", …, or fails with err.
+type rotatingSource struct {
+	mu          sync.Mutex
+	n           int
+	invalidated []string
+	same        bool  // Invalidate keeps the token
+	err         error // Token fails after an Invalidate
+	failing     bool
+}
+
+func (s *rotatingSource) Token() (*oauth2.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failing {
+		return nil, s.err
+	}
+	return &oauth2.Token{AccessToken: fmt.Sprintf("at-%d", s.n+1)}, nil
+}
+
+func (s *rotatingSource) Invalidate(t *oauth2.Token) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.invalidated = append(s.invalidated, t.AccessToken)
+	if t.AccessToken != fmt.Sprintf("at-%d", s.n+1) || s.same {
+		return
+	}
+	if s.err != nil {
+		s.failing = true
+		return
+	}
+	s.n++
+}
+
+// plainSource hides the Invalidate method of the source it wraps.
+type plainSource struct{ oauth2.TokenSource }
+
+// The client's recovery from a 401: one retry with the new token when the
+// request can be sent again, never two.
+func TestNewClientRetriesRejectedToken(t *testing.T) {
+	errGone := &ultracart.Error{StatusCode: 400, Code: "invalid_grant"}
+	for _, tc := range []struct {
+		name            string
+		accept          string                   // the token the server accepts; "" none
+		body            func() (io.Reader, bool) // the body, and whether to hide GetBody
+		method          string
+		src             func() *rotatingSource
+		plain           bool
+		wantStatus      int
+		wantAuths       []string // Authorization of each request the server saw
+		wantInvalidated []string
+		wantErr         error
+	}{
+		{name: "GET retried", accept: "at-2", wantStatus: 200,
+			wantAuths: []string{"Bearer at-1", "Bearer at-2"}, wantInvalidated: []string{"at-1"}},
+		{name: "POST with GetBody retried", method: http.MethodPost, accept: "at-2",
+			body:       func() (io.Reader, bool) { return strings.NewReader("a=1"), false },
+			wantStatus: 200, wantAuths: []string{"Bearer at-1", "Bearer at-2"}, wantInvalidated: []string{"at-1"}},
+		{name: "POST without GetBody not retried", method: http.MethodPost, accept: "at-2",
+			body:       func() (io.Reader, bool) { return strings.NewReader("a=1"), true },
+			wantStatus: 401, wantAuths: []string{"Bearer at-1"}, wantInvalidated: []string{"at-1"}},
+		{name: "never twice", wantStatus: 401,
+			wantAuths: []string{"Bearer at-1", "Bearer at-2"}, wantInvalidated: []string{"at-1"}},
+		{name: "same token: no retry", accept: "at-2", src: func() *rotatingSource { return &rotatingSource{same: true} },
+			wantStatus: 401, wantAuths: []string{"Bearer at-1"}, wantInvalidated: []string{"at-1"}},
+		{name: "source without Invalidate", accept: "at-2", plain: true,
+			wantStatus: 401, wantAuths: []string{"Bearer at-1"}},
+		{name: "refresh fails", accept: "at-2", src: func() *rotatingSource { return &rotatingSource{err: errGone} },
+			wantErr: ultracart.ErrInvalidGrant, wantAuths: []string{"Bearer at-1"}, wantInvalidated: []string{"at-1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var bodies []string
+			var mu sync.Mutex
+			api := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+				if tc.accept != "" && r.Header.Get("Authorization") == "Bearer "+tc.accept {
+					reply(200, `{"success":true}`)(w, r)
+					return
+				}
+				reply(401, `{"error":{"developer_message":"The bearer access token is invalid, expired or revoked"},"success":false}`)(w, r)
+			})
+			src := &rotatingSource{}
+			if tc.src != nil {
+				src = tc.src()
+			}
+			var ts oauth2.TokenSource = src
+			if tc.plain {
+				ts = plainSource{src}
+			}
+			client := ultracart.NewClient(context.Background(), ts)
+			method := tc.method
+			if method == "" {
+				method = http.MethodGet
+			}
+			var body io.Reader
+			hide := false
+			if tc.body != nil {
+				body, hide = tc.body()
+			}
+			req, err := http.NewRequest(method, api.URL+"/rest/v2/item/items", body)
+			require.NoError(t, err)
+			if hide {
+				req.Body, req.GetBody = io.NopCloser(body), nil
+			}
+			resp, err := client.Do(req)
+			if tc.wantErr != nil {
+				require.Error(t, err)
+				assert.ErrorIs(t, err, tc.wantErr)
+			} else {
+				require.NoError(t, err)
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				assert.Equal(t, tc.wantStatus, resp.StatusCode)
+				if resp.StatusCode == 401 {
+					assert.ErrorIs(t, ultracart.CheckResponse(resp), ultracart.ErrInvalidToken)
+				}
+			}
+			var auths []string
+			for _, r := range api.requests() {
+				auths = append(auths, r.Header.Get("Authorization"))
+				assert.Equal(t, method, r.Method)
+				assert.Equal(t, ultracart.APIVersion, r.Header.Get(ultracart.APIVersionHeader))
+				if method == http.MethodPost {
+					mu.Lock()
+					bodies = append(bodies, r.Form.Encode())
+					mu.Unlock()
+				}
+			}
+			assert.Equal(t, tc.wantAuths, auths)
+			for _, b := range bodies {
+				assert.Equal(t, "a=1", b, "the body is sent whole each time")
+			}
+			assert.Equal(t, tc.wantInvalidated, src.invalidated)
+		})
+	}
 }

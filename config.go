@@ -2,11 +2,8 @@ package ultracart
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
-	"net/url"
 
 	"golang.org/x/oauth2"
 )
@@ -45,14 +42,6 @@ func withEndpoint(conf *oauth2.Config) *oauth2.Config {
 	}
 }
 
-// refresh redeems refreshToken for a new token through conf, in UltraCart's
-// dialect. The new token keeps refreshToken when the server sends none.
-func refresh(ctx context.Context, conf *oauth2.Config, refreshToken string) (*oauth2.Token, error) {
-	src := withEndpoint(conf).TokenSource(NewContext(ctx), &oauth2.Token{RefreshToken: refreshToken})
-	tok, err := src.Token()
-	return tok, wrapError(err)
-}
-
 // AuthCodeURL returns the link that sends the merchant to UltraCart to
 // authorize the application: response_type=code, client_id, state, scope
 // (space-separated, only when Scopes is set) and redirect_uri (only when
@@ -80,10 +69,21 @@ func (c *Config) Exchange(ctx context.Context, code string, opts ...oauth2.AuthC
 
 // TokenSource returns a TokenSource that returns t until it expires, then
 // refreshes it with its refresh token, as oauth2.Config.TokenSource does.
-// Its errors are *Error values. A rotated refresh token lives only in the
-// returned source: use PersistentTokenSource to keep it.
+// Its errors are *Error values. It implements Invalidator: a token the REST
+// API rejected is refreshed, once however many goroutines report it. It is
+// safe for concurrent use, and each call to Token returns a token of the
+// caller's own. A rotated refresh token lives only in the returned source:
+// use PersistentTokenSource to keep it.
+//
+// With a nil t, or a t with neither an access token nor a refresh token,
+// Token fails with an error matching ErrNoToken. As in
+// PersistentTokenSource, refreshes keep ctx's values but not its
+// cancellation, and each takes at most 30 s.
 func (c *Config) TokenSource(ctx context.Context, t *oauth2.Token) oauth2.TokenSource {
-	return errorSource{c.oauth2Config().TokenSource(NewContext(ctx), t)}
+	if t != nil && t.AccessToken == "" && t.RefreshToken == "" {
+		t = nil
+	}
+	return newPersistentSource(ctx, c.oauth2Config(), NewMemoryStore(t), DefaultExpiryDelta)
 }
 
 // Client returns an HTTP client that sends the token, refreshes it when it
@@ -112,53 +112,4 @@ func (c *Config) DeviceAccessToken(ctx context.Context, da *oauth2.DeviceAuthRes
 // function Revoke.
 func (c *Config) Revoke(ctx context.Context, token string) error {
 	return Revoke(ctx, c.oauth2Config(), token)
-}
-
-// errorSource turns the errors of a token source into *Error values.
-type errorSource struct{ src oauth2.TokenSource }
-
-func (s errorSource) Token() (*oauth2.Token, error) {
-	tok, err := s.src.Token()
-	return tok, wrapError(err)
-}
-
-// wrapError returns the *Error that err carries or stands for: the one the
-// transport or redirect check made, one rebuilt from an
-// *oauth2.RetrieveError, or a network failure with StatusCode 0. Other
-// errors pass through unchanged.
-func wrapError(err error) error {
-	if err == nil {
-		return nil
-	}
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		return errorFromRetrieve(re)
-	}
-	var ue *url.Error
-	var ne net.Error
-	if errors.As(err, &ue) || errors.As(err, &ne) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return &Error{Err: err}
-	}
-	return err
-}
-
-// errorFromRetrieve rebuilds the *Error behind a RetrieveError whose body
-// the dialect transport wrote.
-func errorFromRetrieve(re *oauth2.RetrieveError) *Error {
-	e := new(Error)
-	if re.Response != nil {
-		e = newResponseError(re.Response.StatusCode, re.Response.Header, nil)
-	}
-	e.Code, e.Description, e.URI, e.Err = re.ErrorCode, re.ErrorDescription, re.ErrorURI, re
-	var w wireError
-	if json.Unmarshal(re.Body, &w) == nil && w.Detail != nil {
-		d := w.Detail
-		e.StatusCode, e.Code, e.Description, e.URI = d.Status, d.Code, d.Description, d.URI
-		e.DeveloperMessage, e.UserMessage, e.MoreInfo, e.ObjectID = d.DeveloperMessage, d.UserMessage, d.MoreInfo, d.ObjectID
-	}
-	return e
 }

@@ -84,11 +84,16 @@
 // Any other storage, a database row per merchant for instance, needs only
 // Load and Save (and Lock to coordinate processes).
 //
+// When the REST API rejects a token (401), the clients of [NewClient] and
+// [Config.Client] tell their source (see [Invalidator]), which adopts a token
+// another process saved or refreshes, and retry the request once.
+//
 // # Errors
 //
 // Errors from UltraCart are [*Error] values. [errors.Is] matches
 // [ErrInvalidGrant] (ask the merchant to authorize again), [ErrAccessDenied],
-// [ErrInvalidRequest] and [ErrStateMismatch]; [Error.Temporary] reports the
+// [ErrInvalidRequest], [ErrStateMismatch] and [ErrInvalidToken] (a 401 of
+// the REST API); [Error.Temporary] reports the
 // ones worth a later retry; [errors.As] still finds x/oauth2's
 // [*oauth2.RetrieveError]. No error, whatever its format verb, contains an
 // access token, refresh token, authorization code, client secret or state.

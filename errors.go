@@ -8,10 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // Error is an error reported by UltraCart, in either of the two formats it
@@ -78,7 +81,7 @@ func (e *Error) message() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Is reports whether e carries the error code of target, one of
-// ErrInvalidGrant, ErrAccessDenied or ErrInvalidRequest.
+// ErrInvalidGrant, ErrAccessDenied, ErrInvalidRequest or ErrInvalidToken.
 func (e *Error) Is(target error) bool {
 	switch target {
 	case ErrInvalidGrant:
@@ -87,6 +90,8 @@ func (e *Error) Is(target error) bool {
 		return e.Code == "access_denied"
 	case ErrInvalidRequest:
 		return e.Code == "invalid_request"
+	case ErrInvalidToken:
+		return e.Code == "invalid_token" || (e.Code == "" && e.StatusCode == http.StatusUnauthorized)
 	}
 	return false
 }
@@ -127,6 +132,13 @@ var (
 	// ErrInvalidRequest matches an *Error whose Code is "invalid_request"; in
 	// a redirect it means the authorize link expired.
 	ErrInvalidRequest = errors.New("ultracart: invalid_request")
+	// ErrInvalidToken matches an *Error whose Code is "invalid_token" (RFC
+	// 6750), and an *Error of a 401 without a code, which is how the REST
+	// API rejects an access token that is invalid, expired or revoked: the
+	// clients of NewClient and Config.Client then replace the token
+	// themselves (see Invalidator), so a caller that still sees it after
+	// their retry holds a token the source could not replace.
+	ErrInvalidToken = errors.New("ultracart: invalid_token")
 	// ErrStateMismatch is returned by ParseCallback when the state in the
 	// redirect is not the one the application sent.
 	ErrStateMismatch = errors.New("ultracart: callback state does not match")
@@ -268,3 +280,27 @@ func (e *chainError) Error() string {
 }
 
 func (e *chainError) Unwrap() []error { return e.errs }
+
+// wrapError returns the *Error that err carries or stands for: the one the
+// transport or redirect check made, one rebuilt from an
+// *oauth2.RetrieveError, or a network failure with StatusCode 0. Other
+// errors pass through unchanged.
+func wrapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		return decodeError(re)
+	}
+	var ue *url.Error
+	var ne net.Error
+	if errors.As(err, &ue) || errors.As(err, &ne) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Err: err}
+	}
+	return err
+}

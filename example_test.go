@@ -128,7 +128,7 @@ func ExampleConfig_Client() {
 func ExampleNewContext() {
 	uc := ultracarttest.NewServer()
 	defer uc.Close()
-	uc.SetExpiresInJSON(`" 3600"`) // plain x/oauth2 fails the whole exchange on this
+	uc.SetOptions(ultracarttest.Options{ExpiresInJSON: `" 3600"`}) // plain x/oauth2 fails the whole exchange on this
 
 	conf := &oauth2.Config{
 		ClientID:    "my-client-id",
@@ -201,7 +201,7 @@ func ExampleParseCallback() {
 	})
 
 	for _, deny := range []bool{false, true} {
-		uc.SetDeny(deny)
+		uc.SetOptions(ultracarttest.Options{Deny: deny})
 		w := httptest.NewRecorder()
 		callback.ServeHTTP(w, authorize(conf.AuthCodeURL(state)))
 		fmt.Print(w.Code, " ", w.Body.String())
@@ -275,7 +275,7 @@ func ExampleCheckResponse() {
 func ExampleConfig_DeviceAuth() {
 	uc := ultracarttest.NewServer()
 	defer uc.Close()
-	uc.SetDevicePending(1) // the merchant takes a moment to approve
+	uc.SetOptions(ultracarttest.Options{DevicePending: 1}) // the merchant takes a moment to approve
 	conf := &ultracart.Config{Config: oauth2.Config{ClientID: "my-client-id", Endpoint: uc.Endpoint()}}
 
 	ctx := context.Background()

@@ -143,7 +143,6 @@ func matrixOps() []matrixOp {
 			name: "DeviceAccessToken", path: ultracarttest.TokenPath, hang: time.Second + matrixHang*2,
 			made: func(s ultracarttest.Stats) int { return s.DeviceToken },
 			prepare: func(t *testing.T, c *matrixCell) (func(context.Context) (*oauth2.Token, error), []string) {
-				c.srv.SetDeviceInterval(1)
 				da, err := c.conf.DeviceAuth(c.ctx)
 				require.NoError(t, err)
 				require.EqualValues(t, 1, da.Interval)
@@ -374,7 +373,7 @@ func TestFaultMatrix(t *testing.T) {
 func runMatrixCell(t *testing.T, op matrixOp, f matrixFault) {
 	srv := ultracarttest.NewServer()
 	t.Cleanup(srv.Close)
-	srv.SetClientSecret(matrixClientSecret)
+	srv.SetOptions(ultracarttest.Options{ClientSecret: matrixClientSecret})
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(tr.CloseIdleConnections)
 	client := &http.Client{Transport: tr}

@@ -37,7 +37,8 @@ import (
 // unreadable file is an error naming the path, never ErrNoToken. Errors never
 // contain the token's secrets. A FileStore is safe for concurrent use by
 // multiple goroutines; several FileStore values (or processes) may share a
-// path. Make one with NewFileStore: the zero value is not usable.
+// path. Make one with NewFileStore: every method of a zero FileStore, or of
+// one made with an empty path, returns an error saying so.
 type FileStore struct {
 	path string
 
@@ -51,8 +52,23 @@ func NewFileStore(path string) *FileStore {
 	return &FileStore{path: path}
 }
 
+// errUnusable is the error of the methods of a FileStore that NewFileStore
+// did not make, or made with an empty path.
+var errUnusable = errors.New("ultracart: the FileStore has no path; make it with NewFileStore")
+
+// usable reports errUnusable for a FileStore that cannot work.
+func (s *FileStore) usable() error {
+	if s == nil || s.path == "" {
+		return errUnusable
+	}
+	return nil
+}
+
 // Load reads the token from the file.
 func (s *FileStore) Load(ctx context.Context) (*oauth2.Token, error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("ultracart: reading the token file %s: %w", s.path, err)
 	}
@@ -102,6 +118,9 @@ type tokenFile struct {
 
 // Save replaces the file with t, atomically.
 func (s *FileStore) Save(ctx context.Context, t *oauth2.Token) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
 	if t == nil {
 		return errors.New("ultracart: cannot save a nil token")
 	}
@@ -205,6 +224,9 @@ func syncDir(dir string) error {
 // lets go of the lock as soon as it gets it, and until then the other
 // callers in this process keep waiting their turn.
 func (s *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
 	turn := s.turnChan()
 	lockPath := s.path + ".lock"
 	select {

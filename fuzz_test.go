@@ -139,7 +139,7 @@ func fzStatus(n int) int {
 //     object, with a matching Content-Type and Content-Length;
 //   - an error body decodes as wireError with a non-empty "error" and the
 //     original status, and neither it, the UC-REST-ERROR header, nor the
-//     *Error that errorFromRetrieve rebuilds from it carries a secret;
+//     *Error that decodeError rebuilds from it carries a secret;
 //   - a success has a 2xx status, no "error" member, a non-empty access
 //     token (device code), an expires_in (and interval) that is absent or a
 //     whole number of seconds in [1, MaxInt32], and every other member of the
@@ -301,7 +301,7 @@ func FuzzTranslate(f *testing.F) {
 			}
 			// What Config's methods make of it.
 			re := &oauth2.RetrieveError{Response: resp, Body: out, ErrorCode: w.Code, ErrorDescription: w.Description, ErrorURI: w.URI}
-			e := errorFromRetrieve(re)
+			e := decodeError(re)
 			if e.StatusCode != status || !strings.HasPrefix(e.Error(), "ultracart: ") {
 				t.Fatalf("rebuilt error %#v: %s", e, e)
 			}
@@ -462,7 +462,7 @@ func roundsUpTo(s string, v float64) bool {
 // headers and body as an error response of a request that carried every
 // fuzzed secret: it never panics, the *Error has the status, starts with
 // "ultracart: ", carries no secret, and survives the trip through the
-// translated wire form (encodeError, errorFromRetrieve) unchanged.
+// translated wire form (encodeError, decodeError) unchanged.
 func FuzzErrorFromBody(f *testing.F) {
 	envelope := `{"error":{"developer_message":"Item not found.","error_code":"404","more_info":"https://www.ultracart.com/api/","object_id":"ITEM-1","user_message":"Not found."},"metadata":{},"success":false}`
 	for i, s := range []struct {
@@ -531,7 +531,7 @@ func FuzzErrorFromBody(f *testing.F) {
 		}
 		h2 := h.Clone()
 		h2.Set("UC-REST-ERROR", r.clean(restError)) // as translate leaves it
-		back := errorFromRetrieve(&oauth2.RetrieveError{Response: &http.Response{StatusCode: status, Header: h2}, Body: wire})
+		back := decodeError(&oauth2.RetrieveError{Response: &http.Response{StatusCode: status, Header: h2}, Body: wire})
 		back.Err = nil
 		if *back != *e {
 			t.Fatalf("round trip changed the error:\n%#v\n%#v", e, back)

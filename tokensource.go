@@ -51,6 +51,25 @@ type Locker interface {
 	Lock(ctx context.Context) (unlock func(), err error)
 }
 
+// Invalidator is implemented by token sources that can replace a token the
+// REST API rejected. The sources of PersistentTokenSource and
+// Config.TokenSource implement it, and the clients of NewClient and
+// Config.Client use it: when the REST API answers 401 to a request that
+// carried the source's token, they call Invalidate with that token, get a
+// token again and retry the request once if its body can be replayed.
+//
+// Invalidate tells the source that the REST API rejected t. When t's access
+// token is the source's current one, the next Token call does not return it
+// again: a PersistentTokenSource reloads its store, under the store's lock
+// when it is a Locker, and adopts a different token found there (another
+// process refreshed, or a new authorization saved one), or else refreshes
+// with the stored refresh token. A rejection of any other token changes
+// nothing, so that many callers rejected with the same token make one
+// refresh. Invalidate must be safe for concurrent use.
+type Invalidator interface {
+	Invalidate(t *oauth2.Token)
+}
+
 var (
 	// ErrNoToken is matched by the error of a TokenStore that holds no token,
 	// and so by the error of a PersistentTokenSource over it: the merchant
@@ -102,22 +121,28 @@ const refreshTimeout = 30 * time.Second
 // as the oauth2.HTTPClient client, but not its cancellation, so ctx may be a
 // request's context. Each refresh, lock wait included, takes at most 30 s.
 //
-// The source is safe for concurrent use by multiple goroutines. The tokens it
-// returns are shared between callers and must be treated as read-only. Do not
-// wrap the source in oauth2.ReuseTokenSource, which writes into the tokens it
-// gets and would race with other callers; it is not needed either, since the
-// source caches its token itself. NewClient and Config.Client use a source as
-// it is.
+// A token whose expiry is unknown (UltraCart sent an empty or unparseable
+// expires_in) is used until the REST API rejects it. The source implements
+// Invalidator: a rejected token is replaced by the one another process saved,
+// or else refreshed, once however many goroutines and processes report it.
+//
+// The source is safe for concurrent use by multiple goroutines. Each call to
+// Token returns a token of the caller's own, so wrappers that write into the
+// tokens they get, such as oauth2.ReuseTokenSource (and so oauth2.NewClient),
+// are safe around it; they are not needed, since the source caches its token
+// itself. NewClient and Config.Client use the source as it is, and read its
+// cached token without copying it.
 func PersistentTokenSource(ctx context.Context, conf *oauth2.Config, store TokenStore) oauth2.TokenSource {
 	return newPersistentSource(ctx, conf, store, DefaultExpiryDelta)
 }
 
 // PersistentTokenSourceWithExpiry is PersistentTokenSource with another early
-// window: the token is refreshed earlyExpiry before its Expiry. A zero or
-// negative earlyExpiry means DefaultExpiryDelta, as in
-// oauth2.ReuseTokenSourceWithExpiry.
+// window: the token is refreshed earlyExpiry before its Expiry. As in
+// oauth2.ReuseTokenSourceWithExpiry, a zero earlyExpiry means
+// DefaultExpiryDelta and a negative one is used as given: the token is then
+// used for -earlyExpiry past its Expiry.
 func PersistentTokenSourceWithExpiry(ctx context.Context, conf *oauth2.Config, store TokenStore, earlyExpiry time.Duration) oauth2.TokenSource {
-	if earlyExpiry <= 0 {
+	if earlyExpiry == 0 {
 		earlyExpiry = DefaultExpiryDelta
 	}
 	return newPersistentSource(ctx, conf, store, earlyExpiry)
@@ -165,17 +190,19 @@ type persistentSource struct {
 }
 
 // cachedToken is a token with the wall-clock time from which it must be
-// refreshed. It is never modified once published.
+// refreshed. It is never modified once published, and tok is never handed
+// to a caller that could write into it.
 type cachedToken struct {
 	tok       *oauth2.Token
-	refreshAt time.Time // zero: never
+	refreshAt time.Time // zero: never (the expiry is unknown)
+	rejected  bool      // the REST API rejected tok: replace it
 }
 
 // fresh reports whether c holds a token that needs no refresh at now. As in
 // x/oauth2, a token is still good at the very instant its early window
 // begins.
 func (c *cachedToken) fresh(now time.Time) bool {
-	return c != nil && (c.refreshAt.IsZero() || !c.refreshAt.Before(now))
+	return c != nil && !c.rejected && (c.refreshAt.IsZero() || !c.refreshAt.Before(now))
 }
 
 // flight is one run of the slow path, shared by the goroutines that wait
@@ -186,12 +213,45 @@ type flight struct {
 	err  error
 }
 
-// Token returns the current token, loading or refreshing it when needed.
+// Token returns a copy of the current token, loading or refreshing it when
+// needed. The copy is the caller's: oauth2.ReuseTokenSource writes into the
+// tokens it gets.
 func (s *persistentSource) Token() (*oauth2.Token, error) {
+	tok, err := s.sharedToken()
+	if err != nil {
+		return nil, err
+	}
+	c := *tok
+	return &c, nil
+}
+
+// sharedToken is Token without the copy, for the clients of this package,
+// which only read the token: the hot path, a valid cached token, takes no
+// lock and allocates nothing.
+func (s *persistentSource) sharedToken() (*oauth2.Token, error) {
 	if c := s.state.Load(); c.fresh(s.now()) {
 		return c.tok, nil
 	}
 	return s.slowToken()
+}
+
+// Invalidate marks the cached token as rejected when t carries its access
+// token; see Invalidator.
+func (s *persistentSource) Invalidate(t *oauth2.Token) {
+	if t == nil || t.AccessToken == "" {
+		return
+	}
+	for {
+		c := s.state.Load()
+		if c == nil || c.rejected || c.tok.AccessToken != t.AccessToken {
+			return
+		}
+		r := *c
+		r.rejected = true
+		if s.state.CompareAndSwap(c, &r) {
+			return
+		}
+	}
 }
 
 // slowToken joins the flight in progress or starts one.
@@ -247,6 +307,12 @@ func (s *persistentSource) update() (*oauth2.Token, error) {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
 	defer cancel()
+	// rejected is the access token the REST API rejected, if any: it is
+	// not handed out again, even when the store still holds it.
+	var rejected string
+	if c := s.state.Load(); c != nil && c.rejected {
+		rejected = c.tok.AccessToken
+	}
 
 	if l, ok := s.store.(Locker); ok {
 		unlock, err := l.Lock(ctx)
@@ -263,11 +329,18 @@ func (s *persistentSource) update() (*oauth2.Token, error) {
 
 	stored, loadErr := s.store.Load(ctx)
 	if s.unsaved != nil {
-		if loadErr == nil && stored != nil && stored.RefreshToken != s.unsavedBase {
+		switch {
+		case errors.Is(loadErr, ErrNoToken):
+			// The store was emptied since (the merchant logged out, the
+			// grant was revoked): saving the pending token would bring back
+			// a grant the user ended.
+			s.unsaved, s.unsavedBase = nil, ""
+			return nil, chain("the token store was emptied while a rotated refresh token waited to be saved, so that token was dropped", loadErr)
+		case loadErr == nil && stored != nil && stored.RefreshToken != s.unsavedBase:
 			// Someone saved another grant (a new authorization) since: it
 			// wins over the pending token.
 			s.unsaved, s.unsavedBase = nil, ""
-		} else {
+		default:
 			tok := s.unsaved
 			if err := s.store.Save(ctx, tok); err != nil {
 				return nil, chain("the rotated refresh token could not be saved", ErrPersist, err)
@@ -285,11 +358,14 @@ func (s *persistentSource) update() (*oauth2.Token, error) {
 	if stored == nil {
 		return nil, errors.New("ultracart: the token store returned no token and no error")
 	}
-	if s.fresh(stored) {
+	if stored.AccessToken != rejected && s.fresh(stored) {
 		s.cache(stored)
 		return stored, nil
 	}
 	if stored.RefreshToken == "" {
+		if rejected != "" {
+			return nil, errors.New("ultracart: the stored token was rejected and has no refresh token; run the authorization flow again")
+		}
 		return nil, errors.New("ultracart: the stored token has expired and has no refresh token; run the authorization flow again")
 	}
 
@@ -314,4 +390,12 @@ func (s *persistentSource) update() (*oauth2.Token, error) {
 	}
 	s.cache(tok)
 	return tok, nil
+}
+
+// refresh redeems refreshToken for a new token through conf, in UltraCart's
+// dialect. The new token keeps refreshToken when the server sends none.
+func refresh(ctx context.Context, conf *oauth2.Config, refreshToken string) (*oauth2.Token, error) {
+	src := withEndpoint(conf).TokenSource(NewContext(ctx), &oauth2.Token{RefreshToken: refreshToken})
+	tok, err := src.Token()
+	return tok, wrapError(err)
 }

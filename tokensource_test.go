@@ -128,7 +128,7 @@ func psServer(t *testing.T) *ultracarttest.Server {
 // that clock.
 func psNextExpiry(srv *ultracarttest.Server, clock *psClock) {
 	clock.add(2 * time.Hour)
-	srv.SetTokenLifetime(time.Until(clock.now()) + time.Hour)
+	srv.SetOptions(ultracarttest.Options{TokenLifetime: time.Until(clock.now()) + time.Hour})
 }
 
 func psConfig(srv *ultracarttest.Server) *oauth2.Config {
@@ -225,10 +225,17 @@ func TestPersistentTokenSourceCachesValidToken(t *testing.T) {
 	assert.Equal(t, want.RefreshToken, first.RefreshToken)
 	assert.Equal(t, []string{"lock", "load", "unlock"}, store.takeOps())
 
+	shared, err := src.(*persistentSource).sharedToken()
+	require.NoError(t, err)
 	for range 10 {
 		tok, err := src.Token()
 		require.NoError(t, err)
-		assert.Same(t, first, tok, "the cached token is shared")
+		assert.NotSame(t, first, tok, "each caller gets a token of its own")
+		assert.NotSame(t, shared, tok, "never the cached one")
+		assert.Equal(t, *shared, *tok)
+		again, err := src.(*persistentSource).sharedToken()
+		require.NoError(t, err)
+		assert.Same(t, shared, again, "the clients of this package read the cached token")
 	}
 	assert.Empty(t, store.takeOps(), "a valid cached token does not touch the store")
 	assert.Equal(t, ultracarttest.Stats{}, srv.Stats(), "nor the network")
@@ -254,7 +261,9 @@ func TestPersistentTokenSourceExpiryWindow(t *testing.T) {
 		{name: "early 1m, 1m+1s", expiresIn: time.Minute + time.Second, early: time.Minute},
 		{name: "early 1m, 59s", expiresIn: 59 * time.Second, early: time.Minute, wantRefresh: true},
 		{name: "early 1m, 11s", expiresIn: 11 * time.Second, early: time.Minute, wantRefresh: true},
-		{name: "negative early means 10s, 11s", expiresIn: 11 * time.Second, early: -time.Minute},
+		{name: "negative early is used as given, 11s", expiresIn: 11 * time.Second, early: -time.Minute},
+		{name: "negative early is used as given, expired 59s ago", expiresIn: -59 * time.Second, early: -time.Minute},
+		{name: "negative early is used as given, expired 61s ago", expiresIn: -61 * time.Second, early: -time.Minute, wantRefresh: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := psServer(t)
@@ -298,7 +307,7 @@ func TestPersistentTokenSourceExpiryWindow(t *testing.T) {
 
 			again, err := src.Token()
 			require.NoError(t, err)
-			assert.Same(t, tok, again)
+			assert.Equal(t, *tok, *again)
 			assert.Equal(t, 1, srv.Stats().Refresh)
 		})
 	}
@@ -491,7 +500,7 @@ func TestPersistentTokenSourcePersistFailure(t *testing.T) {
 			// The next call saves the kept token first, without refreshing.
 			tok, err = src.Token()
 			require.NoError(t, err)
-			assert.Same(t, kept, tok)
+			assert.Equal(t, *kept, *tok)
 			assert.Nil(t, src.unsaved)
 			assert.Equal(t, []string{"lock", "load", "save", "unlock"}, store.takeOps())
 			assert.Equal(t, 1, srv.Stats().Refresh, "no second refresh")
@@ -501,7 +510,7 @@ func TestPersistentTokenSourcePersistFailure(t *testing.T) {
 
 			again, err := src.Token()
 			require.NoError(t, err)
-			assert.Same(t, tok, again)
+			assert.Equal(t, *tok, *again)
 			assert.Empty(t, store.takeOps())
 
 			// The saved refresh token is the live one.
@@ -541,9 +550,169 @@ func TestPersistentTokenSourcePersistFailureThenNewGrant(t *testing.T) {
 	assert.Equal(t, 1, srv.Stats().Refresh)
 }
 
+// After ErrPersist, a store that was emptied meanwhile (the merchant
+// logged out, revoke removed the file) does not get the pending token back.
+func TestPersistentTokenSourcePersistFailureThenEmptied(t *testing.T) {
+	srv := psServer(t)
+	clock := newPSClock()
+	old := psExpired(srv.IssueToken(""), clock.now())
+	store := newPSStore(old)
+	store.saveErrs = []error{errors.New("disk full")}
+	src := psSource(context.Background(), psConfig(srv), store, clock)
+
+	_, err := src.Token()
+	require.ErrorIs(t, err, ErrPersist)
+	require.NotNil(t, src.unsaved)
+	pending := src.unsaved
+
+	store.loadErr = &noTokenError{where: "the test store"}
+	store.takeOps()
+	for i := range 2 {
+		tok, err := src.Token()
+		require.Error(t, err)
+		assert.Nil(t, tok)
+		assert.ErrorIs(t, err, ErrNoToken)
+		assert.True(t, strings.HasPrefix(err.Error(), "ultracart: "), err.Error())
+		assertNoSecrets(t, err, old, pending)
+		assert.Equal(t, []string{"lock", "load", "unlock"}, store.takeOps(), "nothing saved")
+		assert.Nil(t, src.unsaved, "the pending token is dropped")
+		if i == 0 {
+			assert.Contains(t, err.Error(), "emptied", "the first call says what happened")
+		}
+	}
+	assert.Equal(t, 1, srv.Stats().Refresh)
+}
+
+// Invalidate: a rejection of the current token makes the next Token call
+// reload and adopt or refresh; a rejection of another token changes
+// nothing.
+func TestPersistentTokenSourceInvalidate(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		reject      string // "current", "other", "none"
+		storeOther  bool   // another process saved another token meanwhile
+		noRefresh   bool
+		wantRefresh bool
+		wantAdopt   bool
+		wantErr     string
+	}{
+		{name: "current token", reject: "current", wantRefresh: true},
+		{name: "current token, another saved", reject: "current", storeOther: true, wantAdopt: true},
+		{name: "other token", reject: "other"},
+		{name: "empty token", reject: "empty"},
+		{name: "nil token", reject: "nil"},
+		{name: "current token, no refresh token", reject: "current", noRefresh: true, wantErr: "rejected and has no refresh token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := psServer(t)
+			clock := newPSClock()
+			issued := srv.IssueToken("")
+			if tc.noRefresh {
+				issued.RefreshToken = ""
+			}
+			store := newPSStore(issued)
+			src := psSource(context.Background(), psConfig(srv), store, clock)
+			first, err := src.Token()
+			require.NoError(t, err)
+			store.takeOps()
+			var other *oauth2.Token
+			if tc.storeOther {
+				other = srv.IssueToken("")
+				require.NoError(t, store.inner.Save(context.Background(), other))
+			}
+			switch tc.reject {
+			case "current":
+				src.Invalidate(first)
+				src.Invalidate(first) // twice: the same
+			case "other":
+				src.Invalidate(&oauth2.Token{AccessToken: "uc-at-someone-else"})
+			case "empty":
+				src.Invalidate(&oauth2.Token{})
+			case "nil":
+				src.Invalidate(nil)
+			}
+			tok, err := src.Token()
+			if tc.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.wantErr)
+				assertNoSecrets(t, err, issued)
+				return
+			}
+			require.NoError(t, err)
+			switch {
+			case tc.wantRefresh:
+				assert.NotEqual(t, first.AccessToken, tok.AccessToken)
+				assert.Equal(t, 1, srv.Stats().Refresh)
+				assertRefreshRequest(t, srv, issued.RefreshToken)
+				assert.Equal(t, []string{"lock", "load", "save", "unlock"}, store.takeOps())
+				assert.Equal(t, tok.AccessToken, store.stored(t).AccessToken)
+			case tc.wantAdopt:
+				assert.Equal(t, other.AccessToken, tok.AccessToken)
+				assert.Zero(t, srv.Stats().Refresh)
+				assert.Equal(t, []string{"lock", "load", "unlock"}, store.takeOps())
+			default:
+				assert.Equal(t, first.AccessToken, tok.AccessToken)
+				assert.Zero(t, srv.Stats().Refresh)
+				assert.Empty(t, store.takeOps())
+				return
+			}
+			// A late rejection of the replaced token changes nothing.
+			src.Invalidate(first)
+			again, err := src.Token()
+			require.NoError(t, err)
+			assert.Equal(t, tok.AccessToken, again.AccessToken)
+			assert.Empty(t, store.takeOps())
+		})
+	}
+}
+
+// Many goroutines over one or several sources that share a store, all
+// rejected with the same token: one refresh.
+func TestPersistentTokenSourceRejectedConcurrently(t *testing.T) {
+	for _, sources := range []int{1, 4} {
+		t.Run(fmt.Sprintf("sources=%d", sources), func(t *testing.T) {
+			srv := psServer(t)
+			store := newPSStore(srv.IssueToken(""))
+			var clients []*http.Client
+			for range sources {
+				src := newPersistentSource(context.Background(), psConfig(srv), store, DefaultExpiryDelta)
+				clients = append(clients, NewClient(context.Background(), src))
+			}
+			srv.ExpireAccessTokens()
+			const goroutines = 64
+			statuses := make([]int, goroutines)
+			errs := make([]error, goroutines)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range goroutines {
+				wg.Go(func() {
+					<-start
+					resp, err := clients[i%sources].Get(srv.URL + ultracarttest.ItemsPath)
+					if err != nil {
+						errs[i] = err
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					statuses[i] = resp.StatusCode
+				})
+			}
+			close(start)
+			wg.Wait()
+			for i := range goroutines {
+				require.NoError(t, errs[i])
+				assert.Equal(t, http.StatusOK, statuses[i])
+			}
+			st := srv.Stats()
+			assert.Equal(t, 1, st.Refresh, "one refresh for %d goroutines over %d sources", goroutines, sources)
+			t.Logf("%d goroutines over %d sources rejected with one token: %d refresh, %d API calls", goroutines, sources, st.Refresh, st.API)
+		})
+	}
+}
+
 func TestPersistentTokenSourcePersistFailureWithoutRotation(t *testing.T) {
 	srv := psServer(t)
-	srv.SetRotateRefreshTokens(false)
+	srv.SetOptions(ultracarttest.Options{KeepRefreshTokens: true})
 	clock := newPSClock()
 	old := psExpired(srv.IssueToken(""), clock.now())
 	store := newPSStore(old)
@@ -560,7 +729,7 @@ func TestPersistentTokenSourcePersistFailureWithoutRotation(t *testing.T) {
 
 	again, err := src.Token()
 	require.NoError(t, err)
-	assert.Same(t, tok, again)
+	assert.Equal(t, *tok, *again)
 	assert.Empty(t, store.takeOps())
 
 	// The next refresh saves.
@@ -835,6 +1004,8 @@ func TestPersistHelperProcess(t *testing.T) {
 	switch mode {
 	case "refresh":
 		err = psHelperRefresh(os.Getenv("ULTRACART_PERSIST_PATH"), os.Getenv("ULTRACART_PERSIST_URL"))
+	case "reject":
+		err = psHelperReject(os.Getenv("ULTRACART_PERSIST_PATH"), os.Getenv("ULTRACART_PERSIST_URL"))
 	case "save":
 		err = psHelperSave(os.Getenv("ULTRACART_PERSIST_PATH"))
 	case "lock":
@@ -939,7 +1110,7 @@ func psHelperRefresh(path, baseURL string) error {
 			if errs[i] != nil {
 				return errs[i]
 			}
-			if toks[i] != toks[0] {
+			if toks[i].AccessToken != toks[0].AccessToken {
 				return errors.New("the goroutines got different tokens")
 			}
 		}
@@ -952,6 +1123,96 @@ func psHelperRefresh(path, baseURL string) error {
 		fmt.Printf("token %s %d\n", psHash(toks[0].AccessToken), resp.StatusCode)
 	}
 	return sc.Err()
+}
+
+// psHelperReject serves rounds: on "round N" from stdin it calls the
+// protected resource from 16 goroutines at once through NewClient, whose
+// token the server has rejected since the last round, and prints
+// "token HASH STATUS..." with the token its source then holds.
+func psHelperReject(path, baseURL string) error {
+	conf := &oauth2.Config{ClientID: psClientID, Endpoint: oauth2.Endpoint{
+		TokenURL: baseURL + ultracarttest.TokenPath, AuthStyle: oauth2.AuthStyleInParams,
+	}}
+	src := newPersistentSource(context.Background(), conf, NewFileStore(path), DefaultExpiryDelta)
+	client := NewClient(context.Background(), src)
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		const goroutines = 16
+		statuses := make([]int, goroutines)
+		errs := make([]error, goroutines)
+		var wg sync.WaitGroup
+		for i := range goroutines {
+			wg.Go(func() {
+				resp, err := client.Get(baseURL + ultracarttest.ItemsPath)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				statuses[i] = resp.StatusCode
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		tok, err := src.sharedToken()
+		if err != nil {
+			return err
+		}
+		status := "200"
+		for _, s := range statuses {
+			if s != http.StatusOK {
+				status = strconv.Itoa(s)
+			}
+		}
+		fmt.Printf("token %s %s\n", psHash(tok.AccessToken), status)
+	}
+	return sc.Err()
+}
+
+// Processes whose requests were all rejected with the same token make one
+// refresh between them.
+func TestPersistentTokenSourceProcessesRecoverRejectedToken(t *testing.T) {
+	const processes, rounds, goroutines = 4, 3, 16
+	srv := ultracarttest.NewServer()
+	defer srv.Close()
+	path := filepath.Join(t.TempDir(), "merchant", "token.json")
+	store := NewFileStore(path)
+	require.NoError(t, store.Save(context.Background(), srv.IssueToken("")))
+
+	helpers := make([]*psHelper, processes)
+	for i := range helpers {
+		helpers[i] = startPSHelper(t, "reject", "ULTRACART_PERSIST_PATH="+path, "ULTRACART_PERSIST_URL="+srv.URL)
+	}
+	seen := map[string]bool{}
+	for n := 1; n <= rounds; n++ {
+		srv.ExpireAccessTokens() // every process holds a token the API now rejects
+		before := srv.Stats().Refresh
+		for _, h := range helpers {
+			h.send(t, fmt.Sprintf("round %d", n))
+		}
+		var answers []string
+		for _, h := range helpers {
+			answers = append(answers, h.line(t))
+		}
+		saved, err := store.Load(context.Background())
+		require.NoError(t, err)
+		want := fmt.Sprintf("token %s 200", psHash(saved.AccessToken))
+		for _, a := range answers {
+			assert.Equal(t, want, a, "round %d: every process holds the saved token, every call succeeded", n)
+		}
+		assert.False(t, seen[want], "round %d: a new token", n)
+		seen[want] = true
+		assert.Equal(t, 1, srv.Stats().Refresh-before, "round %d: exactly one refresh for %d processes of %d goroutines", n, processes, goroutines)
+	}
+	for _, h := range helpers {
+		h.finish(t)
+	}
+	st := srv.Stats()
+	assert.Equal(t, rounds, st.Refresh)
+	t.Logf("%d processes × %d goroutines, %d rejections of the shared token: %d refreshes, %d API calls", processes, goroutines, rounds, st.Refresh, st.API)
 }
 
 func TestPersistentTokenSourceProcessesShareFileStore(t *testing.T) {
@@ -972,7 +1233,7 @@ func TestPersistentTokenSourceProcessesShareFileStore(t *testing.T) {
 	for n := 1; n <= rounds; n++ {
 		// Tokens of round n live until the helpers' clocks pass into round
 		// n+1, and no longer.
-		srv.SetTokenLifetime(time.Duration(n)*2*time.Hour + time.Hour)
+		srv.SetOptions(ultracarttest.Options{TokenLifetime: time.Duration(n)*2*time.Hour + time.Hour})
 		srv.ExpireAccessTokens()
 		before := srv.Stats().Refresh
 		for _, h := range helpers {
@@ -1001,13 +1262,15 @@ func TestPersistentTokenSourceProcessesShareFileStore(t *testing.T) {
 	t.Logf("%d processes, %d expiries, %d refreshes", processes, rounds, st.Refresh)
 }
 
+// The hot path of NewClient's client: the token it reads from the source.
 func TestPersistentTokenSourceHotPathAllocatesNothing(t *testing.T) {
 	src := PersistentTokenSource(context.Background(), &oauth2.Config{ClientID: psClientID},
 		NewMemoryStore(&oauth2.Token{AccessToken: "at", RefreshToken: "rt", Expiry: time.Now().Add(time.Hour)}))
-	_, err := src.Token()
+	tr := NewClient(context.Background(), src).Transport.(*bearerTransport)
+	_, err := tr.token()
 	require.NoError(t, err)
 	allocs := testing.AllocsPerRun(1000, func() {
-		if _, err := src.Token(); err != nil {
+		if _, err := tr.token(); err != nil {
 			panic(err)
 		}
 	})

@@ -7,11 +7,11 @@
 //
 //   - GET  AuthorizePath: the browser link. It answers 302 Found to the
 //     redirect URI with a single-use code and the state, or with an OAuth
-//     error (see SetDeny and SetAuthorizeExpired).
+//     error (see Options.Deny and Options.AuthorizeExpired).
 //   - POST TokenPath: the authorization_code, refresh_token and
 //     urn:ietf:params:oauth:grant-type:device_code grants. Tokens are
 //     answered as UltraCart's OauthTokenResponse, whose expires_in is a JSON
-//     string ("3600") by default (see SetExpiresInJSON).
+//     string ("3600") by default (see Options.ExpiresInJSON).
 //   - POST DeviceAuthPath: the start of the device flow (RFC 8628).
 //   - POST RevokePath: revokes a whole grant by its access or refresh token.
 //   - GET  ItemsPath: a protected resource that needs a live bearer access
@@ -26,10 +26,17 @@
 // UC-REST-ERROR header. Error descriptions never repeat a code, token,
 // device code or client secret that was sent.
 //
-// Knobs (SetClientID, SetDeny, SetTokenLifetime, …) change how the server
-// behaves; Fail injects failures (a status, a delay, a reset connection, a
-// truncated body) per path; Stats, Requests and LastRequest tell what the
-// server saw; IssueToken and ExpireAccessTokens shortcut the flows.
+// Options (set with SetOptions) change how the server behaves, including a
+// strict mode for refresh token rotation: with ReuseDetection, a used
+// refresh token presented again revokes its whole token family, as Ory
+// Hydra, Auth0 and Okta do, unless it comes within ReuseGrace. Options.Clock
+// lets a test move the server's time instead of sleeping. Fail injects
+// failures (a status, a delay, a reset connection, a truncated body, a
+// response lost after the server carried the request out) per path, at a
+// rate if wanted; Stats counts requests, rotations, reuses, revoked
+// families, invalid_grant answers and faults; Requests and LastRequest tell
+// what the server saw; IssueToken and ExpireAccessTokens shortcut the
+// flows.
 //
 // The package deliberately does not import package testing, so examples and
 // non-test helpers may use it too. All methods of Server are safe for

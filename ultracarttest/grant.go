@@ -22,15 +22,29 @@ const (
 	DeviceCodePrefix = "uc-dc-"
 )
 
-// grant is what an approval produced: one live access token and one live
-// refresh token, replaced on refresh and killed together on revoke.
+// grant is one authorization, the root of a token family: every access
+// and refresh token descended from it by refreshes. A revoke, or a detected
+// reuse, kills the whole family.
 type grant struct {
 	clientID string // "" for IssueToken grants: any client may refresh
 	scope    string
-	access   string
-	refresh  string
-	expiry   time.Time // of the access token
-	expired  bool      // forced by ExpireAccessTokens
+	tokens   []string // every access and refresh token of the family
+}
+
+// accessToken is one access token of a family.
+type accessToken struct {
+	g       *grant
+	expiry  time.Time
+	expired bool // forced by ExpireAccessTokens
+}
+
+// refreshToken is one refresh token of a family. A used token stays known,
+// so that presenting it again is a reuse, not an unknown token.
+type refreshToken struct {
+	g      *grant
+	access string    // the access token issued with it
+	used   bool      // rotated away by a refresh
+	usedAt time.Time // of its first use, by the server's clock
 }
 
 // authCode is an authorization code waiting to be exchanged.
@@ -80,53 +94,69 @@ func newUserCode() string {
 	return string(out)
 }
 
-// newGrantLocked mints a grant and registers its tokens. s.mu must be held.
-func (s *Server) newGrantLocked(clientID, scope string) *grant {
-	g := &grant{
-		clientID: clientID,
-		scope:    scope,
-		access:   newSecret(AccessTokenPrefix),
-		refresh:  newSecret(RefreshTokenPrefix),
-		expiry:   time.Now().Add(s.lifetime),
-	}
-	s.access[g.access] = g
-	s.refresh[g.refresh] = g
-	s.grants = append(s.grants, g)
-	return g
+// newGrantLocked mints a grant with its first tokens. s.mu must be held.
+func (s *Server) newGrantLocked(clientID, scope string) (g *grant, access, refresh string) {
+	g = &grant{clientID: clientID, scope: scope}
+	access = s.newAccessLocked(g)
+	refresh = s.newRefreshLocked(g, access)
+	return g, access, refresh
 }
 
-// refreshGrantLocked replaces the access token of g and, when rotation is
-// on, its refresh token. s.mu must be held.
-func (s *Server) refreshGrantLocked(g *grant) {
-	delete(s.access, g.access)
-	g.access = newSecret(AccessTokenPrefix)
-	g.expiry = time.Now().Add(s.lifetime)
-	g.expired = false
-	s.access[g.access] = g
-	if s.rotate {
-		delete(s.refresh, g.refresh)
-		g.refresh = newSecret(RefreshTokenPrefix)
-		s.refresh[g.refresh] = g
-	}
+// newAccessLocked mints an access token of g. s.mu must be held.
+func (s *Server) newAccessLocked(g *grant) string {
+	tok := newSecret(AccessTokenPrefix)
+	s.access[tok] = &accessToken{g: g, expiry: s.now().Add(s.lifetime())}
+	g.tokens = append(g.tokens, tok)
+	return tok
 }
 
-// revokeGrantLocked kills both tokens of g. s.mu must be held.
+// newRefreshLocked mints a refresh token of g issued with access. s.mu must
+// be held.
+func (s *Server) newRefreshLocked(g *grant, access string) string {
+	tok := newSecret(RefreshTokenPrefix)
+	s.refresh[tok] = &refreshToken{g: g, access: access}
+	g.tokens = append(g.tokens, tok)
+	return tok
+}
+
+// refreshWithLocked carries out a refresh with rt, whose token is rtTok: it
+// replaces the access token issued with rt and, unless KeepRefreshTokens is
+// set, marks rt used and mints its successor. It returns the new tokens.
+// s.mu must be held.
+func (s *Server) refreshWithLocked(rtTok string, rt *refreshToken) (access, refresh string) {
+	delete(s.access, rt.access)
+	access = s.newAccessLocked(rt.g)
+	s.stats.Rotations++
+	if s.opts.KeepRefreshTokens {
+		rt.access = access
+		return access, rtTok
+	}
+	if !rt.used {
+		rt.used, rt.usedAt = true, s.now()
+	}
+	return access, s.newRefreshLocked(rt.g, access)
+}
+
+// revokeGrantLocked kills every token of g's family. s.mu must be held.
 func (s *Server) revokeGrantLocked(g *grant) {
-	delete(s.access, g.access)
-	delete(s.refresh, g.refresh)
+	for _, tok := range g.tokens {
+		delete(s.access, tok)
+		delete(s.refresh, tok)
+	}
+	g.tokens = nil
 }
 
 // liveAccessLocked reports whether tok is a live, unexpired access token.
 // s.mu must be held.
 func (s *Server) liveAccessLocked(tok string) bool {
-	g, ok := s.access[tok]
-	return ok && !g.expired && time.Now().Before(g.expiry)
+	a, ok := s.access[tok]
+	return ok && !a.expired && s.now().Before(a.expiry)
 }
 
 // lifetimeSecondsLocked returns the whole seconds of the token lifetime.
 // s.mu must be held.
 func (s *Server) lifetimeSecondsLocked() int64 {
-	secs := int64(s.lifetime / time.Second)
+	secs := int64(s.lifetime() / time.Second)
 	if secs < 0 {
 		return 0
 	}
@@ -135,21 +165,21 @@ func (s *Server) lifetimeSecondsLocked() int64 {
 
 // IssueToken mints a grant directly, without the browser flow, as if a
 // user had approved the given scope (DefaultScope when empty). The token it
-// returns has AccessToken, RefreshToken, TokenType "bearer", Expiry now
-// plus the token lifetime, ExpiresIn, and the scope as its "scope" extra.
+// returns has AccessToken, RefreshToken, TokenType "bearer", Expiry the
+// server's time plus the token lifetime, ExpiresIn, and the scope as its "scope" extra.
 // Any client_id may refresh it.
 func (s *Server) IssueToken(scope string) *oauth2.Token {
 	if scope == "" {
 		scope = DefaultScope
 	}
 	s.mu.Lock()
-	g := s.newGrantLocked("", scope)
+	_, access, refresh := s.newGrantLocked("", scope)
 	secs := s.lifetimeSecondsLocked()
 	tok := &oauth2.Token{
-		AccessToken:  g.access,
+		AccessToken:  access,
 		TokenType:    "bearer",
-		RefreshToken: g.refresh,
-		Expiry:       g.expiry,
+		RefreshToken: refresh,
+		Expiry:       s.access[access].expiry,
 		ExpiresIn:    secs,
 	}
 	s.mu.Unlock()
@@ -166,7 +196,7 @@ func (s *Server) IssueToken(scope string) *oauth2.Token {
 func (s *Server) ExpireAccessTokens() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, g := range s.grants {
-		g.expired = true
+	for _, a := range s.access {
+		a.expired = true
 	}
 }

@@ -50,7 +50,7 @@ func bearerToken(h string) (string, bool) {
 // handleItems serves the protected resource. The token is checked before
 // the version header.
 func (s *Server) handleItems(w http.ResponseWriter, r *http.Request, _ url.Values, _ error) {
-	const more = "Send Authorization: Bearer <access token> and " + VersionHeader + ": " + APIVersion + "."
+	const more = "Send Authorization: Bearer <access token> and " + versionHeader + ": " + APIVersion + "."
 	tok, ok := bearerToken(r.Header.Get("Authorization"))
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="UltraCart"`)
@@ -69,10 +69,10 @@ func (s *Server) handleItems(w http.ResponseWriter, r *http.Request, _ url.Value
 			"The bearer access token is invalid, expired or revoked; refresh it or authorize again.", more)
 		return
 	}
-	if v := r.Header.Get(VersionHeader); v != APIVersion {
-		msg := "The " + VersionHeader + " header is missing."
+	if v := r.Header.Get(versionHeader); v != APIVersion {
+		msg := "The " + versionHeader + " header is missing."
 		if v != "" {
-			msg = "The " + VersionHeader + " header names an unsupported version."
+			msg = "The " + versionHeader + " header names an unsupported version."
 		}
 		writeEnvelope(w, http.StatusBadRequest, msg, msg+" Send "+APIVersion+".", more)
 		return

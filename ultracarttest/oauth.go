@@ -55,13 +55,13 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request, form ur
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.clientID != "" && clientID != s.clientID {
+	if s.opts.ClientID != "" && clientID != s.opts.ClientID {
 		bad("Unknown client_id.")
 		return
 	}
 	redirect := form.Get("redirect_uri")
 	if redirect == "" {
-		redirect = s.redirectURL
+		redirect = s.opts.RedirectURL
 	}
 	if redirect == "" {
 		bad("redirect_uri is required: the application has no preconfigured redirect URL.")
@@ -75,11 +75,11 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request, form ur
 
 	q := url.Values{"state": {state}}
 	switch {
-	case s.authExpired:
-		q.Set("error", ErrInvalidRequest)
+	case s.opts.AuthorizeExpired:
+		q.Set("error", CodeInvalidRequest)
 		q.Set("error_description", "The authorize link has expired. Start the authorization again.")
-	case s.deny:
-		q.Set("error", ErrAccessDenied)
+	case s.opts.Deny:
+		q.Set("error", CodeAccessDenied)
 		q.Set("error_description", "The user denied the authorization request.")
 	default:
 		code := newSecret(CodePrefix)
@@ -91,7 +91,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request, form ur
 			clientID:    clientID,
 			redirectURI: redirect,
 			scope:       scope,
-			expiry:      time.Now().Add(CodeLifetime),
+			expiry:      s.now().Add(CodeLifetime),
 		}
 		q.Set("code", code)
 	}
@@ -111,16 +111,16 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request, form ur
 func (s *Server) checkClientLocked(w http.ResponseWriter, form url.Values, withSecret bool) bool {
 	clientID := form.Get("client_id")
 	if clientID == "" {
-		writeOAuthError(w, ErrInvalidRequest, "client_id is required.")
+		writeOAuthError(w, CodeInvalidRequest, "client_id is required.")
 		return false
 	}
-	if s.clientID != "" && clientID != s.clientID {
-		writeOAuthError(w, ErrInvalidClient, "Unknown client_id.")
+	if s.opts.ClientID != "" && clientID != s.opts.ClientID {
+		writeOAuthError(w, CodeInvalidClient, "Unknown client_id.")
 		return false
 	}
-	if withSecret && s.clientSecret != "" &&
-		subtle.ConstantTimeCompare([]byte(form.Get("client_secret")), []byte(s.clientSecret)) != 1 {
-		writeOAuthError(w, ErrInvalidClient, "Client authentication failed: the client_secret is missing or wrong.")
+	if withSecret && s.opts.ClientSecret != "" &&
+		subtle.ConstantTimeCompare([]byte(form.Get("client_secret")), []byte(s.opts.ClientSecret)) != 1 {
+		writeOAuthError(w, CodeInvalidClient, "Client authentication failed: the client_secret is missing or wrong.")
 		return false
 	}
 	return true
@@ -129,12 +129,12 @@ func (s *Server) checkClientLocked(w http.ResponseWriter, form url.Values, withS
 // handleToken serves the token endpoint.
 func (s *Server) handleToken(w http.ResponseWriter, _ *http.Request, form url.Values, formErr error) {
 	if formErr != nil {
-		writeOAuthError(w, ErrInvalidRequest, "The request body is not a valid form.")
+		writeOAuthError(w, CodeInvalidRequest, "The request body is not a valid form.")
 		return
 	}
 	grantType := form.Get("grant_type")
 	if grantType == "" {
-		writeOAuthError(w, ErrInvalidRequest, "grant_type is required.")
+		writeOAuthError(w, CodeInvalidRequest, "grant_type is required.")
 		return
 	}
 
@@ -152,10 +152,10 @@ func (s *Server) handleToken(w http.ResponseWriter, _ *http.Request, form url.Va
 		s.deviceTokenLocked(w, form)
 	default:
 		if unsupportedGrants[grantType] {
-			writeOAuthError(w, ErrUnsupportedGrantType, "This grant_type is not supported.")
+			writeOAuthError(w, CodeUnsupportedGrantType, "This grant_type is not supported.")
 			return
 		}
-		writeOAuthError(w, ErrInvalidRequest, "Unknown grant_type.")
+		writeOAuthError(w, CodeInvalidRequest, "Unknown grant_type.")
 	}
 }
 
@@ -164,97 +164,119 @@ func (s *Server) exchangeLocked(w http.ResponseWriter, form url.Values) {
 	code, redirect := form.Get("code"), form.Get("redirect_uri")
 	switch {
 	case code == "":
-		writeOAuthError(w, ErrInvalidRequest, "code is required.")
+		writeOAuthError(w, CodeInvalidRequest, "code is required.")
 		return
 	case redirect == "":
-		writeOAuthError(w, ErrInvalidRequest, "redirect_uri is required.")
+		writeOAuthError(w, CodeInvalidRequest, "redirect_uri is required.")
 		return
 	}
 	c, ok := s.codes[code]
-	if ok && time.Now().After(c.expiry) {
+	if ok && s.now().After(c.expiry) {
 		delete(s.codes, code)
 		ok = false
 	}
 	switch {
 	case !ok:
-		writeOAuthError(w, ErrInvalidGrant, "The authorization code is invalid, expired or already used.")
+		s.invalidGrantLocked(w, "The authorization code is invalid, expired or already used.")
 		return
 	case c.clientID != form.Get("client_id"):
-		writeOAuthError(w, ErrInvalidGrant, "The authorization code was issued to another client.")
+		s.invalidGrantLocked(w, "The authorization code was issued to another client.")
 		return
 	case c.redirectURI != redirect:
-		writeOAuthError(w, ErrInvalidGrant, "redirect_uri does not match the one of the authorize request.")
+		s.invalidGrantLocked(w, "redirect_uri does not match the one of the authorize request.")
 		return
 	}
 	delete(s.codes, code)
-	s.writeTokenLocked(w, s.newGrantLocked(c.clientID, c.scope))
+	g, access, refresh := s.newGrantLocked(c.clientID, c.scope)
+	s.writeTokenLocked(w, access, refresh, g.scope)
 }
 
 // refreshLocked serves the refresh_token grant. s.mu must be held.
 func (s *Server) refreshLocked(w http.ResponseWriter, form url.Values) {
 	rt := form.Get("refresh_token")
 	if rt == "" {
-		writeOAuthError(w, ErrInvalidRequest, "refresh_token is required.")
+		writeOAuthError(w, CodeInvalidRequest, "refresh_token is required.")
 		return
 	}
-	g, ok := s.refresh[rt]
+	t, ok := s.refresh[rt]
 	switch {
 	case !ok:
-		writeOAuthError(w, ErrInvalidGrant, "The refresh token is invalid, revoked or already used.")
+		s.invalidGrantLocked(w, "The refresh token is invalid, revoked or already used.")
 		return
-	case g.clientID != "" && g.clientID != form.Get("client_id"):
-		writeOAuthError(w, ErrInvalidGrant, "The refresh token was issued to another client.")
+	case t.g.clientID != "" && t.g.clientID != form.Get("client_id"):
+		s.invalidGrantLocked(w, "The refresh token was issued to another client.")
+		return
+	case t.used && s.now().Before(t.usedAt.Add(s.opts.ReuseGrace)):
+		s.stats.GraceReuses++
+	case t.used:
+		if s.opts.ReuseDetection {
+			s.stats.ReuseDetected++
+			s.stats.FamiliesRevoked++
+			s.revokeGrantLocked(t.g)
+		}
+		s.invalidGrantLocked(w, "The refresh token is invalid, revoked or already used.")
 		return
 	}
-	s.refreshGrantLocked(g)
-	s.writeTokenLocked(w, g)
+	access, refresh := s.refreshWithLocked(rt, t)
+	s.writeTokenLocked(w, access, refresh, t.g.scope)
+}
+
+// invalidGrantLocked answers invalid_grant and counts it. s.mu must be
+// held.
+func (s *Server) invalidGrantLocked(w http.ResponseWriter, desc string) {
+	s.stats.InvalidGrant++
+	writeOAuthError(w, CodeInvalidGrant, desc)
 }
 
 // deviceTokenLocked serves the device_code grant. s.mu must be held.
 func (s *Server) deviceTokenLocked(w http.ResponseWriter, form url.Values) {
 	dc := form.Get("device_code")
 	if dc == "" {
-		writeOAuthError(w, ErrInvalidRequest, "device_code is required.")
+		writeOAuthError(w, CodeInvalidRequest, "device_code is required.")
 		return
 	}
 	d, ok := s.devices[dc]
-	if ok && time.Now().After(d.expiry) {
+	if ok && s.now().After(d.expiry) {
 		delete(s.devices, dc)
 		ok = false
 	}
 	switch {
 	case !ok:
-		writeOAuthError(w, ErrExpiredToken, "The device code is unknown, expired or already used.")
+		writeOAuthError(w, CodeExpiredToken, "The device code is unknown, expired or already used.")
 		return
 	case d.clientID != form.Get("client_id"):
-		writeOAuthError(w, ErrInvalidGrant, "The device code was issued to another client.")
+		s.invalidGrantLocked(w, "The device code was issued to another client.")
 		return
 	}
 	d.polls++
 	switch {
-	case d.polls <= s.deviceSlowDown:
-		writeOAuthError(w, ErrSlowDown, "Polling too fast: slow down.")
-	case d.polls <= s.deviceSlowDown+s.devicePending:
-		writeOAuthError(w, ErrAuthorizationPending, "The user has not yet approved the device.")
-	case s.deny:
+	case d.polls <= s.opts.DeviceSlowDown:
+		writeOAuthError(w, CodeSlowDown, "Polling too fast: slow down.")
+	case d.polls <= s.opts.DeviceSlowDown+s.opts.DevicePending:
+		writeOAuthError(w, CodeAuthorizationPending, "The user has not yet approved the device.")
+	case s.opts.Deny:
 		delete(s.devices, dc)
-		writeOAuthError(w, ErrAccessDenied, "The user denied the authorization request.")
+		writeOAuthError(w, CodeAccessDenied, "The user denied the authorization request.")
 	default:
 		delete(s.devices, dc)
-		s.writeTokenLocked(w, s.newGrantLocked(d.clientID, d.scope))
+		g, access, refresh := s.newGrantLocked(d.clientID, d.scope)
+		s.writeTokenLocked(w, access, refresh, g.scope)
 	}
 }
 
-// writeTokenLocked answers the token response of g. s.mu must be held.
-func (s *Server) writeTokenLocked(w http.ResponseWriter, g *grant) {
-	expiresIn := s.expiresInJSON
-	if expiresIn == "" {
+// writeTokenLocked answers a token response. s.mu must be held.
+func (s *Server) writeTokenLocked(w http.ResponseWriter, access, refresh, scope string) {
+	expiresIn := s.opts.ExpiresInJSON
+	switch {
+	case s.opts.OmitExpiresIn:
+		expiresIn = ""
+	case expiresIn == "":
 		expiresIn = strconv.Quote(strconv.FormatInt(s.lifetimeSecondsLocked(), 10))
 	}
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
-	writeJSON(w, http.StatusOK, tokenBody(g.access, g.refresh, expiresIn, g.scope))
+	writeJSON(w, http.StatusOK, tokenBody(access, refresh, expiresIn, scope))
 }
 
 // deviceAuthResponse is the device authorization response of RFC 8628.
@@ -270,7 +292,7 @@ type deviceAuthResponse struct {
 // handleDeviceAuthorize starts a device flow.
 func (s *Server) handleDeviceAuthorize(w http.ResponseWriter, _ *http.Request, form url.Values, formErr error) {
 	if formErr != nil {
-		writeOAuthError(w, ErrInvalidRequest, "The request body is not a valid form.")
+		writeOAuthError(w, CodeInvalidRequest, "The request body is not a valid form.")
 		return
 	}
 	s.mu.Lock()
@@ -289,7 +311,7 @@ func (s *Server) handleDeviceAuthorize(w http.ResponseWriter, _ *http.Request, f
 		clientID: form.Get("client_id"),
 		userCode: user,
 		scope:    scope,
-		expiry:   time.Now().Add(DeviceCodeLifetime),
+		expiry:   s.now().Add(DeviceCodeLifetime),
 	}
 	verify := s.URL + DevicePath
 	w.Header().Set("Cache-Control", "no-store")
@@ -299,7 +321,7 @@ func (s *Server) handleDeviceAuthorize(w http.ResponseWriter, _ *http.Request, f
 		VerificationURI:         verify,
 		VerificationURIComplete: verify + "?user_code=" + url.QueryEscape(user),
 		ExpiresIn:               int64(DeviceCodeLifetime / time.Second),
-		Interval:                s.deviceInterval,
+		Interval:                s.deviceIntervalSeconds(),
 	}))
 }
 
@@ -335,16 +357,18 @@ func (s *Server) handleRevoke(w http.ResponseWriter, _ *http.Request, form url.V
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.clientID != "" && form.Get("client_id") != s.clientID {
+	if s.opts.ClientID != "" && form.Get("client_id") != s.opts.ClientID {
 		bad(http.StatusUnauthorized, "Unknown client_id.")
 		return
 	}
 	tok := form.Get("token")
-	g, ok := s.access[tok]
-	if !ok {
-		g, ok = s.refresh[tok]
+	var g *grant
+	if a, ok := s.access[tok]; ok {
+		g = a.g
+	} else if r, ok := s.refresh[tok]; ok {
+		g = r.g
 	}
-	if !ok {
+	if g == nil {
 		writeJSON(w, http.StatusOK, mustJSON(revokeResponse{Message: "Token not found."}))
 		return
 	}

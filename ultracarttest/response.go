@@ -7,31 +7,33 @@ import (
 	"strconv"
 )
 
-// OAuth error codes the token and device endpoints answer with.
+// OAuth error codes the token and device endpoints answer with, named like
+// their wire values.
 const (
-	// ErrInvalidRequest is the code for a missing parameter or an unknown
+	// CodeInvalidRequest is the code for a missing parameter or an unknown
 	// grant_type.
-	ErrInvalidRequest = "invalid_request"
-	// ErrInvalidClient is the code for a wrong client_id or client_secret;
+	CodeInvalidRequest = "invalid_request"
+	// CodeInvalidClient is the code for a wrong client_id or client_secret;
 	// it comes with status 401.
-	ErrInvalidClient = "invalid_client"
-	// ErrInvalidGrant is the code for a code or refresh token that is
+	CodeInvalidClient = "invalid_client"
+	// CodeInvalidGrant is the code for a code or refresh token that is
 	// invalid, used, expired or revoked, or issued to another client or
 	// redirect_uri.
-	ErrInvalidGrant = "invalid_grant"
-	// ErrUnsupportedGrantType is the code for a standard grant_type that
+	CodeInvalidGrant = "invalid_grant"
+	// CodeUnsupportedGrantType is the code for a standard grant_type that
 	// UltraCart does not offer, such as client_credentials or password.
-	ErrUnsupportedGrantType = "unsupported_grant_type"
-	// ErrAuthorizationPending is the code for a device poll made before the
-	// user approved.
-	ErrAuthorizationPending = "authorization_pending"
-	// ErrSlowDown is the code for a device poll that came too fast.
-	ErrSlowDown = "slow_down"
-	// ErrAccessDenied is the code for a request the user denied (SetDeny).
-	ErrAccessDenied = "access_denied"
-	// ErrExpiredToken is the code for a device code that is unknown,
+	CodeUnsupportedGrantType = "unsupported_grant_type"
+	// CodeAuthorizationPending is the code for a device poll made before
+	// the user approved.
+	CodeAuthorizationPending = "authorization_pending"
+	// CodeSlowDown is the code for a device poll that came too fast.
+	CodeSlowDown = "slow_down"
+	// CodeAccessDenied is the code for a request the user denied
+	// (Options.Deny).
+	CodeAccessDenied = "access_denied"
+	// CodeExpiredToken is the code for a device code that is unknown,
 	// expired or already used.
-	ErrExpiredToken = "expired_token"
+	CodeExpiredToken = "expired_token"
 )
 
 // writeJSON answers status with body as application/json.
@@ -66,7 +68,7 @@ type oauthError struct {
 // desc must never contain anything the client sent.
 func writeOAuthError(w http.ResponseWriter, code, desc string) {
 	status := http.StatusBadRequest
-	if code == ErrInvalidClient {
+	if code == CodeInvalidClient {
 		status = http.StatusUnauthorized
 	}
 	h := w.Header()
@@ -104,7 +106,8 @@ func writeEnvelope(w http.ResponseWriter, status int, userMsg, devMsg, moreInfo 
 }
 
 // tokenBody renders the OauthTokenResponse of a success by hand, so that
-// expiresIn (raw JSON text, or OmitExpiresIn) goes out verbatim.
+// expiresIn (raw JSON text) goes out verbatim; an empty expiresIn leaves the
+// field out.
 func tokenBody(access, refresh, expiresIn, scope string) []byte {
 	var b bytes.Buffer
 	field := func(name string, raw []byte) {
@@ -120,7 +123,7 @@ func tokenBody(access, refresh, expiresIn, scope string) []byte {
 	field("access_token", mustJSON(access))
 	field("refresh_token", mustJSON(refresh))
 	field("token_type", mustJSON("bearer"))
-	if expiresIn != OmitExpiresIn {
+	if expiresIn != "" {
 		field("expires_in", []byte(expiresIn))
 	}
 	field("scope", mustJSON(scope))

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,7 +24,7 @@ const (
 	DeviceAuthPath = "/rest/v2/oauth/device/authorize"
 	// DevicePath is the verification page a device flow user is sent to. The
 	// server answers it with a placeholder page; the fake approves devices by
-	// itself (see SetDevicePending and SetDeny).
+	// itself (see Options.DevicePending and Options.Deny).
 	DevicePath = "/rest/v2/oauth/device"
 	// RevokePath revokes a grant by its access or refresh token.
 	RevokePath = "/rest/v2/oauth/revoke"
@@ -45,8 +46,10 @@ const (
 	// ErrorHeader carries the human readable description of every error
 	// answer, as UltraCart's UC-REST-ERROR header does.
 	ErrorHeader = "UC-REST-ERROR"
-	// VersionHeader is the request header that names the API version.
-	VersionHeader = "X-UltraCart-Api-Version"
+	// versionHeader is the request header that names the API version,
+	// ultracart.APIVersionHeader (this package cannot import the library,
+	// whose own tests import it).
+	versionHeader = "X-UltraCart-Api-Version"
 )
 
 // Lifetimes of the short-lived credentials.
@@ -77,25 +80,13 @@ type Server struct {
 	mu     sync.Mutex
 	closed bool
 
-	// knobs
-	clientID       string
-	clientSecret   string
-	redirectURL    string
-	deny           bool
-	authExpired    bool
-	lifetime       time.Duration
-	expiresInJSON  string
-	rotate         bool
-	deviceInterval int
-	devicePending  int
-	deviceSlowDown int
+	opts Options
 
 	// state
 	codes   map[string]*authCode
 	devices map[string]*deviceGrant
-	access  map[string]*grant
-	refresh map[string]*grant
-	grants  []*grant // every grant ever issued, for ExpireAccessTokens
+	access  map[string]*accessToken
+	refresh map[string]*refreshToken
 
 	// faults and records
 	faults   map[string][]*Fault
@@ -107,27 +98,23 @@ type Server struct {
 // panics if it cannot listen, as net/http/httptest does. The caller must
 // call Close when done.
 //
-// By default any client_id is accepted, no client secret is checked, no
-// redirect URL is preconfigured, access tokens live one hour, refresh tokens
-// rotate, and the device flow polls every second with no pending answers.
+// It starts with the zero Options (see Options for what that means); change
+// them with SetOptions.
 func NewServer() *Server {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		panic(fmt.Sprintf("ultracarttest: failed to listen on 127.0.0.1: %v", err))
 	}
 	s := &Server{
-		URL:            "http://" + ln.Addr().String(),
-		listener:       ln,
-		served:         make(chan struct{}),
-		done:           make(chan struct{}),
-		lifetime:       time.Hour,
-		rotate:         true,
-		deviceInterval: 1,
-		codes:          make(map[string]*authCode),
-		devices:        make(map[string]*deviceGrant),
-		access:         make(map[string]*grant),
-		refresh:        make(map[string]*grant),
-		faults:         make(map[string][]*Fault),
+		URL:      "http://" + ln.Addr().String(),
+		listener: ln,
+		served:   make(chan struct{}),
+		done:     make(chan struct{}),
+		codes:    make(map[string]*authCode),
+		devices:  make(map[string]*deviceGrant),
+		access:   make(map[string]*accessToken),
+		refresh:  make(map[string]*refreshToken),
+		faults:   make(map[string][]*Fault),
 	}
 	s.srv = &http.Server{
 		Handler:           http.HandlerFunc(s.serveHTTP),
@@ -210,14 +197,21 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.count(r, form)
 	s.requests = append(s.requests, rec)
+	if k := s.opts.KeepRequests; k > 0 && len(s.requests) >= 2*k {
+		s.requests = slices.Delete(s.requests, 0, len(s.requests)-k)
+	}
 	f := s.takeFault(r.URL.Path)
 	s.mu.Unlock()
 
 	if f != nil {
-		s.serveFault(w, r, f)
+		s.serveFault(w, r, f, func(w http.ResponseWriter) { s.route(w, r, form, formErr) })
 		return
 	}
+	s.route(w, r, form, formErr)
+}
 
+// route serves r at its endpoint.
+func (s *Server) route(w http.ResponseWriter, r *http.Request, form url.Values, formErr error) {
 	route, ok := routes[r.URL.Path]
 	if !ok {
 		writeEnvelope(w, http.StatusNotFound,

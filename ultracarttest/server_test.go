@@ -247,7 +247,7 @@ func TestAuthorize(t *testing.T) {
 		},
 		{
 			name:   "preconfigured redirect",
-			setup:  func(s *ultracarttest.Server) { s.SetRedirectURL("http://pre.test/cb") },
+			setup:  func(s *ultracarttest.Server) { s.SetOptions(ultracarttest.Options{RedirectURL: "http://pre.test/cb"}) },
 			query:  with("redirect_uri", ""),
 			status: http.StatusFound,
 			prefix: "http://pre.test/cb?code=",
@@ -255,7 +255,7 @@ func TestAuthorize(t *testing.T) {
 		},
 		{
 			name:   "given redirect wins over preconfigured",
-			setup:  func(s *ultracarttest.Server) { s.SetRedirectURL("http://pre.test/cb") },
+			setup:  func(s *ultracarttest.Server) { s.SetOptions(ultracarttest.Options{RedirectURL: "http://pre.test/cb"}) },
 			query:  authorizeQuery(),
 			status: http.StatusFound,
 			prefix: testRedirect + "?code=",
@@ -263,7 +263,7 @@ func TestAuthorize(t *testing.T) {
 		},
 		{
 			name:   "deny",
-			setup:  func(s *ultracarttest.Server) { s.SetDeny(true) },
+			setup:  func(s *ultracarttest.Server) { s.SetOptions(ultracarttest.Options{Deny: true}) },
 			query:  authorizeQuery(),
 			status: http.StatusFound,
 			prefix: testRedirect + "?error=access_denied&error_description=",
@@ -273,8 +273,7 @@ func TestAuthorize(t *testing.T) {
 		{
 			name: "expired link",
 			setup: func(s *ultracarttest.Server) {
-				s.SetDeny(true)
-				s.SetAuthorizeExpired(true)
+				s.SetOptions(ultracarttest.Options{Deny: true, AuthorizeExpired: true})
 			},
 			query:  authorizeQuery(),
 			status: http.StatusFound,
@@ -291,7 +290,7 @@ func TestAuthorize(t *testing.T) {
 		{name: "redirect with fragment", query: with("redirect_uri", "http://app.test/cb#x"), status: http.StatusBadRequest},
 		{
 			name:   "other client_id",
-			setup:  func(s *ultracarttest.Server) { s.SetClientID("only-me") },
+			setup:  func(s *ultracarttest.Server) { s.SetOptions(ultracarttest.Options{ClientID: "only-me"}) },
 			query:  authorizeQuery(),
 			status: http.StatusBadRequest,
 		},
@@ -404,27 +403,27 @@ func TestExchange(t *testing.T) {
 		},
 		{
 			name:  "configured secret matches",
-			setup: func(s *ultracarttest.Server) { s.SetClientSecret("s3cret") },
+			setup: func(s *ultracarttest.Server) { s.SetOptions(ultracarttest.Options{ClientSecret: "s3cret"}) },
 			edit:  func(_ *testing.T, _ *ultracarttest.Server, f url.Values) { f.Set("client_secret", "s3cret") },
 		},
 		{
 			name:   "configured secret wrong",
-			setup:  func(s *ultracarttest.Server) { s.SetClientSecret("s3cret") },
+			setup:  func(s *ultracarttest.Server) { s.SetOptions(ultracarttest.Options{ClientSecret: "s3cret"}) },
 			edit:   func(_ *testing.T, _ *ultracarttest.Server, f url.Values) { f.Set("client_secret", "guess") },
 			status: 401, code: "invalid_client",
 		},
 		{
 			name:   "configured secret missing",
-			setup:  func(s *ultracarttest.Server) { s.SetClientSecret("s3cret") },
+			setup:  func(s *ultracarttest.Server) { s.SetOptions(ultracarttest.Options{ClientSecret: "s3cret"}) },
 			status: 401, code: "invalid_client",
 		},
 		{
 			name:  "configured client_id matches",
-			setup: func(s *ultracarttest.Server) { s.SetClientID(testClient) },
+			setup: func(s *ultracarttest.Server) { s.SetOptions(ultracarttest.Options{ClientID: testClient}) },
 		},
 		{
 			name:   "configured client_id differs",
-			setup:  func(s *ultracarttest.Server) { s.SetClientID(testClient) },
+			setup:  func(s *ultracarttest.Server) { s.SetOptions(ultracarttest.Options{ClientID: testClient}) },
 			edit:   func(_ *testing.T, _ *ultracarttest.Server, f url.Values) { f.Set("client_id", "intruder") },
 			status: 401, code: "invalid_client",
 		},
@@ -479,7 +478,7 @@ func TestExchange(t *testing.T) {
 
 	t.Run("preconfigured redirect must be sent back", func(t *testing.T) {
 		s := newServer(t)
-		s.SetRedirectURL("http://pre.test/cb")
+		s.SetOptions(ultracarttest.Options{RedirectURL: "http://pre.test/cb"})
 		q := authorizeQuery()
 		q.Del("redirect_uri")
 		c := code(t, s, q)
@@ -554,7 +553,7 @@ func TestOAuth2ConfigFlow(t *testing.T) {
 	assert.NotEqual(t, old.RefreshToken, fresh.RefreshToken)
 	assert.Equal(t, http.StatusOK, items(t, s, fresh.AccessToken).Status)
 	assert.Equal(t, http.StatusUnauthorized, items(t, s, old.AccessToken).Status)
-	assert.Equal(t, ultracarttest.Stats{Authorize: 1, Token: 2, Exchange: 1, Refresh: 1, API: 2}, s.Stats())
+	assert.Equal(t, ultracarttest.Stats{Authorize: 1, Token: 2, Exchange: 1, Refresh: 1, API: 2, Rotations: 1}, s.Stats())
 }
 
 func TestExpiresInJSON(t *testing.T) {
@@ -568,45 +567,47 @@ func TestExpiresInJSON(t *testing.T) {
 	}{
 		{name: "default string", fragment: `"expires_in":"3600"`, secs: 3600},
 		{
-			name:     "lifetime",
-			setup:    func(s *ultracarttest.Server) { s.SetTokenLifetime(90*time.Second + 500*time.Millisecond) },
+			name: "lifetime",
+			setup: func(s *ultracarttest.Server) {
+				s.SetOptions(ultracarttest.Options{TokenLifetime: 90*time.Second + 500*time.Millisecond})
+			},
 			fragment: `"expires_in":"90"`, secs: 90,
 		},
 		{
 			name:     "empty string",
-			setup:    func(s *ultracarttest.Server) { s.SetExpiresInJSON(`""`) },
+			setup:    func(s *ultracarttest.Server) { s.SetOptions(ultracarttest.Options{ExpiresInJSON: `""`}) },
 			fragment: `"expires_in":""`, oauthErr: true,
 		},
 		{
 			name:     "leading space",
-			setup:    func(s *ultracarttest.Server) { s.SetExpiresInJSON(`" 3600"`) },
+			setup:    func(s *ultracarttest.Server) { s.SetOptions(ultracarttest.Options{ExpiresInJSON: `" 3600"`}) },
 			fragment: `"expires_in":" 3600"`, oauthErr: true,
 		},
 		{
 			name:     "float",
-			setup:    func(s *ultracarttest.Server) { s.SetExpiresInJSON(`3600.0`) },
+			setup:    func(s *ultracarttest.Server) { s.SetOptions(ultracarttest.Options{ExpiresInJSON: `3600.0`}) },
 			fragment: `"expires_in":3600.0`, oauthErr: true,
 		},
 		{
 			name:     "null",
-			setup:    func(s *ultracarttest.Server) { s.SetExpiresInJSON(`null`) },
+			setup:    func(s *ultracarttest.Server) { s.SetOptions(ultracarttest.Options{ExpiresInJSON: `null`}) },
 			fragment: `"expires_in":null`,
 		},
 		{
 			name:     "number",
-			setup:    func(s *ultracarttest.Server) { s.SetExpiresInJSON(`3600`) },
+			setup:    func(s *ultracarttest.Server) { s.SetOptions(ultracarttest.Options{ExpiresInJSON: `3600`}) },
 			fragment: `"expires_in":3600,`, secs: 3600,
 		},
 		{
 			name:   "omitted",
-			setup:  func(s *ultracarttest.Server) { s.SetExpiresInJSON(ultracarttest.OmitExpiresIn) },
+			setup:  func(s *ultracarttest.Server) { s.SetOptions(ultracarttest.Options{OmitExpiresIn: true}) },
 			absent: true,
 		},
 		{
 			name: "restored",
 			setup: func(s *ultracarttest.Server) {
-				s.SetExpiresInJSON(`null`)
-				s.SetExpiresInJSON("")
+				s.SetOptions(ultracarttest.Options{ExpiresInJSON: `null`, OmitExpiresIn: true})
+				s.SetOptions(ultracarttest.Options{})
 			},
 			fragment: `"expires_in":"3600"`, secs: 3600,
 		},
@@ -662,7 +663,7 @@ func TestRefresh(t *testing.T) {
 
 	t.Run("no rotation", func(t *testing.T) {
 		s := newServer(t)
-		s.SetRotateRefreshTokens(false)
+		s.SetOptions(ultracarttest.Options{KeepRefreshTokens: true})
 		at, rt := tokens(t, s)
 		var last string
 		for range 3 {
@@ -709,7 +710,7 @@ func TestRefresh(t *testing.T) {
 
 func TestIssueToken(t *testing.T) {
 	s := newServer(t)
-	s.SetTokenLifetime(2 * time.Minute)
+	s.SetOptions(ultracarttest.Options{TokenLifetime: 2 * time.Minute})
 	before := time.Now()
 	tok := s.IssueToken("item_write")
 	assert.Regexp(t, `^uc-at-[0-9a-f]{40}$`, tok.AccessToken)
@@ -726,7 +727,7 @@ func TestIssueToken(t *testing.T) {
 	})
 	require.Equal(t, http.StatusOK, r.Status, r.Body)
 	assert.Equal(t, "item_write", decode(t, r.Body)["scope"])
-	assert.Equal(t, ultracarttest.Stats{Token: 1, Refresh: 1, API: 1}, s.Stats(), "IssueToken is no request")
+	assert.Equal(t, ultracarttest.Stats{Token: 1, Refresh: 1, API: 1, Rotations: 1}, s.Stats(), "IssueToken is no request")
 }
 
 func TestDeviceFlow(t *testing.T) {
@@ -760,7 +761,7 @@ func TestDeviceFlow(t *testing.T) {
 			"expires_in":                float64(600),
 			"interval":                  float64(1),
 		}, m)
-		s.SetDeviceInterval(7)
+		s.SetOptions(ultracarttest.Options{DeviceInterval: 6500 * time.Millisecond}) // rounded up
 		assert.Equal(t, float64(7), deviceAuth(t, s)["interval"])
 		page := get(t, s, ultracarttest.DevicePath, url.Values{"user_code": {uc}}, nil)
 		assert.Equal(t, http.StatusOK, page.Status)
@@ -774,22 +775,20 @@ func TestDeviceFlow(t *testing.T) {
 		{name: "immediate", want: []string{"ok", "expired_token"}},
 		{
 			name:  "pending",
-			setup: func(s *ultracarttest.Server) { s.SetDevicePending(2) },
+			setup: func(s *ultracarttest.Server) { s.SetOptions(ultracarttest.Options{DevicePending: 2}) },
 			want:  []string{"authorization_pending", "authorization_pending", "ok", "expired_token"},
 		},
 		{
 			name: "slow down then pending",
 			setup: func(s *ultracarttest.Server) {
-				s.SetDeviceSlowDown(1)
-				s.SetDevicePending(1)
+				s.SetOptions(ultracarttest.Options{DeviceSlowDown: 1, DevicePending: 1})
 			},
 			want: []string{"slow_down", "authorization_pending", "ok"},
 		},
 		{
 			name: "denied",
 			setup: func(s *ultracarttest.Server) {
-				s.SetDevicePending(1)
-				s.SetDeny(true)
+				s.SetOptions(ultracarttest.Options{DevicePending: 1, Deny: true})
 			},
 			want: []string{"authorization_pending", "access_denied", "expired_token"},
 		},
@@ -837,15 +836,14 @@ func TestDeviceFlow(t *testing.T) {
 
 	t.Run("device authorize checks the client", func(t *testing.T) {
 		s := newServer(t)
-		s.SetClientID(testClient)
+		s.SetOptions(ultracarttest.Options{ClientID: testClient})
 		r := post(t, s, ultracarttest.DeviceAuthPath, url.Values{"client_id": {"intruder"}})
 		assertOAuthError(t, r, 401, "invalid_client")
 	})
 
 	t.Run("x/oauth2 polls through pending", func(t *testing.T) {
 		s := newServer(t)
-		s.SetDevicePending(1)
-		s.SetClientSecret("device-secret") // not sent to DeviceAuthPath, checked on polls
+		s.SetOptions(ultracarttest.Options{DevicePending: 1, ClientSecret: "device-secret"}) // not sent to DeviceAuthPath, checked on polls
 		conf := oauthConfig(s)
 		conf.ClientSecret = "device-secret"
 		ctx, cancel := context.WithTimeout(clientCtx(s), 20*time.Second)
@@ -899,7 +897,7 @@ func TestRevoke(t *testing.T) {
 	}{
 		{"missing token", nil, url.Values{"client_id": {testClient}}, 400},
 		{"missing client_id", nil, url.Values{"token": {"uc-at-x"}}, 400},
-		{"other client", func(s *ultracarttest.Server) { s.SetClientID(testClient) },
+		{"other client", func(s *ultracarttest.Server) { s.SetOptions(ultracarttest.Options{ClientID: testClient}) },
 			url.Values{"client_id": {"intruder"}, "token": {"uc-at-x"}}, 401},
 	}
 	for _, tc := range errs {
@@ -1020,12 +1018,15 @@ func TestItems(t *testing.T) {
 
 	t.Run("lifetime passes", func(t *testing.T) {
 		s := newServer(t)
-		s.SetTokenLifetime(50 * time.Millisecond)
+		clock := newClock()
+		s.SetOptions(ultracarttest.Options{TokenLifetime: 50 * time.Millisecond, Clock: clock.now})
 		tok := s.IssueToken("")
 		assert.Equal(t, int64(0), tok.ExpiresIn)
-		assert.Equal(t, http.StatusOK, items(t, s, tok.AccessToken).Status)
-		time.Sleep(100 * time.Millisecond)
-		assert.Equal(t, http.StatusUnauthorized, items(t, s, tok.AccessToken).Status)
+		assert.Equal(t, clock.now().Add(50*time.Millisecond), tok.Expiry, "expiry from the server's clock")
+		clock.advance(50*time.Millisecond - time.Nanosecond)
+		assert.Equal(t, http.StatusOK, items(t, s, tok.AccessToken).Status, "1ns before expiry")
+		clock.advance(time.Nanosecond)
+		assert.Equal(t, http.StatusUnauthorized, items(t, s, tok.AccessToken).Status, "at expiry")
 	})
 
 	t.Run("unknown path and wrong method", func(t *testing.T) {
@@ -1223,7 +1224,7 @@ func TestStatsAndRequests(t *testing.T) {
 	get(t, s, "/nope", url.Values{"a": {"b"}}, nil)
 
 	assert.Equal(t, ultracarttest.Stats{
-		Authorize: 1, Token: 4, Exchange: 1, Refresh: 1, Device: 1, DeviceToken: 1, Revoke: 1, API: 1,
+		Authorize: 1, Token: 4, Exchange: 1, Refresh: 1, Device: 1, DeviceToken: 1, Revoke: 1, API: 1, Rotations: 1,
 	}, s.Stats())
 
 	reqs := s.Requests()
@@ -1303,7 +1304,7 @@ func TestConcurrentUse(t *testing.T) {
 					return
 				}
 				rt = m["refresh_token"].(string)
-				s.SetDeviceInterval(1) // knobs race with requests
+				s.SetOptions(s.Options()) // options race with requests
 				_ = s.Stats()
 				_ = s.Requests()
 			}
@@ -1322,8 +1323,7 @@ func TestConcurrentUse(t *testing.T) {
 
 func TestNoSecretInErrors(t *testing.T) {
 	s := newServer(t)
-	s.SetClientSecret("the-real-secret")
-	s.SetClientID(testClient)
+	s.SetOptions(ultracarttest.Options{ClientSecret: "the-real-secret", ClientID: testClient})
 	secretKeys := []string{"code", "refresh_token", "device_code", "client_secret", "token"}
 	at, rt := "uc-at-0123456789abcdef", "uc-rt-0123456789abcdef"
 	tests := []struct {

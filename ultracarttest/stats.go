@@ -6,9 +6,9 @@ import (
 )
 
 // Stats counts the requests the server received per endpoint, whatever
-// their outcome, faulted ones included. Each counter counts only requests
-// with the endpoint's method: GET for Authorize and API, POST for the
-// others.
+// their outcome, faulted ones included, and what the token endpoint did
+// with them. Each request counter counts only requests with the endpoint's
+// method: GET for Authorize and API, POST for the others.
 type Stats struct {
 	Authorize   int // GET AuthorizePath
 	Token       int // every POST to TokenPath, whatever its grant_type
@@ -18,6 +18,35 @@ type Stats struct {
 	DeviceToken int // POST TokenPath with the device_code grant_type
 	Revoke      int // POST RevokePath
 	API         int // GET ItemsPath
+
+	// Rotations counts the refreshes carried out: new tokens issued for a
+	// refresh token, whether or not the answer reached the client.
+	Rotations int
+	// GraceReuses counts the refreshes carried out with a used refresh
+	// token within Options.ReuseGrace.
+	GraceReuses int
+	// ReuseDetected counts the used refresh tokens presented after the
+	// grace period while Options.ReuseDetection is set.
+	ReuseDetected int
+	// FamiliesRevoked counts the token families revoked by a detected
+	// reuse (the revoke endpoint counts in Revoke).
+	FamiliesRevoked int
+	// InvalidGrant counts the invalid_grant answers, of every grant type.
+	InvalidGrant int
+
+	// Faults counts the requests answered with a queued Fault, by kind.
+	Faults FaultStats
+}
+
+// FaultStats counts the faults served, by kind. A fault with a Delay counts
+// in Delayed and in the kind of its answer, unless the client went away
+// during the delay.
+type FaultStats struct {
+	Status       int // answered with a status (Fault.Status, or 500)
+	Reset        int // connection reset without an answer (Fault.Reset)
+	Truncated    int // truncated body (Fault.Truncate)
+	LostResponse int // carried out, then reset (Fault.LoseResponse)
+	Delayed      int // held for Fault.Delay first
 }
 
 // Request is one request the server saw.
@@ -62,13 +91,18 @@ func (s *Server) Stats() Stats {
 	return s.stats
 }
 
-// Requests returns copies of every request the server saw, in arrival
-// order, faulted and failed ones included.
+// Requests returns copies of every request the server saw (the latest
+// Options.KeepRequests of them when it is set), in arrival order, faulted
+// and failed ones included.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Request, len(s.requests))
-	for i, r := range s.requests {
+	reqs := s.requests
+	if k := s.opts.KeepRequests; k > 0 && len(reqs) > k {
+		reqs = reqs[len(reqs)-k:]
+	}
+	out := make([]Request, len(reqs))
+	for i, r := range reqs {
 		out[i] = r.clone()
 	}
 	return out

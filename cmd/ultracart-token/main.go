@@ -73,7 +73,7 @@ type command struct {
 
 var commands = []*command{
 	{name: "login", summary: "authorize in the browser (or with --device) and save the token", flags: clientFlags | fileFlags | loginFlags, run: runLogin},
-	{name: "token", summary: "print a valid access token, refreshing and saving it as needed", flags: clientFlags | fileFlags, run: runToken},
+	{name: "token", summary: "print a valid access token, refreshing and saving it as needed", flags: clientFlags | fileFlags | tokenFlags, run: runToken},
 	{name: "status", summary: "show the token file, the expiry, the scope and whether it can refresh", flags: fileFlags, run: runStatus},
 	{name: "revoke", alias: "logout", summary: "revoke the token at UltraCart and remove the token file", flags: clientFlags | fileFlags, run: runRevoke},
 	{name: "demo", summary: "run login, an API call, a refresh, a restart and revoke against a fake UltraCart", run: runDemo},
@@ -146,6 +146,7 @@ const (
 	clientFlags flagGroup = 1 << iota // --client-id, --client-secret, --endpoint
 	fileFlags                         // --token-file
 	loginFlags                        // --redirect-url, --scopes, --device, --no-browser, --timeout
+	tokenFlags                        // --refresh
 )
 
 // options are the parsed flags, with the environment filled in.
@@ -159,6 +160,7 @@ type options struct {
 	device       bool
 	noBrowser    bool
 	timeout      time.Duration
+	refresh      bool
 }
 
 // flagHelp describes one flag in the usage text.
@@ -177,6 +179,7 @@ var flagHelps = []flagHelp{
 	{group: loginFlags, name: "device", help: "use the device flow: print a URL and a code to enter there"},
 	{group: loginFlags, name: "no-browser", help: "do not try to open a browser (never done when CI is set)"},
 	{group: loginFlags, name: "timeout", arg: "DURATION", help: "give up waiting for the authorization after this long (default 5m)"},
+	{group: tokenFlags, name: "refresh", help: "refresh the token now, even if it looks valid (UltraCart rejected it)"},
 	{group: fileFlags, name: "token-file", arg: "PATH", envVar: "ULTRACART_TOKEN_FILE", help: "where the token is kept\n(default: ultracart/token.json in the user's config directory)"},
 	{group: clientFlags, name: "endpoint", arg: "URL", envVar: "ULTRACART_ENDPOINT", help: "advanced: the REST API base URL, for a sandbox or a fake\n(default: https://secure.ultracart.com/rest/v2)"},
 }
@@ -201,6 +204,9 @@ func parseFlags(cmd *command, args []string, getenv func(string) string) (*optio
 		fs.BoolVar(&o.device, "device", false, "")
 		fs.BoolVar(&o.noBrowser, "no-browser", false, "")
 		fs.DurationVar(&o.timeout, "timeout", o.timeout, "")
+	}
+	if cmd.flags&tokenFlags != 0 {
+		fs.BoolVar(&o.refresh, "refresh", false, "")
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -144,6 +144,40 @@ func TestToken(t *testing.T) {
 		assert.Equal(t, r.stdout, access+"\n")
 		assert.Equal(t, 1, c.fake.Stats().Refresh)
 	})
+	t.Run("--refresh: refreshed although valid", func(t *testing.T) {
+		c := newCLI(t)
+		old := c.fake.IssueToken("")
+		c.saveToken(old)
+		c.fake.ExpireAccessTokens() // dead at UltraCart, valid by its Expiry
+		require.Equal(t, 401, c.apiStatus(old.AccessToken))
+		r := c.run("token", "--refresh")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		assert.Empty(t, r.stderr)
+		access := strings.TrimSuffix(r.stdout, "\n")
+		assert.NotEqual(t, old.AccessToken, access)
+		assert.Equal(t, 1, c.fake.Stats().Refresh)
+		assert.Equal(t, 200, c.apiStatus(access))
+		saved := c.loadToken()
+		assert.Equal(t, access, saved.AccessToken)
+		assert.NotEqual(t, old.RefreshToken, saved.RefreshToken, "rotated and saved")
+		req, ok := c.fake.LastRequest(ultracarttest.TokenPath)
+		require.True(t, ok)
+		assert.Equal(t, ultracarttest.GrantRefreshToken, req.Form.Get("grant_type"))
+		assert.Equal(t, old.RefreshToken, req.Form.Get("refresh_token"))
+	})
+	t.Run("unknown expiry: said on stderr", func(t *testing.T) {
+		c := newCLI(t)
+		tok := c.fake.IssueToken("")
+		tok.Expiry = time.Time{}
+		c.saveToken(tok)
+		r := c.run("token")
+		assert.Equal(t, exitOK, r.code, r.stderr)
+		assert.Equal(t, tok.AccessToken+"\n", r.stdout)
+		assert.Contains(t, r.stderr, "expiry is unknown")
+		assert.Contains(t, r.stderr, "--refresh")
+		assertNoSecrets(t, r.stderr)
+		assert.Zero(t, c.fake.Stats().Refresh)
+	})
 }
 
 func TestStatus(t *testing.T) {

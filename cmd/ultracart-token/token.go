@@ -14,13 +14,25 @@ import (
 )
 
 // runToken is the token command: a valid access token on stdout and
-// nothing else.
+// nothing else. With --refresh it refreshes the token first, even when it
+// looks valid. A token whose expiry is unknown is said so on stderr: it
+// may be dead already, and --refresh replaces it.
 func runToken(ctx context.Context, o *options, e *env) error {
 	ctx = withHTTPClient(ctx)
 	conf := o.config()
-	tok, err := ultracart.PersistentTokenSource(ctx, &conf.Config, ultracart.NewFileStore(o.tokenFile)).Token()
+	src := ultracart.PersistentTokenSource(ctx, &conf.Config, ultracart.NewFileStore(o.tokenFile))
+	tok, err := src.Token()
+	if err == nil && o.refresh {
+		// As if UltraCart had rejected it: the source refreshes it, under
+		// the file's lock, unless another process saved a new one.
+		src.(ultracart.Invalidator).Invalidate(tok)
+		tok, err = src.Token()
+	}
 	if err != nil {
 		return tokenError(err, o.tokenFile)
+	}
+	if tok.Expiry.IsZero() {
+		fmt.Fprintln(e.stderr, "ultracart-token: the token's expiry is unknown (UltraCart gave no lifetime); if UltraCart rejects it, run `ultracart-token token --refresh`")
 	}
 	fmt.Fprintln(e.stdout, tok.AccessToken)
 	return nil

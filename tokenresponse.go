@@ -1,8 +1,13 @@
 package ultracart
 
+// The token-response translation: UltraCart's token and device
+// authorization responses rewritten into the RFC 6749 form x/oauth2 reads,
+// and both halves of the wire format of a translated error (encodeError
+// writes it into the response, decodeError reads it back from x/oauth2's
+// *oauth2.RetrieveError).
+
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"math"
@@ -15,51 +20,6 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// NewContext returns a copy of ctx under whose oauth2.HTTPClient key an HTTP
-// client (wrapping any client already there) translates UltraCart token
-// responses into RFC 6749 form, so a plain *oauth2.Config works with
-// UltraCart unchanged:
-//
-//   - expires_in is accepted as a JSON number or string, with white space
-//     around it or a fraction (rounded down); an empty, null, missing,
-//     unparseable or non-positive value means "expiry unknown" (a zero
-//     Expiry) and never fails the exchange; a value over about 68 years is
-//     clamped to that;
-//   - an ErrorResponse envelope, an RFC 6749 error at any status (200
-//     included) and a body that is not JSON all become an RFC 6749 error
-//     that x/oauth2 reports as an *oauth2.RetrieveError, whose texts carry
-//     no secret of the request;
-//   - every request carries X-UltraCart-Api-Version unless it has one.
-//
-// Token requests are POSTs whose URL path ends in /oauth/token or
-// /oauth/device/authorize; every other response passes through byte for
-// byte. The client never follows a redirect to another origin (scheme, host
-// and port): a token request so redirected fails with an RFC 6749 error (an
-// *Error through Config), any other request with an *Error. NewContext on a
-// context that already holds such a client returns ctx.
-func NewContext(ctx context.Context) context.Context {
-	parent := contextClient(ctx)
-	if _, ok := parent.Transport.(*dialectTransport); ok {
-		return ctx
-	}
-	return context.WithValue(ctx, oauth2.HTTPClient, &http.Client{
-		Transport:     &dialectTransport{base: parent.Transport, ctx: ctx},
-		CheckRedirect: sameOriginRedirects(parent.CheckRedirect),
-		Jar:           parent.Jar,
-		Timeout:       parent.Timeout,
-	})
-}
-
-// contextClient is the client that x/oauth2 would use with ctx.
-func contextClient(ctx context.Context) *http.Client {
-	if ctx != nil {
-		if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {
-			return c
-		}
-	}
-	return http.DefaultClient
-}
-
 // maxExpiresIn is the largest expires_in, in seconds, that NewContext passes
 // on (about 68 years, the bound x/oauth2 itself applies to numbers); larger
 // values are clamped to it.
@@ -69,111 +29,6 @@ const maxExpiresIn = math.MaxInt32
 // carried no code of its own: an ErrorResponse envelope, a body that is not
 // JSON, a token response without an access token.
 const syntheticCode = "ultracart_error"
-
-// dialectTransport translates token-endpoint responses; see NewContext.
-type dialectTransport struct {
-	base http.RoundTripper
-	// ctx is used for requests that come without a context of their own:
-	// x/oauth2's DeviceAuth sends its request that way.
-	ctx context.Context
-}
-
-func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	noCtx := req.Context() == context.Background() && t.ctx != nil
-	if noCtx || req.Header.Get(APIVersionHeader) == "" {
-		ctx := req.Context()
-		if noCtx {
-			ctx = t.ctx
-		}
-		req = req.Clone(ctx)
-		if req.Header.Get(APIVersionHeader) == "" {
-			req.Header.Set(APIVersionHeader, APIVersion)
-		}
-	}
-	base := t.base
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	kind := tokenRequestKind(req)
-	if kind == notToken {
-		return base.RoundTrip(req)
-	}
-	r := requestSecrets(req)
-	resp, err := base.RoundTrip(req)
-	if err != nil {
-		return nil, err
-	}
-	if to, ok := foreignRedirect(req, resp); ok {
-		// Answer the refusal here rather than in CheckRedirect: http.Client
-		// would wrap that in a *url.Error quoting the whole Location, whose
-		// query may echo the request's secrets.
-		resp.Body.Close()
-		e := newResponseError(resp.StatusCode, resp.Header, r)
-		e.Description = "refused to follow a redirect to another origin (" + to + ")"
-		resp = rewrite(resp, encodeError(e), kind, r, true)
-		resp.Header.Del("Location")
-		return resp, nil
-	}
-	return translate(resp, kind, r)
-}
-
-// foreignRedirect reports whether resp redirects req to another origin, and
-// names that origin ("an unparsable URL" when the Location is not one).
-func foreignRedirect(req *http.Request, resp *http.Response) (string, bool) {
-	loc := resp.Header.Get("Location")
-	if loc == "" || resp.StatusCode < 300 || resp.StatusCode > 399 {
-		return "", false
-	}
-	u, err := req.URL.Parse(loc)
-	if err != nil {
-		return "an unparsable URL", true
-	}
-	return origin(u), !sameOrigin(req.URL, u)
-}
-
-type requestKind int
-
-const (
-	notToken requestKind = iota
-	tokenCall
-	deviceAuthCall
-)
-
-func tokenRequestKind(req *http.Request) requestKind {
-	if req.Method != http.MethodPost {
-		return notToken
-	}
-	switch p := strings.TrimRight(req.URL.Path, "/"); {
-	case strings.HasSuffix(p, "/oauth/token"):
-		return tokenCall
-	case strings.HasSuffix(p, "/oauth/device/authorize"):
-		return deviceAuthCall
-	}
-	return notToken
-}
-
-// requestSecrets collects the secrets of a token request from a copy of
-// its body, without consuming the body itself.
-func requestSecrets(req *http.Request) *redactor {
-	r := new(redactor)
-	r.addAuthorization(req.Header.Get("Authorization"))
-	if req.GetBody == nil {
-		return r
-	}
-	body, err := req.GetBody()
-	if err != nil {
-		return r
-	}
-	defer body.Close()
-	b, err := io.ReadAll(io.LimitReader(body, maxBody))
-	if err != nil {
-		return r
-	}
-	if form, err := url.ParseQuery(string(b)); err == nil {
-		r.addForm(form)
-	}
-	return r
-}
 
 // translate rewrites a token-endpoint response into RFC 6749 JSON. A body
 // that breaks off is a transport error, so that the cause stays in the chain.
@@ -212,7 +67,7 @@ func rewrite(resp *http.Response, out []byte, kind requestKind, r *redactor, fai
 }
 
 // wireError is the translated form of an error response: RFC 6749's three
-// fields for x/oauth2, and under "ultracart" everything errorFromRetrieve
+// fields for x/oauth2, and under "ultracart" everything decodeError
 // needs to rebuild the *Error.
 type wireError struct {
 	Code        string      `json:"error"`
@@ -246,6 +101,23 @@ func encodeError(e *Error) []byte {
 	}
 	b, _ := json.Marshal(w) // strings and ints only: cannot fail
 	return b
+}
+
+// decodeError rebuilds the *Error behind a RetrieveError whose body
+// encodeError wrote: the other half of the wire format.
+func decodeError(re *oauth2.RetrieveError) *Error {
+	e := new(Error)
+	if re.Response != nil {
+		e = newResponseError(re.Response.StatusCode, re.Response.Header, nil)
+	}
+	e.Code, e.Description, e.URI, e.Err = re.ErrorCode, re.ErrorDescription, re.ErrorURI, re
+	var w wireError
+	if json.Unmarshal(re.Body, &w) == nil && w.Detail != nil {
+		d := w.Detail
+		e.StatusCode, e.Code, e.Description, e.URI = d.Status, d.Code, d.Description, d.URI
+		e.DeveloperMessage, e.UserMessage, e.MoreInfo, e.ObjectID = d.DeveloperMessage, d.UserMessage, d.MoreInfo, d.ObjectID
+	}
+	return e
 }
 
 // translateBody returns the RFC 6749 form of a successful token-endpoint
@@ -401,50 +273,4 @@ func isDecimal(s string) bool {
 		}
 	}
 	return i == len(s)
-}
-
-// sameOriginRedirects returns a CheckRedirect that refuses a redirect to
-// another origin with an *Error, then defers to next (or to the standard
-// limit of 10 redirects).
-func sameOriginRedirects(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
-	return func(req *http.Request, via []*http.Request) error {
-		if !sameOrigin(via[0].URL, req.URL) {
-			e := &Error{Description: "refused to follow a redirect to another origin (" + origin(req.URL) + ")"}
-			if req.Response != nil {
-				e.StatusCode = req.Response.StatusCode
-			}
-			return e
-		}
-		if next != nil {
-			return next(req, via)
-		}
-		if len(via) >= 10 {
-			return &Error{Description: "stopped after 10 redirects"}
-		}
-		return nil
-	}
-}
-
-// sameOrigin reports whether a and b have the same scheme, host and port.
-func sameOrigin(a, b *url.URL) bool {
-	return strings.EqualFold(a.Scheme, b.Scheme) &&
-		strings.EqualFold(a.Hostname(), b.Hostname()) &&
-		port(a) == port(b)
-}
-
-func port(u *url.URL) string {
-	if p := u.Port(); p != "" {
-		return p
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "https":
-		return "443"
-	case "http":
-		return "80"
-	}
-	return ""
-}
-
-func origin(u *url.URL) string {
-	return strings.ToLower(u.Scheme) + "://" + u.Host
 }

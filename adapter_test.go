@@ -1,0 +1,410 @@
+package ultracart_test
+
+// The drop-in tests: plain golang.org/x/oauth2 code (an oauth2.Config under
+// NewContext, oauth2.NewClient, oauth2.ReuseTokenSource, oauth2.Config's
+// Client) and this package's clients, against ultracarttest, for each
+// quirk of UltraCart's dialect and for what a long-running application
+// meets: rejected tokens, unknown expiry, shared sources.
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/ultracart-go/ultracart"
+	"github.com/ultracart-go/ultracart/ultracarttest"
+)
+
+const adapterClientID = "adapter-client"
+
+func adapterServer(t *testing.T) *ultracarttest.Server {
+	t.Helper()
+	srv := ultracarttest.NewServer()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// plainConfig is the oauth2.Config a user of x/oauth2 writes, with only
+// the Endpoint changed.
+func plainConfig(srv *ultracarttest.Server) *oauth2.Config {
+	return &oauth2.Config{ClientID: adapterClientID, Endpoint: srv.Endpoint()}
+}
+
+// getItems calls the protected resource and returns the status and the
+// error CheckResponse makes of the response.
+func getItems(t *testing.T, client *http.Client, srv *ultracarttest.Server) (int, error) {
+	t.Helper()
+	resp, err := client.Get(srv.URL + ultracarttest.ItemsPath)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	checkErr := ultracart.CheckResponse(resp)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, checkErr
+}
+
+// Each spelling of expires_in that UltraCart sends goes through a plain
+// oauth2.Config under NewContext; an unknown expiry never fails the
+// exchange.
+func TestAdapterExpiresIn(t *testing.T) {
+	for _, tc := range []struct {
+		raw        string
+		wantExpiry time.Duration // 0: unknown
+	}{
+		{`"3600"`, time.Hour},
+		{`" 3600"`, time.Hour},
+		{`"3600.9"`, time.Hour},
+		{`3600`, time.Hour},
+		{`""`, 0},
+		{`null`, 0},
+		{"", 0}, // expires_in left out
+		{`"soon"`, 0},
+		{`"-5"`, 0},
+	} {
+		t.Run(tc.raw, func(t *testing.T) {
+			srv := adapterServer(t)
+			srv.SetOptions(ultracarttest.Options{ExpiresInJSON: tc.raw, OmitExpiresIn: tc.raw == ""})
+			issued := srv.IssueToken("")
+			ctx := ultracart.NewContext(context.Background())
+			before := time.Now()
+			tok, err := plainConfig(srv).TokenSource(ctx, &oauth2.Token{RefreshToken: issued.RefreshToken}).Token()
+			require.NoError(t, err)
+			assert.True(t, strings.HasPrefix(tok.AccessToken, ultracarttest.AccessTokenPrefix))
+			if tc.wantExpiry == 0 {
+				assert.True(t, tok.Expiry.IsZero(), "expiry unknown: %v", tok.Expiry)
+			} else {
+				assert.WithinDuration(t, before.Add(tc.wantExpiry), tok.Expiry, 5*time.Second)
+			}
+			req, ok := srv.LastRequest(ultracarttest.TokenPath)
+			require.True(t, ok)
+			assert.Equal(t, ultracart.APIVersion, req.Header.Get(ultracart.APIVersionHeader))
+			assert.Equal(t, "refresh_token", req.Form.Get("grant_type"))
+			assert.Equal(t, adapterClientID, req.Form.Get("client_id"))
+		})
+	}
+}
+
+// Point 10 of the issue: the Endpoint alone is not enough, NewContext is
+// the one line that makes plain x/oauth2 code work.
+func TestAdapterEndpointAloneIsNotEnough(t *testing.T) {
+	srv := adapterServer(t)
+	srv.SetOptions(ultracarttest.Options{ExpiresInJSON: `""`})
+	issued := srv.IssueToken("")
+	conf := plainConfig(srv)
+
+	_, err := conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: issued.RefreshToken}).Token()
+	require.Error(t, err, "x/oauth2 alone fails on expires_in \"\"")
+
+	static := oauth2.StaticTokenSource(srv.IssueToken(""))
+	status, err := getItems(t, oauth2.NewClient(context.Background(), static), srv)
+	assert.Equal(t, http.StatusBadRequest, status, "no X-UltraCart-Api-Version")
+	require.Error(t, err)
+
+	ctx := ultracart.NewContext(context.Background())
+	_, err = conf.TokenSource(ctx, &oauth2.Token{RefreshToken: srv.IssueToken("").RefreshToken}).Token()
+	require.NoError(t, err)
+	status, err = getItems(t, oauth2.NewClient(ctx, static), srv)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, status)
+}
+
+// clientKind builds a client of this package over a token, as an
+// application would.
+type clientKind struct {
+	name string
+	new  func(t *testing.T, srv *ultracarttest.Server, store ultracart.TokenStore, tok *oauth2.Token) *http.Client
+}
+
+var clientKinds = []clientKind{
+	{"NewClient(PersistentTokenSource)", func(t *testing.T, srv *ultracarttest.Server, store ultracart.TokenStore, tok *oauth2.Token) *http.Client {
+		require.NoError(t, store.Save(context.Background(), tok))
+		ctx := context.Background()
+		return ultracart.NewClient(ctx, ultracart.PersistentTokenSource(ctx, plainConfig(srv), store))
+	}},
+	{"Config.Client", func(t *testing.T, srv *ultracarttest.Server, _ ultracart.TokenStore, tok *oauth2.Token) *http.Client {
+		conf := &ultracart.Config{Config: *plainConfig(srv)}
+		return conf.Client(context.Background(), tok)
+	}},
+}
+
+// Point 1: a token the REST API rejects is replaced, and the request is
+// sent again once.
+func TestAdapterRejectedTokenRecovered(t *testing.T) {
+	for _, kind := range clientKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			srv := adapterServer(t)
+			store := ultracart.NewFileStore(filepath.Join(t.TempDir(), "token.json"))
+			client := kind.new(t, srv, store, srv.IssueToken(""))
+			status, err := getItems(t, client, srv)
+			require.NoError(t, err)
+			require.Equal(t, http.StatusOK, status)
+
+			// The access token dies early (revoked, or UltraCart ended it):
+			// the client refreshes once and sends the request again.
+			srv.ExpireAccessTokens()
+			before := srv.Stats()
+			status, err = getItems(t, client, srv)
+			require.NoError(t, err)
+			assert.Equal(t, http.StatusOK, status)
+			after := srv.Stats()
+			assert.Equal(t, 1, after.Refresh-before.Refresh, "one refresh")
+			assert.Equal(t, 2, after.API-before.API, "the 401 and the retry")
+			reqs := srv.Requests()
+			last := reqs[len(reqs)-1]
+			assert.Equal(t, http.MethodGet, last.Method)
+			assert.Equal(t, ultracarttest.ItemsPath, last.Path)
+			assert.Equal(t, ultracart.APIVersion, last.Header.Get(ultracart.APIVersionHeader))
+
+			// The grant is revoked: the refresh says invalid_grant, and the
+			// caller can tell the merchant to authorize again.
+			reqs = srv.Requests()
+			var live string
+			for i := len(reqs) - 1; i >= 0; i-- {
+				if reqs[i].Path == ultracarttest.ItemsPath {
+					live = strings.TrimPrefix(reqs[i].Header.Get("Authorization"), "Bearer ")
+					break
+				}
+			}
+			require.NoError(t, ultracart.Revoke(context.Background(), plainConfig(srv), live))
+			before = srv.Stats()
+			_, err = getItems(t, client, srv)
+			require.Error(t, err)
+			assert.ErrorIs(t, err, ultracart.ErrInvalidGrant)
+			assert.NotContains(t, err.Error(), live)
+			assert.Equal(t, 1, srv.Stats().Refresh-before.Refresh)
+		})
+	}
+}
+
+// Point 1, as the issue saw it: after a revocation and a new login that
+// saved a fresh token to the same FileStore, the running client adopts
+// the saved token without a refresh.
+func TestAdapterRejectedTokenAdoptsNewLogin(t *testing.T) {
+	srv := adapterServer(t)
+	path := filepath.Join(t.TempDir(), "token.json")
+	store := ultracart.NewFileStore(path)
+	client := clientKinds[0].new(t, srv, store, srv.IssueToken(""))
+	status, err := getItems(t, client, srv)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, status)
+
+	old, err := store.Load(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, ultracart.Revoke(context.Background(), plainConfig(srv), old.RefreshToken))
+	fresh := srv.IssueToken("") // the new login, saved by another process
+	require.NoError(t, ultracart.NewFileStore(path).Save(context.Background(), fresh))
+
+	before := srv.Stats()
+	status, err = getItems(t, client, srv)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, 0, srv.Stats().Refresh-before.Refresh, "the saved token is adopted")
+	reqs := srv.Requests()
+	assert.Equal(t, "Bearer "+fresh.AccessToken, reqs[len(reqs)-1].Header.Get("Authorization"))
+}
+
+// Point 2: a token whose expiry is unknown is used until the REST API
+// rejects it, then refreshed.
+func TestAdapterUnknownExpiryRecovered(t *testing.T) {
+	srv := adapterServer(t)
+	srv.SetOptions(ultracarttest.Options{ExpiresInJSON: `""`})
+	conf := &ultracart.Config{Config: *plainConfig(srv)}
+	issued := srv.IssueToken("")
+	tok, err := conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: issued.RefreshToken}).Token()
+	require.NoError(t, err)
+	require.True(t, tok.Expiry.IsZero())
+
+	store := ultracart.NewMemoryStore(tok)
+	ctx := context.Background()
+	client := ultracart.NewClient(ctx, ultracart.PersistentTokenSource(ctx, &conf.Config, store))
+	for range 3 {
+		status, err := getItems(t, client, srv)
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusOK, status)
+	}
+	before := srv.Stats()
+	srv.ExpireAccessTokens() // the lifetime the response did not tell has passed
+	for range 3 {
+		status, err := getItems(t, client, srv)
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusOK, status)
+	}
+	after := srv.Stats()
+	assert.Equal(t, 1, after.Refresh-before.Refresh, "refreshes")
+	assert.Equal(t, 4, after.API-before.API, "one 401, its retry, two more calls")
+}
+
+// Point 3: x/oauth2's wrappers around a PersistentTokenSource, 8 clients
+// and 100 goroutines, race-free under -race.
+func TestAdapterWrappersRaceFree(t *testing.T) {
+	wrappers := []struct {
+		name string
+		new  func(ctx context.Context, conf *oauth2.Config, src oauth2.TokenSource) *http.Client
+	}{
+		{"oauth2.NewClient", func(ctx context.Context, _ *oauth2.Config, src oauth2.TokenSource) *http.Client {
+			return oauth2.NewClient(ctx, src)
+		}},
+		{"ReuseTokenSource", func(ctx context.Context, _ *oauth2.Config, src oauth2.TokenSource) *http.Client {
+			return oauth2.NewClient(ctx, oauth2.ReuseTokenSource(nil, src))
+		}},
+		{"ReuseTokenSourceWithExpiry", func(ctx context.Context, _ *oauth2.Config, src oauth2.TokenSource) *http.Client {
+			return oauth2.NewClient(ctx, oauth2.ReuseTokenSourceWithExpiry(nil, src, time.Minute))
+		}},
+		{"oauth2.Config.Client", func(ctx context.Context, conf *oauth2.Config, src oauth2.TokenSource) *http.Client {
+			tok, err := src.Token()
+			if err != nil {
+				panic(err)
+			}
+			return conf.Client(ctx, tok)
+		}},
+	}
+	const clients, goroutines = 8, 100
+	for _, w := range wrappers {
+		t.Run(w.name, func(t *testing.T) {
+			srv := adapterServer(t)
+			ctx := ultracart.NewContext(context.Background())
+			conf := plainConfig(srv)
+			src := ultracart.PersistentTokenSource(ctx, conf, ultracart.NewMemoryStore(srv.IssueToken("")))
+			cs := make([]*http.Client, clients)
+			for i := range cs {
+				cs[i] = w.new(ctx, conf, src)
+			}
+			var wg sync.WaitGroup
+			errs := make(chan error, goroutines)
+			for i := range goroutines {
+				wg.Go(func() {
+					resp, err := cs[i%clients].Get(srv.URL + ultracarttest.ItemsPath)
+					if err != nil {
+						errs <- err
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						errs <- errors.New(resp.Status)
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				assert.NoError(t, err)
+			}
+			assert.Equal(t, goroutines, srv.Stats().API)
+			assert.Zero(t, srv.Stats().Refresh)
+		})
+	}
+}
+
+// Point 4: NewContext's client keeps each request's own context; the one
+// given to NewContext serves only the device authorization request.
+func TestAdapterNewContextKeepsRequestContext(t *testing.T) {
+	srv := adapterServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	client := ultracart.NewContext(ctx).Value(oauth2.HTTPClient).(*http.Client)
+	cancel()
+	req, err := http.NewRequest(http.MethodGet, srv.URL+ultracarttest.ItemsPath, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+srv.IssueToken("").AccessToken)
+	resp, err := client.Do(req)
+	require.NoError(t, err, "the canceled context of NewContext is not this request's")
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+	// The device authorization request, which x/oauth2 sends without a
+	// context, still gets NewContext's.
+	_, err = plainConfig(srv).DeviceAuth(ultracart.NewContext(ctx))
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Zero(t, srv.Stats().Device)
+}
+
+// Point 8: a 401 of the REST API matches ErrInvalidToken, through
+// CheckResponse, whichever client made the request.
+func TestAdapterInvalidToken(t *testing.T) {
+	srv := adapterServer(t)
+	dead := srv.IssueToken("")
+	srv.ExpireAccessTokens()
+	dead.RefreshToken = ""
+	for _, c := range []struct {
+		name   string
+		client *http.Client
+	}{
+		{"oauth2.NewClient", oauth2.NewClient(ultracart.NewContext(context.Background()), oauth2.StaticTokenSource(dead))},
+		{"NewClient(StaticTokenSource)", ultracart.NewClient(context.Background(), oauth2.StaticTokenSource(dead))},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			status, err := getItems(t, c.client, srv)
+			assert.Equal(t, http.StatusUnauthorized, status)
+			require.Error(t, err)
+			assert.ErrorIs(t, err, ultracart.ErrInvalidToken)
+			assert.NotErrorIs(t, err, ultracart.ErrInvalidGrant)
+			assert.NotContains(t, err.Error(), dead.AccessToken)
+		})
+	}
+	// A source of this package that cannot refresh: the retry is not
+	// made, and the request fails with an error that says why.
+	ctx := context.Background()
+	client := ultracart.NewClient(ctx, ultracart.PersistentTokenSource(ctx, plainConfig(srv), ultracart.NewMemoryStore(dead)))
+	_, err := getItems(t, client, srv)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "rejected")
+	assert.NotContains(t, err.Error(), dead.AccessToken)
+}
+
+// Point 5: a zero FileStore gives a clear error from every method, never a
+// hang or a panic.
+func TestAdapterZeroFileStore(t *testing.T) {
+	var fs ultracart.FileStore
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	require.NotPanics(t, func() {
+		_, err := fs.Load(ctx)
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, ultracart.ErrNoToken)
+		assert.Contains(t, err.Error(), "NewFileStore")
+		err = fs.Save(ctx, &oauth2.Token{AccessToken: "a"})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "NewFileStore")
+		_, err = fs.Lock(ctx)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "NewFileStore")
+	})
+	assert.NoError(t, ctx.Err(), "no method waited for the context to end (%v)", time.Since(start))
+	_, err := ultracart.NewFileStore("").Load(ctx)
+	assert.ErrorContains(t, err, "NewFileStore")
+}
+
+// Point 7: under NewContext, a token request redirected to another origin
+// is refused with an *Error in the chain.
+func TestAdapterRefusedRedirectIsError(t *testing.T) {
+	elsewhere := newRecorder(t, reply(200, `{"access_token":"stolen"}`))
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", elsewhere.URL+"/rest/v2/oauth/token?code="+testCode)
+		w.WriteHeader(http.StatusPermanentRedirect)
+	})
+	conf := &oauth2.Config{ClientID: adapterClientID, Endpoint: ultracart.EndpointAt(srv.URL + "/rest/v2")}
+	_, err := conf.Exchange(ultracart.NewContext(context.Background()), testCode)
+	var e *ultracart.Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, http.StatusPermanentRedirect, e.StatusCode)
+	assert.NotContains(t, err.Error(), testCode)
+	assert.NotContains(t, err.Error(), "?")
+	assert.Empty(t, elsewhere.requests())
+	r := srv.only(t)
+	assert.Equal(t, http.MethodPost, r.Method)
+	assert.Equal(t, "/rest/v2/oauth/token", r.Path)
+	assert.Equal(t, ultracart.APIVersion, r.Header.Get(ultracart.APIVersionHeader))
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestClassify(t *testing.T) {
+	alive := func() *proc { return &proc{} }
+	killed := func() *proc {
+		p := &proc{}
+		p.killedAt.Store(1)
+		return p
+	}
+	r := func(at int64, p *proc, fp string) tokEvent { return tokEvent{at: at, kind: "R+", fp: fp, p: p} }
+	answered := func(at int64, p *proc, fp string, status int, newFP string) tokEvent {
+		return tokEvent{at: at, kind: "R-", fp: fp, status: status, newFP: newFP, p: p}
+	}
+	savedEv := func(at int64, p *proc, fp string) tokEvent {
+		return tokEvent{at: at, kind: "S-", fp: fp, ok: true, p: p}
+	}
+	g := func(at int64, p *proc, fp string) tokEvent { return tokEvent{at: at, kind: "G", fp: fp, p: p} }
+
+	tests := []struct {
+		name string
+		evs  func() []tokEvent
+		want string
+	}{
+		{"killed before the answer", func() []tokEvent {
+			p1, p2 := killed(), alive()
+			return []tokEvent{g(4, p2, "A"), r(1, p1, "A"), r(3, p2, "A")} // out of order on purpose
+		}, causeKillBeforeAnswer},
+		{"killed before the save", func() []tokEvent {
+			p1, p2 := killed(), alive()
+			return []tokEvent{r(1, p1, "A"), answered(2, p1, "A", 200, "B"), r(3, p2, "A"), g(4, p2, "A")}
+		}, causeKillBeforeSave},
+		{"saved, then its parent used again", func() []tokEvent {
+			p1, p2 := killed(), alive()
+			return []tokEvent{r(1, p1, "A"), answered(2, p1, "A", 200, "B"), savedEv(3, p1, "B"), r(4, p2, "A"), g(5, p2, "A")}
+		}, causeUnexplained},
+		{"answer lost, worker alive", func() []tokEvent {
+			p1, p2 := alive(), alive()
+			return []tokEvent{r(1, p1, "A"), answered(2, p1, "A", 0, "-"), r(3, p2, "A"), g(4, p2, "A")}
+		}, causeLostResponse},
+		{"first use rejected: the family was revoked", func() []tokEvent {
+			p := alive()
+			return []tokEvent{r(1, p, "C"), g(2, p, "C")}
+		}, causeRevokedFamily},
+		{"answer lost, then the worker was killed", func() []tokEvent {
+			p1, p2 := killed(), alive()
+			return []tokEvent{r(1, p1, "A"), answered(2, p1, "A", 0, "-"), r(3, p2, "A"), g(4, p2, "A")}
+		}, causeLostResponse},
+		{"answer lost, the same worker tried again", func() []tokEvent {
+			p := alive()
+			return []tokEvent{r(1, p, "A"), answered(2, p, "A", 0, "-"), r(3, p, "A"), g(4, p, "A")}
+		}, causeLostResponse},
+		{"used twice by a live worker that got the first answer", func() []tokEvent {
+			p := alive()
+			return []tokEvent{r(1, p, "A"), answered(2, p, "A", 200, "B"), r(3, p, "A"), g(4, p, "A")}
+		}, causeUnexplained},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tl := &tally{tokEvents: tc.evs()}
+			got := tl.classify(true)
+			assert.Equal(t, map[string]int{tc.want: 1}, got)
+		})
+	}
+}

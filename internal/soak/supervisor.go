@@ -1,0 +1,581 @@
+package main
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/ultracart-go/ultracart"
+	"github.com/ultracart-go/ultracart/ultracarttest"
+)
+
+// soakConfig is the supervisor's configuration.
+type soakConfig struct {
+	duration     time.Duration
+	cycles       int
+	workers      int
+	lifetime     time.Duration
+	killEvery    time.Duration
+	killInFlight float64
+	rate5xx      float64
+	rateReset    float64
+	rateDelay    float64
+	rateLost     float64
+	grace        time.Duration
+	trace        string
+	requireZero  bool
+	worker       workerConfig
+}
+
+// proc is one run of one worker process.
+type proc struct {
+	slot, gen  int
+	cmd        *exec.Cmd
+	stdin      io.WriteCloser // closed by the supervisor's death: the worker exits
+	stdout     io.ReadCloser  // its events
+	refreshing atomic.Int32   // refreshes started and not ended, as last reported
+	saving     atomic.Int32   // saves started and not ended
+	killOnce   sync.Once
+	killedAt   atomic.Int64 // Unix nanoseconds of a kill by the soak; 0 if none
+}
+
+// tokEvent is one event about a token, for the classification at the end.
+type tokEvent struct {
+	at        int64 // Unix nanoseconds, the worker's clock
+	kind      string
+	merchant  int
+	fp, newFP string
+	status    int
+	ok        bool
+	p         *proc
+}
+
+// tally holds the figures of a run.
+type tally struct {
+	mu              sync.Mutex
+	starts          int
+	kills           int
+	killsRefresh    int // the worker had a refresh in flight
+	killsSave       int // the worker had a save in flight
+	killsTargeted   int // decided when a refresh or save started
+	okCalls         int64
+	failed          map[string]int
+	invalidGrant    int // invalid_grant answers the workers received
+	reauthorized    int
+	firstSequence   []string // the events of the merchant of the first invalid_grant
+	recent          map[int][]string
+	tokEvents       []tokEvent
+	merchants       int
+	traceOut        *bufio.Writer
+	start           time.Time
+	stopping        atomic.Bool
+	reauthInFlight  sync.WaitGroup
+	targetedPending sync.WaitGroup
+}
+
+const recentPerMerchant = 60
+
+// record keeps an event of p (merchant -1: of every merchant) for the trace
+// and for the sequence of the first invalid_grant. The events about tokens
+// lose their time stamp on the way: the supervisor's time is printed.
+func (t *tally) record(p *proc, line string, merchant int) {
+	if f := strings.Fields(line); len(f) >= 4 && strings.ContainsAny(f[0][:1], "RSG") {
+		line = strings.Join(f[:len(f)-1], " ")
+	}
+	ev := fmt.Sprintf("%9.3fs w%d#%d %s", time.Since(t.start).Seconds(), p.slot, p.gen, line)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.traceOut != nil {
+		_, _ = t.traceOut.WriteString(ev + "\n")
+	}
+	keep := func(m int) {
+		r := append(t.recent[m], ev)
+		if len(r) > recentPerMerchant {
+			r = r[len(r)-recentPerMerchant:]
+		}
+		t.recent[m] = r
+	}
+	if merchant >= 0 {
+		keep(merchant)
+		return
+	}
+	for m := range t.merchants {
+		keep(m)
+	}
+}
+
+// runSoak runs the soak and prints its figures to out. It reports whether
+// the run passed.
+func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return false, fmt.Errorf("ultracart: soak: finding this program: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "ultracart-soak-")
+	if err != nil {
+		return false, fmt.Errorf("ultracart: soak: %w", err)
+	}
+	defer os.RemoveAll(dir)
+
+	srv := ultracarttest.NewServer()
+	defer srv.Close()
+	srv.SetOptions(ultracarttest.Options{
+		ReuseDetection: true,
+		ReuseGrace:     cfg.grace,
+		TokenLifetime:  cfg.lifetime,
+		KeepRequests:   1000,
+	})
+	ctx := context.Background()
+	for m := range cfg.worker.merchants {
+		if err := ultracart.NewFileStore(storePath(dir, m)).Save(ctx, srv.IssueToken("")); err != nil {
+			return false, fmt.Errorf("ultracart: soak: saving the first token: %w", err)
+		}
+	}
+	queueFaults(srv, cfg)
+
+	t := &tally{failed: map[string]int{}, recent: map[int][]string{}, start: time.Now(), merchants: cfg.worker.merchants}
+	if cfg.trace != "" {
+		f, err := os.Create(cfg.trace)
+		if err != nil {
+			return false, fmt.Errorf("ultracart: soak: %w", err)
+		}
+		defer f.Close()
+		t.traceOut = bufio.NewWriterSize(f, 1<<16)
+		defer t.traceOut.Flush()
+	}
+
+	wcfg := cfg.worker
+	wcfg.url, wcfg.dir = srv.URL, dir
+	args := []string{"-worker", "-url", wcfg.url, "-dir", wcfg.dir,
+		"-merchants", strconv.Itoa(wcfg.merchants), "-goroutines", strconv.Itoa(wcfg.goroutines),
+		"-pause", wcfg.pause.String(), "-timeout", wcfg.timeout.String(), "-early", wcfg.early.String()}
+
+	var (
+		procMu sync.Mutex
+		procs  = make([]*proc, cfg.workers)
+		slots  sync.WaitGroup
+	)
+	kill := func(p *proc, targeted bool) {
+		p.killOnce.Do(func() {
+			refreshing, saving := p.refreshing.Load() > 0, p.saving.Load() > 0
+			_ = p.cmd.Process.Kill() // SIGKILL on Unix
+			if t.stopping.Load() {
+				return // the end of the run, not a kill of the soak
+			}
+			p.killedAt.Store(time.Now().UnixNano())
+			t.record(p, fmt.Sprintf("KILLED (refresh in flight %t, save in flight %t)", refreshing, saving), -1)
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			t.kills++
+			if refreshing {
+				t.killsRefresh++
+			}
+			if saving {
+				t.killsSave++
+			}
+			if targeted {
+				t.killsTargeted++
+			}
+		})
+	}
+	for slot := range cfg.workers {
+		slots.Go(func() {
+			for gen := 1; !t.stopping.Load(); gen++ {
+				p, err := startWorker(exe, args, slot, gen)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					time.Sleep(100 * time.Millisecond)
+					continue
+				}
+				t.mu.Lock()
+				t.starts++
+				t.mu.Unlock()
+				procMu.Lock()
+				procs[slot] = p
+				procMu.Unlock()
+				readEvents(p, t, cfg, srv, dir, kill)
+				_ = p.cmd.Wait()
+			}
+		})
+	}
+
+	// The random killer.
+	killerDone := make(chan struct{})
+	go func() {
+		defer close(killerDone)
+		for cfg.killEvery > 0 && !t.stopping.Load() {
+			time.Sleep(time.Duration(rand.ExpFloat64() * float64(cfg.killEvery)))
+			procMu.Lock()
+			p := procs[rand.IntN(len(procs))]
+			procMu.Unlock()
+			if p != nil && !t.stopping.Load() {
+				kill(p, false)
+			}
+		}
+	}()
+
+	// An interrupt ends the run early, still stopping every worker.
+	interrupted, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stopSignals()
+	deadline := time.Now().Add(cfg.duration)
+	progress := time.Now()
+	for time.Now().Before(deadline) && interrupted.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+		st := srv.Stats()
+		if cfg.cycles > 0 && st.Rotations >= cfg.cycles {
+			break
+		}
+		if time.Since(progress) >= 10*time.Second {
+			progress = time.Now()
+			t.mu.Lock()
+			fmt.Fprintf(os.Stderr, "soak: %5.0fs  %d refresh cycles, %d kills, %d reuse\n",
+				time.Since(t.start).Seconds(), st.Rotations, t.kills, st.ReuseDetected)
+			t.mu.Unlock()
+		}
+	}
+	elapsed := time.Since(t.start)
+
+	// Stop everything this run started.
+	t.stopping.Store(true)
+	<-killerDone
+	procMu.Lock()
+	for _, p := range procs {
+		if p != nil {
+			kill(p, false)
+		}
+	}
+	procMu.Unlock()
+	slots.Wait()
+	t.targetedPending.Wait()
+	t.reauthInFlight.Wait()
+	srv.ClearFaults()
+
+	// The final check: each stored token still works, with a fresh source.
+	working := finalCheck(srv, dir, cfg.worker)
+	st := srv.Stats()
+
+	causes := t.classify(cfg.rateLost > 0)
+	pass := working == cfg.worker.merchants && causes[causeUnexplained] == 0
+	if cfg.requireZero {
+		pass = pass && st.ReuseDetected == 0 && st.FamiliesRevoked == 0 && t.invalidGrant == 0 && st.InvalidGrant == 0
+	}
+	report(out, cfg, t, st, elapsed, working, causes, pass)
+	return pass, nil
+}
+
+// queueFaults makes the token endpoint fail at the configured rates.
+func queueFaults(srv *ultracarttest.Server, cfg soakConfig) {
+	add := func(rate float64, f ultracarttest.Fault) {
+		if rate > 0 {
+			f.Rate = rate
+			srv.Fail(ultracarttest.TokenPath, f)
+		}
+	}
+	add(cfg.rateLost, ultracarttest.Fault{LoseResponse: true})
+	add(cfg.rate5xx, ultracarttest.Fault{Status: http.StatusServiceUnavailable, Body: "busy"})
+	add(cfg.rateReset, ultracarttest.Fault{Reset: true})
+	add(cfg.rateDelay, ultracarttest.Fault{Delay: cfg.worker.timeout + 500*time.Millisecond, Status: http.StatusServiceUnavailable})
+}
+
+// startWorker starts one worker process.
+func startWorker(exe string, args []string, slot, gen int) (*proc, error) {
+	cmd := exec.Command(exe, args...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("ultracart: soak: %w", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("ultracart: soak: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("ultracart: soak: starting a worker: %w", err)
+	}
+	return &proc{slot: slot, gen: gen, cmd: cmd, stdin: stdin, stdout: stdout}, nil
+}
+
+// readEvents reads the events of p until it exits.
+func readEvents(p *proc, t *tally, cfg soakConfig, srv *ultracarttest.Server, dir string, kill func(*proc, bool)) {
+	sc := bufio.NewScanner(p.stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		merchant := -1
+		if len(f) >= 4 {
+			if m, err := strconv.Atoi(f[1]); err == nil {
+				merchant = m
+			}
+			ev := tokEvent{kind: f[0], merchant: merchant, fp: f[2], p: p}
+			ev.at, _ = strconv.ParseInt(f[len(f)-1], 10, 64)
+			switch f[0] {
+			case "R-":
+				if len(f) >= 6 {
+					ev.status, _ = strconv.Atoi(f[3])
+					ev.newFP = f[4]
+				}
+			case "S-":
+				ev.ok = f[3] == "ok"
+			}
+			t.mu.Lock()
+			t.tokEvents = append(t.tokEvents, ev)
+			t.mu.Unlock()
+		}
+		switch f[0] {
+		case "OK":
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			t.mu.Lock()
+			t.okCalls += n
+			t.mu.Unlock()
+			continue
+		case "F":
+			t.mu.Lock()
+			t.failed[f[1]]++
+			t.mu.Unlock()
+			continue
+		case "R+", "S+":
+			t.record(p, line, merchant) // before a kill it may cause
+			if f[0] == "R+" {
+				p.refreshing.Add(1)
+			} else {
+				p.saving.Add(1)
+			}
+			if rand.Float64() < cfg.killInFlight && !t.stopping.Load() {
+				t.targetedPending.Add(1)
+				go func() {
+					defer t.targetedPending.Done()
+					time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
+					kill(p, true)
+				}()
+			}
+			continue
+		case "R-":
+			p.refreshing.Add(-1)
+		case "S-":
+			p.saving.Add(-1)
+		case "G":
+			t.record(p, line, merchant)
+			t.mu.Lock()
+			t.invalidGrant++
+			if t.firstSequence == nil {
+				t.firstSequence = append([]string(nil), t.recent[merchant]...)
+			}
+			t.mu.Unlock()
+			if merchant >= 0 {
+				t.reauthInFlight.Add(1)
+				go func() {
+					defer t.reauthInFlight.Done()
+					reauthorize(t, srv, dir, merchant, f[2])
+				}()
+			}
+			continue
+		}
+		t.record(p, line, merchant)
+	}
+	// Drain anything left, so the process can exit.
+	_, _ = io.Copy(io.Discard, p.stdout)
+}
+
+// reauthorize stands for the merchant authorizing the application again: if
+// the stored token of merchant m is still the one the server rejected (its
+// refresh token has fingerprint fp), a new grant replaces it.
+func reauthorize(t *tally, srv *ultracarttest.Server, dir string, m int, fp string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	store := ultracart.NewFileStore(storePath(dir, m))
+	unlock, err := store.Lock(ctx)
+	if err != nil {
+		return
+	}
+	defer unlock()
+	tok, err := store.Load(ctx)
+	if err == nil && fingerprint(tok.RefreshToken) != fp {
+		return // already replaced, or never stored
+	}
+	if err := store.Save(ctx, srv.IssueToken("")); err != nil {
+		return
+	}
+	t.mu.Lock()
+	t.reauthorized++
+	t.mu.Unlock()
+}
+
+// finalCheck calls the API once per merchant through a fresh
+// PersistentTokenSource over its store, and counts the calls that work.
+func finalCheck(srv *ultracarttest.Server, dir string, cfg workerConfig) int {
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
+	conf := oauthConfig(srv.URL)
+	working := 0
+	for m := range cfg.merchants {
+		src := ultracart.PersistentTokenSourceWithExpiry(ctx, conf, ultracart.NewFileStore(storePath(dir, m)), cfg.early)
+		if call(ctx, ultracart.NewClient(ctx, src), srv.URL) == "" {
+			working++
+		}
+	}
+	return working
+}
+
+// report prints the figures of a run.
+func report(out io.Writer, cfg soakConfig, t *tally, st ultracarttest.Stats, elapsed time.Duration, working int, causes map[string]int, pass bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w := cfg.worker
+	fmt.Fprintf(out, "soak: %s, %d workers x %d goroutines, %d merchants (one FileStore each), token lifetime %s, refresh %s early\n",
+		elapsed.Round(100*time.Millisecond), cfg.workers, w.goroutines, w.merchants, cfg.lifetime, w.early)
+	fmt.Fprintf(out, "server: strict (reuse revokes the family), grace %s\n", cfg.grace)
+	fmt.Fprintf(out, "refresh cycles:          %d (refresh requests %d, within grace %d)\n", st.Rotations, st.Refresh, st.GraceReuses)
+	fmt.Fprintf(out, "worker starts:           %d\n", t.starts)
+	fmt.Fprintf(out, "kills:                   %d (refresh in flight %d, save in flight %d; %d aimed at a refresh or save start)\n",
+		t.kills, t.killsRefresh, t.killsSave, t.killsTargeted)
+	fmt.Fprintf(out, "token-endpoint faults:   503 %d, reset %d, delay past timeout %d, lost response %d (rates %.3g, %.3g, %.3g, %.3g)\n",
+		st.Faults.Status, st.Faults.Reset, st.Faults.Delayed, st.Faults.LostResponse,
+		cfg.rate5xx, cfg.rateReset, cfg.rateDelay, cfg.rateLost)
+	fmt.Fprintf(out, "reuse detected:          %d\n", st.ReuseDetected)
+	fmt.Fprintf(out, "families revoked:        %d\n", st.FamiliesRevoked)
+	fmt.Fprintf(out, "invalid_grant:           %d answered by the server, %d received by workers\n", st.InvalidGrant, t.invalidGrant)
+	fmt.Fprintf(out, "invalid_grant, by cause:  ")
+	for i, c := range allCauses {
+		if i > 0 {
+			fmt.Fprintf(out, ", ")
+		}
+		fmt.Fprintf(out, "%s %d", c, causes[c])
+	}
+	fmt.Fprintln(out)
+	perLost := "-"
+	if st.Faults.LostResponse > 0 {
+		perLost = fmt.Sprintf("%.2f", float64(t.reauthorized)/float64(st.Faults.LostResponse))
+	}
+	fmt.Fprintf(out, "re-authorizations:       %d (per lost response: %s)\n", t.reauthorized, perLost)
+	total := 0
+	reasons := make([]string, 0, len(t.failed))
+	for r, n := range t.failed {
+		total += n
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	fmt.Fprintf(out, "API calls:               %d ok, %d failed\n", t.okCalls, total)
+	for _, r := range reasons {
+		fmt.Fprintf(out, "  failed, %-22s %d\n", r+":", t.failed[r])
+	}
+	fmt.Fprintf(out, "final stored tokens:     %d of %d work\n", working, w.merchants)
+	if len(t.firstSequence) > 0 {
+		fmt.Fprintf(out, "events of the merchant of the first invalid_grant (time, worker#run, event; tokens by fingerprint):\n")
+		for _, ev := range t.firstSequence {
+			fmt.Fprintf(out, "  %s\n", ev)
+		}
+	}
+	verdict := "PASS"
+	if !pass {
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(out, "verdict: %s\n", verdict)
+}
+
+// Causes of an invalid_grant answer, found by replaying the token events.
+const (
+	causeKillBeforeAnswer = "kill after the request was sent, before the answer was read"
+	causeKillBeforeSave   = "kill after the answer, before the new token was saved"
+	causeLostResponse     = "lost-response fault"
+	causeRevokedFamily    = "token of a family already revoked"
+	causeUnexplained      = "UNEXPLAINED"
+)
+
+var allCauses = []string{causeKillBeforeAnswer, causeKillBeforeSave, causeLostResponse, causeRevokedFamily, causeUnexplained}
+
+// classify replays the token events in time order and finds, for each
+// invalid_grant a worker received, why its refresh token was dead: its
+// first use was by a worker that died (or lost the answer) before the
+// rotated token was saved, or it belonged to a family already revoked.
+// Anything else is unexplained: a defect of the client library.
+func (t *tally) classify(lostFaults bool) map[string]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	evs := slices.Clone(t.tokEvents)
+	slices.SortStableFunc(evs, func(a, b tokEvent) int { return cmp.Compare(a.at, b.at) })
+	uses := map[string][]*use{} // refresh token fingerprint → its uses, in order
+	saved := map[string]bool{}
+	causes := map[string]int{}
+	for _, ev := range evs {
+		switch ev.kind {
+		case "R+":
+			uses[ev.fp] = append(uses[ev.fp], &use{p: ev.p})
+		case "R-":
+			// The answer belongs to this worker's latest unanswered use.
+			us := uses[ev.fp]
+			for i := len(us) - 1; i >= 0; i-- {
+				if u := us[i]; u.p == ev.p && !u.ended {
+					u.ended, u.status, u.child = true, ev.status, ev.newFP
+					break
+				}
+			}
+		case "S-":
+			if ev.ok {
+				saved[ev.fp] = true
+			}
+		case "G":
+			causes[explain(uses[ev.fp], ev.p, saved, lostFaults)]++
+		}
+	}
+	return causes
+}
+
+// use is one presentation of a refresh token.
+type use struct {
+	p      *proc
+	ended  bool   // an R- was seen
+	status int    // of the answer; 0: none
+	child  string // the new refresh token of a 200
+}
+
+// explain finds why the refresh token whose uses are us was dead when gp
+// presented it; gp's own use is its last one in us.
+func explain(us []*use, gp *proc, saved map[string]bool, lostFaults bool) string {
+	prior := us
+	for i := len(us) - 1; i >= 0; i-- {
+		if us[i].p == gp {
+			prior = us[:i]
+			break
+		}
+	}
+	if len(prior) == 0 {
+		return causeRevokedFamily // its first presentation was rejected
+	}
+	cause := ""
+	for _, u := range prior {
+		killed := u.p.killedAt.Load() != 0
+		switch {
+		case u.status == http.StatusOK && saved[u.child]:
+			return causeUnexplained // rotated and saved, yet the old one was used
+		case u.status == http.StatusOK && killed:
+			cause = causeKillBeforeSave
+		case !u.ended && killed && cause == "":
+			cause = causeKillBeforeAnswer
+		case u.ended && u.status == 0 && lostFaults && cause == "":
+			cause = causeLostResponse
+		}
+	}
+	if cause == "" {
+		return causeUnexplained
+	}
+	return cause
+}

@@ -1,0 +1,81 @@
+package ultracart
+
+// The redirect policy: no request of this package follows a redirect to
+// another origin (scheme, host and port), and no token is sent to one.
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// foreignRedirect reports whether resp redirects req to another origin, and
+// names that origin ("an unparsable URL" when the Location is not one).
+func foreignRedirect(req *http.Request, resp *http.Response) (string, bool) {
+	loc := resp.Header.Get("Location")
+	if loc == "" || resp.StatusCode < 300 || resp.StatusCode > 399 {
+		return "", false
+	}
+	u, err := req.URL.Parse(loc)
+	if err != nil {
+		return "an unparsable URL", true
+	}
+	return origin(u), !sameOrigin(req.URL, u)
+}
+
+// sameOriginRedirects returns a CheckRedirect that refuses a redirect to
+// another origin with an *Error, then defers to next (or to the standard
+// limit of 10 redirects).
+func sameOriginRedirects(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if !sameOrigin(via[0].URL, req.URL) {
+			e := &Error{Description: "refused to follow a redirect to another origin (" + origin(req.URL) + ")"}
+			if req.Response != nil {
+				e.StatusCode = req.Response.StatusCode
+			}
+			return e
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return &Error{Description: "stopped after 10 redirects"}
+		}
+		return nil
+	}
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port.
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) &&
+		strings.EqualFold(a.Hostname(), b.Hostname()) &&
+		port(a) == port(b)
+}
+
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
+}
+
+func origin(u *url.URL) string {
+	return strings.ToLower(u.Scheme) + "://" + u.Host
+}
+
+// redirectedElsewhere reports whether req is a redirect, made by
+// http.Client, to an origin other than that of the request that started the
+// chain.
+func redirectedElsewhere(req *http.Request) bool {
+	first := req
+	for first.Response != nil && first.Response.Request != nil {
+		first = first.Response.Request
+	}
+	return first != req && !sameOrigin(first.URL, req.URL)
+}

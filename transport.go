@@ -1,0 +1,155 @@
+package ultracart
+
+// The dialect transport: the client that NewContext puts under
+// oauth2.HTTPClient, so that a plain oauth2.Config speaks UltraCart's
+// dialect. It sends the version header, picks out the token requests and
+// hands their responses to the translation in tokenresponse.go.
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"golang.org/x/oauth2"
+)
+
+// NewContext returns a copy of ctx under whose oauth2.HTTPClient key an HTTP
+// client (wrapping any client already there) translates UltraCart token
+// responses into RFC 6749 form, so a plain *oauth2.Config works with
+// UltraCart unchanged:
+//
+//   - expires_in is accepted as a JSON number or string, with white space
+//     around it or a fraction (rounded down); an empty, null, missing,
+//     unparseable or non-positive value means "expiry unknown" (a zero
+//     Expiry) and never fails the exchange; a value over about 68 years is
+//     clamped to that;
+//   - an ErrorResponse envelope, an RFC 6749 error at any status (200
+//     included) and a body that is not JSON all become an RFC 6749 error
+//     that x/oauth2 reports as an *oauth2.RetrieveError, whose texts carry
+//     no secret of the request;
+//   - every request carries X-UltraCart-Api-Version unless it has one.
+//
+// Token requests are POSTs whose URL path ends in /oauth/token or
+// /oauth/device/authorize; every other response passes through byte for
+// byte. The client never follows a redirect to another origin (scheme, host
+// and port): a token request so redirected fails with an RFC 6749 error (an
+// *Error through Config), any other request with an *Error. NewContext on a
+// context that already holds such a client returns ctx.
+func NewContext(ctx context.Context) context.Context {
+	parent := contextClient(ctx)
+	if _, ok := parent.Transport.(*dialectTransport); ok {
+		return ctx
+	}
+	return context.WithValue(ctx, oauth2.HTTPClient, &http.Client{
+		Transport:     &dialectTransport{base: parent.Transport, ctx: ctx},
+		CheckRedirect: sameOriginRedirects(parent.CheckRedirect),
+		Jar:           parent.Jar,
+		Timeout:       parent.Timeout,
+	})
+}
+
+// contextClient is the client that x/oauth2 would use with ctx.
+func contextClient(ctx context.Context) *http.Client {
+	if ctx != nil {
+		if c, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok && c != nil {
+			return c
+		}
+	}
+	return http.DefaultClient
+}
+
+// dialectTransport translates token-endpoint responses; see NewContext.
+type dialectTransport struct {
+	base http.RoundTripper
+	// ctx is used for requests that come without a context of their own:
+	// x/oauth2's DeviceAuth sends its request that way.
+	ctx context.Context
+}
+
+func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	kind := tokenRequestKind(req)
+	// Only the device authorization request comes without the caller's
+	// context; every other request keeps its own.
+	noCtx := kind == deviceAuthCall && req.Context() == context.Background() && t.ctx != nil
+	if noCtx || req.Header.Get(APIVersionHeader) == "" {
+		ctx := req.Context()
+		if noCtx {
+			ctx = t.ctx
+		}
+		req = req.Clone(ctx)
+		if req.Header.Get(APIVersionHeader) == "" {
+			req.Header.Set(APIVersionHeader, APIVersion)
+		}
+	}
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	if kind == notToken {
+		return base.RoundTrip(req)
+	}
+	r := requestSecrets(req)
+	resp, err := base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if to, ok := foreignRedirect(req, resp); ok {
+		// Refuse here rather than in CheckRedirect: http.Client would wrap
+		// that in a *url.Error quoting the whole Location, whose query may
+		// echo the request's secrets. Returned as the transport's error,
+		// the *Error stays in the chain that x/oauth2 returns (its
+		// *url.Error names only the token URL), so errors.As finds it
+		// under a plain oauth2.Config too.
+		drain(resp)
+		e := newResponseError(resp.StatusCode, resp.Header, r)
+		e.Description = "refused to follow a redirect to another origin (" + to + ")"
+		return nil, e
+	}
+	return translate(resp, kind, r)
+}
+
+type requestKind int
+
+const (
+	notToken requestKind = iota
+	tokenCall
+	deviceAuthCall
+)
+
+func tokenRequestKind(req *http.Request) requestKind {
+	if req.Method != http.MethodPost {
+		return notToken
+	}
+	switch p := strings.TrimRight(req.URL.Path, "/"); {
+	case strings.HasSuffix(p, "/oauth/token"):
+		return tokenCall
+	case strings.HasSuffix(p, "/oauth/device/authorize"):
+		return deviceAuthCall
+	}
+	return notToken
+}
+
+// requestSecrets collects the secrets of a token request from a copy of
+// its body, without consuming the body itself.
+func requestSecrets(req *http.Request) *redactor {
+	r := new(redactor)
+	r.addAuthorization(req.Header.Get("Authorization"))
+	if req.GetBody == nil {
+		return r
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return r
+	}
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, maxBody))
+	if err != nil {
+		return r
+	}
+	if form, err := url.ParseQuery(string(b)); err == nil {
+		r.addForm(form)
+	}
+	return r
+}

@@ -83,7 +83,7 @@ func (c *Config) TokenSource(ctx context.Context, t *oauth2.Token) oauth2.TokenS
 	if t != nil && t.AccessToken == "" && t.RefreshToken == "" {
 		t = nil
 	}
-	return newPersistentSource(ctx, c.oauth2Config(), NewMemoryStore(t), DefaultExpiryDelta)
+	return newPersistentSource(ctx, c.oauth2Config(), NewMemoryStore(t), nil)
 }
 
 // Client returns an HTTP client that sends the token, refreshes it when it

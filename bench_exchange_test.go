@@ -72,16 +72,3 @@ func BenchmarkExchange(b *testing.B) {
 		return uc.Exchange(ctx, "bench-code")
 	})
 }
-
-// BenchmarkRefresh measures one refresh-token grant through
-// Config.TokenSource (the request PersistentTokenSource makes) against
-// oauth2.Config.TokenSource.
-func BenchmarkRefresh(b *testing.B) {
-	benchTokenCall(b, func(ctx context.Context, conf *oauth2.Config, uc *ultracart.Config, impl string) (*oauth2.Token, error) {
-		old := &oauth2.Token{RefreshToken: "8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39"}
-		if impl == "xoauth2" {
-			return conf.TokenSource(ctx, old).Token()
-		}
-		return uc.TokenSource(ctx, old).Token()
-	})
-}

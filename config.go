@@ -83,8 +83,17 @@ func (c *Config) TokenSource(ctx context.Context, t *oauth2.Token) oauth2.TokenS
 	if t != nil && t.AccessToken == "" && t.RefreshToken == "" {
 		t = nil
 	}
-	return newPersistentSource(ctx, c.oauth2Config(), NewMemoryStore(t), nil)
+	return newPersistentSource(ctx, c.oauth2Config(), privateStore{NewMemoryStore(t)}, nil)
 }
+
+// privateStore is the store of Config.TokenSource: a MemoryStore that no
+// other source shares, and so without a Locker (the source's own refreshes
+// are serialized already).
+type privateStore struct{ m *MemoryStore }
+
+func (p privateStore) Load(ctx context.Context) (*oauth2.Token, error) { return p.m.Load(ctx) }
+
+func (p privateStore) Save(ctx context.Context, t *oauth2.Token) error { return p.m.Save(ctx, t) }
 
 // Client returns an HTTP client that sends the token, refreshes it when it
 // expires and adds X-UltraCart-Api-Version; see NewClient.

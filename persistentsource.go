@@ -217,9 +217,12 @@ func (s *persistentSource) refreshAhead(c *cachedToken) {
 	go s.fly(f, true)
 }
 
+// errFlightPanicked is the outcome of a flight that panicked.
+var errFlightPanicked = errors.New("ultracart: the token refresh panicked")
+
 // startLocked registers a new flight; s.mu is held.
 func (s *persistentSource) startLocked() *flight {
-	f := &flight{done: make(chan struct{}), err: errors.New("ultracart: the token refresh panicked")}
+	f := &flight{done: make(chan struct{}), err: errFlightPanicked}
 	s.flight = f
 	s.flying.Store(true)
 	return f
@@ -452,7 +455,10 @@ func (s *persistentSource) update(prev *cachedToken, background bool) outcome {
 // refresh redeems refreshToken for a new token through conf, in UltraCart's
 // dialect. The new token keeps refreshToken when the server sends none.
 func refresh(ctx context.Context, conf *oauth2.Config, refreshToken string) (*oauth2.Token, error) {
-	src := withEndpoint(conf).TokenSource(NewContext(ctx), &oauth2.Token{RefreshToken: refreshToken})
+	if conf.Endpoint == (oauth2.Endpoint{}) {
+		conf = withEndpoint(conf)
+	}
+	src := conf.TokenSource(NewContext(ctx), &oauth2.Token{RefreshToken: refreshToken})
 	tok, err := src.Token()
 	return tok, wrapError(err)
 }

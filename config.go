@@ -77,8 +77,9 @@ func (c *Config) Exchange(ctx context.Context, code string, opts ...oauth2.AuthC
 //
 // With a nil t, or a t with neither an access token nor a refresh token,
 // Token fails with an error matching ErrNoToken. As in
-// PersistentTokenSource, refreshes keep ctx's values but not its
-// cancellation, and each takes at most 30 s.
+// PersistentTokenSource, a token near its expiry (DefaultRefreshAhead) is
+// refreshed in the background while callers keep getting it, refreshes
+// keep ctx's values but not its cancellation, and each takes at most 30 s.
 func (c *Config) TokenSource(ctx context.Context, t *oauth2.Token) oauth2.TokenSource {
 	if t != nil && t.AccessToken == "" && t.RefreshToken == "" {
 		t = nil

@@ -8,22 +8,27 @@ import (
 	"net/http"
 )
 
-// NewState returns a fresh, unguessable state value for AuthCodeURL: 256
-// bits from crypto/rand, URL-safe base64 without padding.
+// NewState returns a fresh, unguessable state value for
+// [Config.AuthCodeURL]: 256 bits from [crypto/rand], URL-safe base64 without
+// padding. Keep it where the callback finds it again (a short-lived cookie or
+// the session) and check it there with [ParseCallback].
 func NewState() string {
 	b := make([]byte, 32)
 	rand.Read(b) // never fails; crashes the program if the system has no randomness
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// ParseCallback reads UltraCart's redirect back to the application. It
-// checks the state first, in constant time: a missing or different state
-// (and an empty expected state) is ErrStateMismatch, whatever else the
-// redirect says. Then it returns the authorization code, or an *Error for an
-// error= redirect (errors.Is matches ErrAccessDenied when the merchant
-// declined, ErrInvalidRequest when the authorize link expired), or an error
-// when the redirect carries neither. No error text contains either state
-// value or the code.
+// ParseCallback checks UltraCart's redirect back to the application and
+// returns its authorization code, for [Config.Exchange]. state is the value
+// that went into [Config.AuthCodeURL].
+//
+// It checks the state first, in constant time: a missing or different state
+// (and an empty state argument) is [ErrStateMismatch], whatever else the
+// redirect says. A redirect with an error parameter is an [*Error]:
+// [errors.Is] matches [ErrAccessDenied] when the merchant declined,
+// [ErrInvalidRequest] when the authorize link expired. A redirect with
+// neither a code nor an error is an error too. No error text contains either
+// state value or the code.
 func ParseCallback(r *http.Request, state string) (code string, err error) {
 	q := r.URL.Query()
 	got := q["state"]

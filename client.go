@@ -9,31 +9,33 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// NewClient is oauth2.NewClient for UltraCart. The client it returns sends
-// "Authorization: Bearer" with a token from src, which refreshes it when it
-// expires, and adds X-UltraCart-Api-Version to every request that lacks it.
-// When a redirect leads to another origin (scheme, host or port), the
-// redirected request carries no Authorization header at all, so the token
-// never reaches a host it was not meant for.
+// NewClient is [oauth2.NewClient] for UltraCart's REST API: the client it
+// returns sends every request with a Bearer token from src and the
+// X-UltraCart-Api-Version header, and replaces a token the API rejects. src
+// must be safe for concurrent use; the sources of [PersistentTokenSource] and
+// [Config.TokenSource] are, and refresh the token when it expires.
 //
 // When the REST API answers 401 to a request that carried src's token and
-// src implements Invalidator (the sources of this package do), the client
-// reports the token as rejected and gets a token again; when that gives a
+// src implements [Invalidator] (the sources of this package do), the client
+// reports the token as rejected and gets a token again. When that gives a
 // different token and the request can be sent again (it has no body, or
-// GetBody is set), the client retries it once with the new token and
-// returns the retry's response. A request is never retried twice. When no
-// token can be got, the request fails with that error, e.g. one matching
-// ErrInvalidGrant: the merchant must authorize the application again.
+// [http.Request.GetBody] is set), the client retries it once with the new
+// token and returns the retry's response. A request is never retried twice.
+// When no token can be got, the request fails with that error, e.g. one
+// matching [ErrInvalidGrant]: the merchant must authorize the application
+// again.
+//
+// When a redirect leads to another origin (scheme, host or port), the
+// redirected request carries no Authorization header at all, so the token
+// never reaches a host it was not meant for. A request that already names an
+// API version keeps it.
 //
 // The client's transport wraps the one of the client under ctx's
-// oauth2.HTTPClient key (http.DefaultTransport when there is none), and
-// keeps its CheckRedirect, Jar and Timeout. ctx is not used otherwise: each
-// request carries its own context.
-//
-// NewClient uses src as it is, without wrapping it in
-// oauth2.ReuseTokenSource: the sources of this package (Config.TokenSource,
-// PersistentTokenSource) already cache their token. src must be safe for
-// concurrent use.
+// [oauth2.HTTPClient] key ([http.DefaultTransport] when there is none), and
+// the client keeps its CheckRedirect, Jar and Timeout. ctx is not used
+// otherwise: each request carries its own context. NewClient uses src as it
+// is, without wrapping it in [oauth2.ReuseTokenSource]: the sources of this
+// package already cache their token.
 func NewClient(ctx context.Context, src oauth2.TokenSource) *http.Client {
 	parent := contextClient(ctx)
 	return &http.Client{
@@ -51,7 +53,8 @@ type sharedTokenSource interface {
 	sharedToken() (*oauth2.Token, error)
 }
 
-// bearerTransport authorizes requests with a token from src.
+// bearerTransport authorizes requests with a token from src, and retries a
+// request once after a 401 when src is an [Invalidator] (see [NewClient]).
 type bearerTransport struct {
 	src  oauth2.TokenSource
 	base http.RoundTripper

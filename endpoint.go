@@ -6,8 +6,13 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Endpoint is UltraCart's OAuth 2.0 endpoint. UltraCart reads client_id (and
-// client_secret, when one is set) from the form body, hence AuthStyleInParams.
+// Endpoint is UltraCart's OAuth 2.0 endpoint, for an [oauth2.Config]; a zero
+// Endpoint in a [Config] means this one. UltraCart reads client_id (and
+// client_secret, when one is set) from the form body, hence
+// [oauth2.AuthStyleInParams].
+//
+// The Endpoint alone does not make a plain oauth2.Config speak UltraCart's
+// dialect: put [NewContext] under its calls, or use a [Config].
 var Endpoint = oauth2.Endpoint{
 	AuthURL:       "https://secure.ultracart.com/rest/v2/oauth/authorize",
 	DeviceAuthURL: "https://secure.ultracart.com/rest/v2/oauth/device/authorize",
@@ -15,23 +20,29 @@ var Endpoint = oauth2.Endpoint{
 	AuthStyle:     oauth2.AuthStyleInParams,
 }
 
-// RevokeURL is UltraCart's token revocation endpoint.
+// RevokeURL is UltraCart's token revocation endpoint, where [Revoke] goes
+// when the Endpoint it is given is zero.
 const RevokeURL = "https://secure.ultracart.com/rest/v2/oauth/revoke"
 
-// APIVersion is the value of the X-UltraCart-Api-Version header. Every request
-// the package makes carries it: the OAuth calls (the authorize link aside), the
-// revoke call and the REST calls made through NewClient's client.
+// APIVersion is the UltraCart REST API version that the package asks for, in
+// the [APIVersionHeader] header. Every request the package makes carries it:
+// the OAuth calls (the authorize link aside), the revoke call and the REST
+// calls made through the client of [NewClient] (a REST call that names
+// another version keeps it).
 const APIVersion = "2017-03-01"
 
-// APIVersionHeader is the name of the header that carries APIVersion.
+// APIVersionHeader is the name of the header that carries [APIVersion].
 const APIVersionHeader = "X-UltraCart-Api-Version"
 
-// EndpointAt is Endpoint with another base URL, such as a sandbox, a proxy or
-// a fake server. The base URL is the part before "/oauth/…":
+// EndpointAt is [Endpoint] with another base URL, such as a sandbox, a proxy
+// or a fake server. The base URL is the part before "/oauth/…", and a
+// trailing slash on it is ignored:
 //
-//	EndpointAt("http://127.0.0.1:8080/rest/v2").TokenURL == "http://127.0.0.1:8080/rest/v2/oauth/token"
-//
-// A trailing slash on baseURL is ignored.
+//	var sandbox = &ultracart.Config{Config: oauth2.Config{
+//		ClientID: "my-client-id",
+//		// TokenURL "https://sandbox.example/rest/v2/oauth/token", and so on.
+//		Endpoint: ultracart.EndpointAt("https://sandbox.example/rest/v2"),
+//	}}
 func EndpointAt(baseURL string) oauth2.Endpoint {
 	base := strings.TrimRight(baseURL, "/")
 	return oauth2.Endpoint{
@@ -42,7 +53,8 @@ func EndpointAt(baseURL string) oauth2.Endpoint {
 	}
 }
 
-// Scopes accepted by UltraCart: a read and a write scope for each resource.
+// Scopes accepted by UltraCart, for [oauth2.Config.Scopes]: a read and a
+// write scope for each resource.
 const (
 	ScopeAffiliateRead        = "affiliate_read"
 	ScopeAffiliateWrite       = "affiliate_write"

@@ -17,13 +17,18 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Error is an error reported by UltraCart, in either of the two formats it
-// uses: an RFC 6749 error ({"error": "invalid_grant", …}, also found in a
-// redirect's query) or the REST API's ErrorResponse envelope
-// ({"error": {"developer_message": …}, "success": false}) with its
-// UC-REST-ERROR header. A request that got no response at all (a refused
-// connection, a timeout, a canceled context) is an *Error too, with
-// StatusCode 0 and the network error in Err.
+// Error is an error that UltraCart reported, or a request to UltraCart that
+// got no response. Branch on it with [errors.Is] and [ErrInvalidGrant],
+// [ErrAccessDenied], [ErrInvalidRequest] or [ErrInvalidToken]; ask
+// [Error.Temporary] whether a later retry may succeed.
+//
+// UltraCart reports errors in two formats, and Error holds either: an RFC 6749
+// error ({"error": "invalid_grant", …}, also found in a redirect's query) or
+// the REST API's ErrorResponse envelope ({"error": {"developer_message": …},
+// "success": false}) with its UC-REST-ERROR header. A request that got no
+// response at all (a refused connection, a timeout, a canceled context) has
+// StatusCode 0 and the network error in Err. Err keeps the cause, so
+// [errors.As] still finds an [*oauth2.RetrieveError] or a [*url.Error].
 //
 // Error texts never contain the access token, refresh token, authorization
 // code, device code, client secret or state that the request carried.
@@ -42,7 +47,8 @@ type Error struct {
 }
 
 // Error returns "ultracart: " followed by the code and the most useful message
-// the response carried, and the HTTP status.
+// the response carried, and the HTTP status, as in
+// "ultracart: invalid_grant: expired (HTTP 400)".
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("ultracart: ")
@@ -81,7 +87,8 @@ func (e *Error) message() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Is reports whether e carries the error code of target, one of
-// ErrInvalidGrant, ErrAccessDenied, ErrInvalidRequest or ErrInvalidToken.
+// [ErrInvalidGrant], [ErrAccessDenied], [ErrInvalidRequest] or
+// [ErrInvalidToken]. A 401 without a code matches ErrInvalidToken too.
 func (e *Error) Is(target error) bool {
 	switch target {
 	case ErrInvalidGrant:
@@ -97,7 +104,9 @@ func (e *Error) Is(target error) bool {
 }
 
 // Temporary reports whether trying again later may succeed: the status is
-// 408, 429 or 5xx, or the request failed on a timeout or a connection reset.
+// 408, 429 or 5xx, or the request failed on a timeout or on a connection that
+// broke (reset, or closed before the whole answer arrived). When the answer
+// said how long to wait, [Error.RetryAfter] holds it.
 func (e *Error) Temporary() bool {
 	switch s := e.StatusCode; {
 	case s == http.StatusRequestTimeout, s == http.StatusTooManyRequests, s >= 500 && s <= 599:
@@ -121,6 +130,10 @@ func isTransient(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// Errors to branch on with [errors.Is]. An [*Error] matches the first four
+// (see [Error.Is]); [ParseCallback] returns [ErrStateMismatch] itself.
+// [ErrInvalidToken] seldom reaches a caller of the client of [NewClient] or
+// [Config.Client], which replaces a rejected token (see [Invalidator]).
 var (
 	// ErrInvalidGrant matches an *Error whose Code is "invalid_grant": the
 	// authorization code or refresh token is no longer good, and the merchant
@@ -133,21 +146,24 @@ var (
 	// a redirect it means the authorize link expired.
 	ErrInvalidRequest = errors.New("ultracart: invalid_request")
 	// ErrInvalidToken matches an *Error whose Code is "invalid_token" (RFC
-	// 6750), and an *Error of a 401 without a code, which is how the REST
-	// API rejects an access token that is invalid, expired or revoked: the
-	// clients of NewClient and Config.Client then replace the token
-	// themselves (see Invalidator), so a caller that still sees it after
-	// their retry holds a token the source could not replace.
+	// 6750), and one of a 401 without a code: the REST API rejected the
+	// access token as invalid, expired or revoked. The clients of NewClient
+	// and Config.Client replace such a token and retry once by themselves
+	// (see Invalidator); a 401 that still reaches their caller is one they
+	// could not recover from.
 	ErrInvalidToken = errors.New("ultracart: invalid_token")
 	// ErrStateMismatch is returned by ParseCallback when the state in the
 	// redirect is not the one the application sent.
 	ErrStateMismatch = errors.New("ultracart: callback state does not match")
 )
 
-// CheckResponse returns nil for a 2xx response of the UltraCart REST API,
-// else an *Error built from its status, UC-REST-ERROR header and
-// ErrorResponse body. It reads at most 1 MiB of the body and puts what it
-// read back into resp.Body, so the caller can still read it.
+// CheckResponse returns nil for a 2xx response of the UltraCart REST API, and
+// an [*Error] for any other, built from its status, UC-REST-ERROR header and
+// ErrorResponse body. resp must not be nil: check the error of
+// [http.Client.Do] (or Get) first.
+//
+// It reads at most 1 MiB of the body and puts what it read back into
+// resp.Body, so the caller can still read it (and close it, as always).
 func CheckResponse(resp *http.Response) error {
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		return nil
@@ -297,9 +313,9 @@ func (e *chainError) Error() string {
 
 func (e *chainError) Unwrap() []error { return e.errs }
 
-// wrapError returns the *Error that err carries or stands for: the one the
+// wrapError returns the [*Error] that err carries or stands for: the one the
 // transport or redirect check made, one rebuilt from an
-// *oauth2.RetrieveError, or a network failure with StatusCode 0. Other
+// [*oauth2.RetrieveError], or a network failure with StatusCode 0. Other
 // errors pass through unchanged.
 func wrapError(err error) error {
 	if err == nil {

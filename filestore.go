@@ -306,3 +306,31 @@ func (e *noTokenError) Error() string {
 }
 
 func (e *noTokenError) Is(target error) bool { return target == ErrNoToken }
+
+// Remove deletes the token file under the store's lock, waiting for the lock
+// as Lock does (until ctx is done), so that it never lands between another
+// process's load and save of a refreshed token. The lock file stays:
+// deleting it would let a new process lock a fresh file while another still
+// holds the old one. A missing file is not an error. Remove takes the lock
+// itself: do not call it while holding the lock from Lock.
+func (s *FileStore) Remove(ctx context.Context) error {
+	if _, err := os.Stat(filepath.Dir(s.path)); errors.Is(err, fs.ErrNotExist) {
+		return nil // nothing to remove, and no directory to create for the lock
+	}
+	unlock, err := s.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	err = os.Remove(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(s.path))
+	}
+	if err != nil {
+		return fmt.Errorf("ultracart: removing the token file %s: %w", s.path, err)
+	}
+	return nil
+}

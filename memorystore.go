@@ -9,12 +9,14 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// MemoryStore is a TokenStore that keeps one token in memory, for tests and
-// for programs that persist tokens by other means. It is also a Locker, so
-// that several PersistentTokenSources that share it refresh the token once.
-// A MemoryStore is safe for concurrent use by multiple goroutines.
+// MemoryStore is a [TokenStore] that keeps one token in memory, for tests and
+// for programs that persist tokens by other means. It is also a [Locker], so
+// that several sources of [PersistentTokenSource] that share it refresh the
+// token once.
 //
-// The zero value is an empty MemoryStore, ready to use.
+// The zero value is an empty MemoryStore, ready to use. A MemoryStore is safe
+// for concurrent use by multiple goroutines, and must not be copied after
+// first use.
 type MemoryStore struct {
 	mu   sync.Mutex
 	tok  *oauth2.Token
@@ -22,12 +24,13 @@ type MemoryStore struct {
 }
 
 // NewMemoryStore returns a MemoryStore that holds a copy of t; with a nil t
-// it holds no token, and Load fails with an error matching ErrNoToken.
+// it holds no token, and Load fails with an error matching [ErrNoToken].
 func NewMemoryStore(t *oauth2.Token) *MemoryStore {
 	return &MemoryStore{tok: copyToken(t)}
 }
 
-// Load returns a copy of the token.
+// Load returns a copy of the token, or an error matching [ErrNoToken] when
+// the store holds none.
 func (s *MemoryStore) Load(ctx context.Context) (*oauth2.Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -37,7 +40,8 @@ func (s *MemoryStore) Load(ctx context.Context) (*oauth2.Token, error) {
 	return copyToken(s.tok), nil
 }
 
-// Save replaces the token with a copy of t.
+// Save replaces the token with a copy of t; a nil t is an error, and the
+// token stays as it was.
 func (s *MemoryStore) Save(ctx context.Context, t *oauth2.Token) error {
 	if t == nil {
 		return errors.New("ultracart: cannot save a nil token")
@@ -49,8 +53,8 @@ func (s *MemoryStore) Save(ctx context.Context, t *oauth2.Token) error {
 	return nil
 }
 
-// Lock takes the store's lock, waiting until ctx is done. The returned
-// unlock releases it; calling it again does nothing.
+// Lock takes the store's lock, as [Locker] asks, waiting at most until ctx
+// is done. The returned unlock releases it; calling it again does nothing.
 func (s *MemoryStore) Lock(ctx context.Context) (unlock func(), err error) {
 	s.mu.Lock()
 	if s.turn == nil {

@@ -13,8 +13,8 @@ import (
 // redacted replaces a secret found in a text that goes into an error.
 const redacted = "[redacted]"
 
-// redactor removes the secrets a request carried from the texts of the
-// response that goes into an error, so that a server or proxy that echoes a
+// redactor removes the secrets a request carried from the texts of a
+// response that go into an [*Error], so that a server or proxy that echoes a
 // request cannot make the package leak it. The zero value removes nothing.
 type redactor struct {
 	secrets []string

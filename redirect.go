@@ -1,7 +1,9 @@
 package ultracart
 
 // The redirect policy: no request of this package follows a redirect to
-// another origin (scheme, host and port), and no token is sent to one.
+// another origin (scheme, host and port), and no token is sent to one. The
+// client of [NewContext] refuses such a redirect; the client of [NewClient]
+// follows it without the Authorization header.
 
 import (
 	"net/http"
@@ -23,9 +25,9 @@ func foreignRedirect(req *http.Request, resp *http.Response) (string, bool) {
 	return origin(u), !sameOrigin(req.URL, u)
 }
 
-// sameOriginRedirects returns a CheckRedirect that refuses a redirect to
-// another origin with an *Error, then defers to next (or to the standard
-// limit of 10 redirects).
+// sameOriginRedirects returns an [http.Client.CheckRedirect] that refuses a
+// redirect to another origin with an [*Error], then defers to next (or to the
+// standard limit of 10 redirects).
 func sameOriginRedirects(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
 	if next == nil {
 		return sameOriginOnly
@@ -61,6 +63,7 @@ func sameOrigin(a, b *url.URL) bool {
 		port(a) == port(b)
 }
 
+// port returns u's port, or the default port of its scheme.
 func port(u *url.URL) string {
 	if p := u.Port(); p != "" {
 		return p
@@ -74,12 +77,13 @@ func port(u *url.URL) string {
 	return ""
 }
 
+// origin returns u's scheme and host, for an error's text.
 func origin(u *url.URL) string {
 	return strings.ToLower(u.Scheme) + "://" + u.Host
 }
 
 // redirectedElsewhere reports whether req is a redirect, made by
-// http.Client, to an origin other than that of the request that started the
+// [http.Client], to an origin other than that of the request that started the
 // chain.
 func redirectedElsewhere(req *http.Request) bool {
 	first := req

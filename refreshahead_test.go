@@ -450,7 +450,9 @@ func TestRefreshHook(t *testing.T) {
 // an hour by that clock.
 func moveClock(srv *ultracarttest.Server, clock *psClock, at time.Time) {
 	clock.ns.Store(at.UnixNano())
-	srv.SetTokenLifetime(time.Until(at) + time.Hour)
+	o := srv.Options()
+	o.TokenLifetime = time.Until(at) + time.Hour
+	srv.SetOptions(o)
 }
 
 // peekOps returns what was done to the store so far, leaving it recorded.

@@ -11,16 +11,18 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Revoke revokes token (and with it the application's authorization) at the
-// revoke endpoint beside conf.Endpoint.TokenURL (…/oauth/token →
-// …/oauth/revoke); a zero Endpoint means RevokeURL. It sends client_id and
-// token (client_secret too when set) and never follows a redirect.
+// Revoke revokes an access token, and with it the application's
+// authorization, at UltraCart. It returns nil only when UltraCart confirms
+// the revocation; any other answer, and a request that got no answer, is an
+// [*Error].
 //
-// It succeeds only on a 2xx answer whose body says "successful": true. An
-// answer with "successful": false, an ErrorResponse envelope, or any other
-// status is an *Error, and so is a request that got no answer. It reads at
-// most 1 MiB of the answer, honours ctx and uses the client under ctx's
-// oauth2.HTTPClient key.
+// The revoke endpoint is the one beside conf.Endpoint.TokenURL (…/oauth/token
+// → …/oauth/revoke); a zero Endpoint means [RevokeURL]. Revoke sends
+// client_id and token (client_secret too when set) and never follows a
+// redirect. A confirmation is a 2xx answer whose body says "successful":
+// true; "successful": false, an ErrorResponse envelope and any other status
+// are errors. Revoke reads at most 1 MiB of the answer, honours ctx and uses
+// the client under ctx's [oauth2.HTTPClient] key.
 func Revoke(ctx context.Context, conf *oauth2.Config, token string) error {
 	if token == "" {
 		return errors.New("ultracart: the token to revoke is empty")
@@ -73,7 +75,8 @@ func Revoke(ctx context.Context, conf *oauth2.Config, token string) error {
 	return e
 }
 
-// revokeURL derives the revoke endpoint from ep's TokenURL.
+// revokeURL derives the revoke endpoint from ep's TokenURL; a zero TokenURL
+// means [RevokeURL].
 func revokeURL(ep oauth2.Endpoint) (string, error) {
 	if ep.TokenURL == "" {
 		return RevokeURL, nil

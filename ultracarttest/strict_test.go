@@ -193,35 +193,3 @@ func TestKeepRequests(t *testing.T) {
 	assert.Equal(t, "6", last.Form.Get("n"))
 	assert.Equal(t, 7, s.Stats().API)
 }
-
-// TestDeprecatedSetters checks that each old setter is the field it names.
-func TestDeprecatedSetters(t *testing.T) {
-	tests := []struct {
-		name string
-		set  func(s *ultracarttest.Server)
-		want ultracarttest.Options
-	}{
-		{"SetClientID", func(s *ultracarttest.Server) { s.SetClientID("id") }, ultracarttest.Options{ClientID: "id"}},
-		{"SetClientSecret", func(s *ultracarttest.Server) { s.SetClientSecret("x") }, ultracarttest.Options{ClientSecret: "x"}},
-		{"SetRedirectURL", func(s *ultracarttest.Server) { s.SetRedirectURL("http://a.test/") }, ultracarttest.Options{RedirectURL: "http://a.test/"}},
-		{"SetDeny", func(s *ultracarttest.Server) { s.SetDeny(true) }, ultracarttest.Options{Deny: true}},
-		{"SetAuthorizeExpired", func(s *ultracarttest.Server) { s.SetAuthorizeExpired(true) }, ultracarttest.Options{AuthorizeExpired: true}},
-		{"SetTokenLifetime", func(s *ultracarttest.Server) { s.SetTokenLifetime(time.Minute) }, ultracarttest.Options{TokenLifetime: time.Minute}},
-		{"SetTokenLifetime 0", func(s *ultracarttest.Server) { s.SetTokenLifetime(0) }, ultracarttest.Options{TokenLifetime: time.Nanosecond}},
-		{"SetExpiresInJSON", func(s *ultracarttest.Server) { s.SetExpiresInJSON("null") }, ultracarttest.Options{ExpiresInJSON: "null"}},
-		{"SetExpiresInJSON omit", func(s *ultracarttest.Server) { s.SetExpiresInJSON(ultracarttest.OmitExpiresIn) }, ultracarttest.Options{OmitExpiresIn: true}},
-		{"SetRotateRefreshTokens", func(s *ultracarttest.Server) { s.SetRotateRefreshTokens(false) }, ultracarttest.Options{KeepRefreshTokens: true}},
-		{"SetDeviceInterval", func(s *ultracarttest.Server) { s.SetDeviceInterval(7) }, ultracarttest.Options{DeviceInterval: 7 * time.Second}},
-		{"SetDevicePending", func(s *ultracarttest.Server) { s.SetDevicePending(2) }, ultracarttest.Options{DevicePending: 2}},
-		{"SetDeviceSlowDown", func(s *ultracarttest.Server) { s.SetDeviceSlowDown(3) }, ultracarttest.Options{DeviceSlowDown: 3}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newServer(t)
-			tc.set(s)
-			assert.Equal(t, tc.want, s.Options())
-		})
-	}
-	assert.Equal(t, ultracarttest.CodeInvalidGrant, ultracarttest.ErrInvalidGrant)
-	assert.Equal(t, "X-UltraCart-Api-Version", ultracarttest.VersionHeader)
-}

@@ -29,6 +29,7 @@ type cli struct {
 	fake      *ultracarttest.Server
 	tokenFile string
 	env       map[string]string
+	stdin     string // what the tool reads from stdin
 }
 
 func newCLI(t *testing.T) *cli {
@@ -72,7 +73,7 @@ func (c *cli) start(ctx context.Context, args ...string) *running {
 	r := &running{stderr: newLineBuffer(), done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
-		r.code = run(ctx, args, c.getenv, &r.stdout, r.stderr)
+		r.code = run(ctx, args, c.getenv, strings.NewReader(c.stdin), &r.stdout, r.stderr)
 	}()
 	return r
 }
@@ -197,6 +198,7 @@ func assertFailed(t *testing.T, r result, code int, want ...string) {
 		assert.Contains(t, last, w)
 	}
 	assert.NotContains(t, r.stderr, "goroutine ")
+	assert.NotContains(t, r.stderr, "ultracart: ", "the library's prefix is not repeated after the tool's")
 	assertNoSecrets(t, r.stdout+r.stderr)
 }
 

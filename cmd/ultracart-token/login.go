@@ -29,12 +29,31 @@ func runLogin(ctx context.Context, o *options, e *env) error {
 	if o.noBrowser {
 		e.browser = nil
 	}
+	// Before anyone approves anything: an approval is lost if the token
+	// cannot be saved.
+	if err := checkWritable(o.tokenFile); err != nil {
+		return fmt.Errorf("login: %w", err)
+	}
 	ctx, cancel := context.WithTimeoutCause(withHTTPClient(ctx), o.timeout, errLoginTimeout)
 	defer cancel()
 
 	var saved *oauth2.Token
 	save := func(tok *oauth2.Token) error {
-		if err := ultracart.NewFileStore(o.tokenFile).Save(ctx, tok); err != nil {
+		// Under the token file's lock, so that no refresh in another
+		// process overwrites the new token with one of the old grant.
+		store := ultracart.NewFileStore(o.tokenFile)
+		err := waitForLock(ctx, e, o.tokenFile, func(ctx context.Context) error {
+			unlock, err := store.Lock(ctx)
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			if err := saveClientFile(o.tokenFile, clientSettings{ClientID: o.clientID, Endpoint: o.endpoint}); err != nil {
+				return err
+			}
+			return store.Save(ctx, tok)
+		})
+		if err != nil {
 			return fmt.Errorf("saving the token: %w", err)
 		}
 		saved = tok
@@ -73,8 +92,11 @@ func browserLogin(ctx context.Context, conf *ultracart.Config, e *env, save func
 	conf.RedirectURL = redirect
 	state := ultracart.NewState()
 
+	// Only the redirect with this login's state ends it: anything else on
+	// the machine can send a request to the callback.
 	done := make(chan error, 1)
-	var once sync.Once
+	var mu sync.Mutex
+	finished := false
 	handler := func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != path {
 			http.NotFound(w, r)
@@ -84,20 +106,26 @@ func browserLogin(ctx context.Context, conf *ultracart.Config, e *env, save func
 			page(w, http.StatusBadRequest, "This is the callback of ultracart-token login: open the authorize URL it printed.")
 			return
 		}
-		first := false
-		once.Do(func() {
-			first = true
-			err := finishCallback(ctx, conf, r, state, save)
-			if err != nil {
-				page(w, http.StatusBadRequest, "Authorization failed: "+err.Error())
-			} else {
-				page(w, http.StatusOK, "Authorized. You can close this window.")
-			}
-			done <- err
-		})
+		code, err := ultracart.ParseCallback(r, state)
+		if errors.Is(err, ultracart.ErrStateMismatch) {
+			page(w, http.StatusBadRequest, "This redirect does not belong to the login in progress (its state does not match); the login keeps waiting.")
+			return
+		}
+		mu.Lock()
+		first := !finished
+		finished = true
+		mu.Unlock()
 		if !first {
 			page(w, http.StatusConflict, "This login has already finished. You can close this window.")
+			return
 		}
+		err = finishCallback(ctx, conf, code, err, save)
+		if err != nil {
+			page(w, http.StatusBadRequest, "Authorization failed: "+message(err))
+		} else {
+			page(w, http.StatusOK, "Authorized. You can close this window.")
+		}
+		done <- err
 	}
 	srv := &http.Server{
 		Handler:           http.HandlerFunc(handler),
@@ -119,6 +147,9 @@ func browserLogin(ctx context.Context, conf *ultracart.Config, e *env, save func
 		<-served
 	}()
 
+	if err := checkAuthorize(ctx, conf); err != nil {
+		return err
+	}
 	authURL := conf.AuthCodeURL(state)
 	fmt.Fprintf(e.stderr, "Open this URL to authorize: %s\n", authURL)
 	if e.browser != nil {
@@ -133,13 +164,10 @@ func browserLogin(ctx context.Context, conf *ultracart.Config, e *env, save func
 	}
 }
 
-// finishCallback checks UltraCart's redirect, exchanges its code and saves
-// the token.
-func finishCallback(ctx context.Context, conf *ultracart.Config, r *http.Request, state string, save func(*oauth2.Token) error) error {
-	code, err := ultracart.ParseCallback(r, state)
+// finishCallback handles UltraCart's redirect, which ParseCallback read
+// into code and err: it exchanges the code and saves the token.
+func finishCallback(ctx context.Context, conf *ultracart.Config, code string, err error, save func(*oauth2.Token) error) error {
 	switch {
-	case errors.Is(err, ultracart.ErrStateMismatch):
-		return errors.New("the redirect does not belong to this login (its state does not match); run login again")
 	case errors.Is(err, ultracart.ErrAccessDenied):
 		return fmt.Errorf("authorization denied (%w)", err)
 	case errors.Is(err, ultracart.ErrInvalidRequest):
@@ -152,6 +180,43 @@ func finishCallback(ctx context.Context, conf *ultracart.Config, r *http.Request
 		return fmt.Errorf("exchanging the authorization code: %w", err)
 	}
 	return save(tok)
+}
+
+// checkAuthorize opens the authorize link once without a browser and
+// without following its redirect, with a state of its own, so that a link
+// UltraCart refuses (an unknown client id, a wrong endpoint) fails the login
+// at once instead of after the whole --timeout. A page or a redirect is
+// what a good link gives; the person at the browser does the rest.
+func checkAuthorize(ctx context.Context, conf *ultracart.Config) error {
+	authURL := conf.Endpoint.AuthURL
+	if authURL == "" {
+		authURL = ultracart.Endpoint.AuthURL
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, conf.AuthCodeURL(ultracart.NewState()), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set(ultracart.APIVersionHeader, ultracart.APIVersion)
+	client := &http.Client{
+		Timeout:       httpTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its text repeats the URL, state and all
+		}
+		return fmt.Errorf("cannot reach UltraCart's authorize link at %s: %w", authURL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 400 {
+		return nil
+	}
+	if err := ultracart.CheckResponse(resp); err != nil {
+		return fmt.Errorf("UltraCart refused the authorize link %s for client id %q: %w; check --client-id and --endpoint", authURL, conf.ClientID, err)
+	}
+	return nil
 }
 
 // listenCallback listens where the redirect URL points, or on a random port

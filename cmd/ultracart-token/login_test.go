@@ -89,7 +89,7 @@ func TestLogin(t *testing.T) {
 				c.env[k] = v
 			}
 			if tt.clientSecret != "" {
-				c.fake.SetClientSecret(tt.clientSecret)
+				c.fake.SetOptions(ultracarttest.Options{ClientSecret: tt.clientSecret})
 			}
 			r, authURL := startLogin(t, c, context.Background(), tt.args...)
 
@@ -152,23 +152,15 @@ func TestLoginFailures(t *testing.T) {
 	}{
 		{
 			name:     "denied",
-			setup:    func(c *cli) { c.fake.SetDeny(true) },
-			wantPage: "Authorization failed: authorization denied (ultracart: access_denied",
+			setup:    func(c *cli) { c.fake.SetOptions(ultracarttest.Options{Deny: true}) },
+			wantPage: "Authorization failed: authorization denied (access_denied",
 			want:     []string{"ultracart-token: login: authorization denied", "access_denied"},
 		},
 		{
 			name:     "authorize link expired",
-			setup:    func(c *cli) { c.fake.SetAuthorizeExpired(true) },
+			setup:    func(c *cli) { c.fake.SetOptions(ultracarttest.Options{AuthorizeExpired: true}) },
 			wantPage: "Authorization failed: the authorize link has expired",
 			want:     []string{"ultracart-token: login: the authorize link has expired or is invalid", "invalid_request", "run login again"},
-		},
-		{
-			name: "state mismatch",
-			callback: func(authURL *url.URL) string {
-				return authURL.Query().Get("redirect_uri") + "?state=forged&code=forged"
-			},
-			wantPage: "Authorization failed: the redirect does not belong to this login",
-			want:     []string{"ultracart-token: login: the redirect does not belong to this login (its state does not match)"},
 		},
 		{
 			name:     "exchange fails",
@@ -235,7 +227,7 @@ func TestLoginStops(t *testing.T) {
 		r, authURL := startLogin(t, c, ctx)
 		cancel() // what Ctrl-C does to run's context
 		res := r.wait(t)
-		assertFailed(t, res, exitFailure, "ultracart-token: login: interrupted")
+		assertFailed(t, res, exitInterrupted, "ultracart-token: login: interrupted")
 		assertCallbackClosed(t, authURL.Query().Get("redirect_uri"))
 		assert.NoFileExists(t, c.tokenFile)
 	})
@@ -246,7 +238,7 @@ func TestLoginDevice(t *testing.T) {
 	t.Run("approved after a pending poll", func(t *testing.T) {
 		t.Parallel()
 		c := newCLI(t)
-		c.fake.SetDevicePending(1)
+		c.fake.SetOptions(ultracarttest.Options{DevicePending: 1})
 		r := c.run("login", "--device", "--scopes", "item_read,order_read")
 		require.Equal(t, exitOK, r.code, r.stderr)
 		assert.Empty(t, r.stdout)
@@ -270,11 +262,11 @@ func TestLoginDevice(t *testing.T) {
 	t.Run("denied", func(t *testing.T) {
 		t.Parallel()
 		c := newCLI(t)
-		c.fake.SetDeny(true)
+		c.fake.SetOptions(ultracarttest.Options{Deny: true})
 		r := c.run("login", "--device")
 		assert.Equal(t, exitFailure, r.code)
 		assert.Regexp(t, visit, r.stderr)
-		assert.Contains(t, r.stderr, "ultracart-token: login: authorization denied (ultracart: access_denied")
+		assert.Contains(t, r.stderr, "ultracart-token: login: authorization denied (access_denied")
 		assertNoSecrets(t, r.stdout+r.stderr)
 		assert.NoFileExists(t, c.tokenFile)
 	})

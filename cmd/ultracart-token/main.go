@@ -1,7 +1,14 @@
 // Command ultracart-token gets an UltraCart OAuth 2.0 token, keeps it in a
-// file and prints a valid access token for scripts:
+// file and prints a valid access token for scripts.
 //
-//	ultracart-token login                 # authorize in the browser (or --device)
+// Install it from a clone of the repository with
+//
+//	go install ./cmd/ultracart-token
+//
+// (or, once the module is published, go install
+// github.com/ultracart-go/ultracart/cmd/ultracart-token@latest). Then:
+//
+//	ultracart-token login --client-id ID  # authorize in the browser (or --device)
 //	curl -H "Authorization: Bearer $(ultracart-token token)" \
 //	     -H "X-UltraCart-Api-Version: 2017-03-01" \
 //	     https://secure.ultracart.com/rest/v2/item/items
@@ -9,7 +16,22 @@
 //	ultracart-token revoke                # revoke it and remove the file
 //	ultracart-token demo                  # all of the above against a fake UltraCart
 //
-// Run "ultracart-token --help" for the flags and their environment variables.
+// Login needs the application's client id (--client-id or
+// ULTRACART_CLIENT_ID, from the application's profile at UltraCart) and, if
+// the application has one, its client secret (ULTRACART_CLIENT_SECRET or
+// --client-secret-file, never a flag, since flags show in ps). It remembers
+// the client id and endpoint beside the token, so the other commands need
+// no flags.
+//
+// The token is kept in ultracart/token.json in the user's configuration
+// directory (os.UserConfigDir: ~/.config on Linux, ~/Library/Application
+// Support on macOS, %AppData% on Windows), readable by the user alone;
+// --token-file (ULTRACART_TOKEN_FILE) puts it elsewhere, and --merchant NAME
+// (ULTRACART_MERCHANT) keeps one token per merchant in merchants/NAME.json
+// beside it.
+//
+// "ultracart-token --help" lists every command, flag and environment
+// variable; "ultracart-token COMMAND --help", those of one command.
 package main
 
 import (
@@ -18,11 +40,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -38,16 +62,17 @@ func main() {
 		<-ctx.Done()
 		stop() // a second Ctrl-C ends the program at once
 	}()
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
 // Exit statuses.
 const (
-	exitOK      = 0
-	exitFailure = 1 // the command ran and failed
-	exitUsage   = 2 // the command line was wrong
+	exitOK          = 0
+	exitFailure     = 1   // the command ran and failed
+	exitUsage       = 2   // the command line was wrong
+	exitInterrupted = 130 // Ctrl-C, as shells report 128+SIGINT
 )
 
 // httpTimeout bounds each request the tool makes to UltraCart.
@@ -55,6 +80,7 @@ const httpTimeout = 30 * time.Second
 
 // env is what a command reads and writes besides its flags.
 type env struct {
+	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 	// browser opens a URL for the person at the terminal; nil opens none.
@@ -66,17 +92,26 @@ type command struct {
 	name    string
 	alias   string
 	summary string
+	// args names the positional arguments the command takes; "" for none.
+	args string
 	// flags is which option groups the command takes.
 	flags flagGroup
 	run   func(ctx context.Context, o *options, e *env) error
 }
 
-var commands = []*command{
-	{name: "login", summary: "authorize in the browser (or with --device) and save the token", flags: clientFlags | fileFlags | loginFlags, run: runLogin},
-	{name: "token", summary: "print a valid access token, refreshing and saving it as needed", flags: clientFlags | fileFlags | tokenFlags, run: runToken},
-	{name: "status", summary: "show the token file, the expiry, the scope and whether it can refresh", flags: fileFlags, run: runStatus},
-	{name: "revoke", alias: "logout", summary: "revoke the token at UltraCart and remove the token file", flags: clientFlags | fileFlags, run: runRevoke},
-	{name: "demo", summary: "run login, an API call, a refresh, a restart and revoke against a fake UltraCart", run: runDemo},
+var commands []*command
+
+func init() {
+	// In init, since runCompletion reads the table.
+	commands = []*command{
+		{name: "login", summary: "authorize in the browser (or with --device) and save the token", flags: clientFlags | fileFlags | loginFlags, run: runLogin},
+		{name: "token", summary: "print a valid access token, refreshing and saving it as needed", flags: clientFlags | fileFlags | tokenFlags, run: runToken},
+		{name: "status", summary: "show the token file, the client, the expiry, the scope and whether it can refresh", flags: fileFlags | statusFlags, run: runStatus},
+		{name: "revoke", alias: "logout", summary: "revoke the token at UltraCart and remove the token file", flags: clientFlags | fileFlags, run: runRevoke},
+		{name: "demo", summary: "run login, an API call, a refresh, a restart and revoke against a fake UltraCart", run: runDemo},
+		{name: "version", summary: "print the version of ultracart-token", run: runVersion},
+		{name: "completion", args: "bash|zsh", summary: "print the shell completion script for bash or zsh", run: runCompletion},
+	}
 }
 
 func lookup(name string) *command {
@@ -90,8 +125,8 @@ func lookup(name string) *command {
 
 // run runs the tool with args (without the program name) and returns its
 // exit status. getenv reads the environment.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	e := &env{stdout: stdout, stderr: stderr}
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	if getenv("CI") == "" {
 		e.browser = openBrowser
 	}
@@ -103,6 +138,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "-h", "-help", "--help":
 		toolUsage(stdout)
 		return exitOK
+	case "-version", "--version":
+		args = []string{"version"}
 	case "help":
 		if len(args) == 1 {
 			toolUsage(stdout)
@@ -120,19 +157,50 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		commandUsage(stdout, cmd)
 		return exitOK
 	}
+	if nl := (notLoggedIn{}); errors.As(err, &nl) {
+		fmt.Fprintf(stderr, "ultracart-token: %s\n", nl.msg)
+		return exitFailure
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "ultracart-token: %s: %v\nRun 'ultracart-token %s --help' for usage.\n", cmd.name, err, cmd.name)
+		fmt.Fprintf(stderr, "ultracart-token: %s: %s\nRun 'ultracart-token %s --help' for usage.\n", cmd.name, message(err), cmd.name)
 		return exitUsage
 	}
+	if cmd.flags&clientFlags != 0 {
+		if err := o.readSecret(stdin); err != nil {
+			fmt.Fprintf(stderr, "ultracart-token: %s: %s\n", cmd.name, message(err))
+			return exitUsage
+		}
+	}
 	if err := cmd.run(ctx, o, e); err != nil {
-		fmt.Fprintf(stderr, "ultracart-token: %v\n", err)
-		if errors.As(err, new(usageError)) {
+		if errors.Is(err, errReported) {
+			return exitFailure
+		}
+		fmt.Fprintf(stderr, "ultracart-token: %s\n", message(explain(err, o)))
+		switch {
+		case ctx.Err() != nil:
+			return exitInterrupted
+		case errors.As(err, new(usageError)):
 			return exitUsage
 		}
 		return exitFailure
 	}
 	return exitOK
 }
+
+// errReported is returned by a command that has told the user already.
+var errReported = errors.New("reported")
+
+// message is the text of err for the terminal: the library's "ultracart: "
+// prefixes dropped, since the tool's own prefix comes first.
+func message(err error) string {
+	return strings.ReplaceAll(err.Error(), "ultracart: ", "")
+}
+
+// notLoggedIn is the error of parseFlags when there is neither a token
+// nor a client id: not a mistake on the command line, but no login yet.
+type notLoggedIn struct{ msg string }
+
+func (e notLoggedIn) Error() string { return e.msg }
 
 // usageError is a mistake on the command line found after parsing.
 type usageError struct{ msg string }
@@ -143,112 +211,279 @@ func (e usageError) Error() string { return e.msg }
 type flagGroup int
 
 const (
-	clientFlags flagGroup = 1 << iota // --client-id, --client-secret, --endpoint
-	fileFlags                         // --token-file
+	clientFlags flagGroup = 1 << iota // --client-id, --client-secret-file, --endpoint
+	fileFlags                         // --merchant, --token-file
 	loginFlags                        // --redirect-url, --scopes, --device, --no-browser, --timeout
 	tokenFlags                        // --refresh
+	statusFlags                       // --json
 )
 
-// options are the parsed flags, with the environment filled in.
+// options are the parsed flags, with the environment and what login
+// remembered filled in.
 type options struct {
-	clientID     string
-	clientSecret string
-	endpoint     string
-	tokenFile    string
-	redirectURL  string
-	scopes       string
-	device       bool
-	noBrowser    bool
-	timeout      time.Duration
-	refresh      bool
+	clientID         string
+	clientSecret     string
+	clientSecretFile string
+	endpoint         string
+	merchant         string
+	tokenFile        string
+	redirectURL      string
+	scopes           string
+	device           bool
+	noBrowser        bool
+	timeout          time.Duration
+	refresh          bool
+	json             bool
+	args             []string // positional arguments, for a command that takes them
+
+	// flagged is which option names were set on the command line.
+	flagged map[string]bool
 }
 
-// flagHelp describes one flag in the usage text.
-type flagHelp struct {
-	group     flagGroup
-	name, arg string
-	envVar    string
-	help      string
+// option is one flag and/or environment variable. This table is the only
+// place an option is written: parseFlags registers the flags and reads the
+// environment from it, and the help texts are made from it.
+type option struct {
+	group  flagGroup
+	name   string // the flag, without dashes; "" for an environment variable only
+	arg    string // the value's placeholder in the help; "" for a boolean flag
+	envVar string // "" for a flag only
+	help   string
+	field  func(o *options) any // *string, *bool or *time.Duration
 }
 
-var flagHelps = []flagHelp{
-	{group: clientFlags, name: "client-id", arg: "ID", envVar: "ULTRACART_CLIENT_ID", help: "the application's client id (required)"},
-	{group: clientFlags, name: "client-secret", arg: "SECRET", envVar: "ULTRACART_CLIENT_SECRET", help: "the application's client secret, if it has one"},
-	{group: loginFlags, name: "redirect-url", arg: "URL", envVar: "ULTRACART_REDIRECT_URL", help: "the loopback callback URL, e.g. http://127.0.0.1:8765/callback\n(default: a random port on 127.0.0.1)"},
-	{group: loginFlags, name: "scopes", arg: "LIST", envVar: "ULTRACART_SCOPES", help: "scopes to ask for, separated by commas or spaces, e.g. item_read,order_read\n(default: the scopes of the application profile)"},
-	{group: loginFlags, name: "device", help: "use the device flow: print a URL and a code to enter there"},
-	{group: loginFlags, name: "no-browser", help: "do not try to open a browser (never done when CI is set)"},
-	{group: loginFlags, name: "timeout", arg: "DURATION", help: "give up waiting for the authorization after this long (default 5m)"},
-	{group: tokenFlags, name: "refresh", help: "refresh the token now, even if it looks valid (UltraCart rejected it)"},
-	{group: fileFlags, name: "token-file", arg: "PATH", envVar: "ULTRACART_TOKEN_FILE", help: "where the token is kept\n(default: ultracart/token.json in the user's config directory)"},
-	{group: clientFlags, name: "endpoint", arg: "URL", envVar: "ULTRACART_ENDPOINT", help: "advanced: the REST API base URL, for a sandbox or a fake\n(default: https://secure.ultracart.com/rest/v2)"},
+var optionTable = []option{
+	{group: clientFlags, name: "client-id", arg: "ID", envVar: "ULTRACART_CLIENT_ID",
+		help:  "the application's client id (login remembers it for the token file)",
+		field: func(o *options) any { return &o.clientID }},
+	{group: clientFlags, envVar: "ULTRACART_CLIENT_SECRET",
+		help:  "the application's client secret, if it has one; never a flag, since\nflags show in ps and in the shell history, and never saved",
+		field: func(o *options) any { return &o.clientSecret }},
+	{group: clientFlags, name: "client-secret-file", arg: "PATH", envVar: "ULTRACART_CLIENT_SECRET_FILE",
+		help:  "read the client secret from this file, or from stdin with -",
+		field: func(o *options) any { return &o.clientSecretFile }},
+	{group: loginFlags, name: "redirect-url", arg: "URL", envVar: "ULTRACART_REDIRECT_URL",
+		help:  "the loopback callback URL, e.g. http://127.0.0.1:8765/callback\n(default: a random port on 127.0.0.1)",
+		field: func(o *options) any { return &o.redirectURL }},
+	{group: loginFlags, name: "scopes", arg: "LIST", envVar: "ULTRACART_SCOPES",
+		help:  "scopes to ask for, separated by commas or spaces, e.g. item_read,order_read\n(default: the scopes of the application profile)",
+		field: func(o *options) any { return &o.scopes }},
+	{group: loginFlags, name: "device",
+		help:  "use the device flow: print a URL and a code to enter there",
+		field: func(o *options) any { return &o.device }},
+	{group: loginFlags, name: "no-browser",
+		help:  "do not try to open a browser (never done when CI is set)",
+		field: func(o *options) any { return &o.noBrowser }},
+	{group: loginFlags, name: "timeout", arg: "DURATION",
+		help:  "give up waiting for the authorization after this long, e.g. 90s (default 5m)",
+		field: func(o *options) any { return &o.timeout }},
+	{group: tokenFlags, name: "refresh",
+		help:  "refresh the token now, even if it looks valid (UltraCart rejected it)",
+		field: func(o *options) any { return &o.refresh }},
+	{group: statusFlags, name: "json",
+		help:  "print a JSON object (never a secret): logged_in, merchant, token_file, client_id,\nendpoint, expiry, expired, scope, refreshable, merchants, error",
+		field: func(o *options) any { return &o.json }},
+	{group: fileFlags, name: "merchant", arg: "NAME", envVar: "ULTRACART_MERCHANT",
+		help:  "use the token of this merchant profile: merchants/NAME.json in the directory\nof the default token file; status lists the profiles",
+		field: func(o *options) any { return &o.merchant }},
+	{group: fileFlags, name: "token-file", arg: "PATH", envVar: "ULTRACART_TOKEN_FILE",
+		help:  "where the token is kept\n(default: ultracart/token.json in the user's config directory)",
+		field: func(o *options) any { return &o.tokenFile }},
+	{group: clientFlags, name: "endpoint", arg: "URL", envVar: "ULTRACART_ENDPOINT",
+		help:  "advanced: the REST API base URL, for a sandbox or a fake (login remembers it)\n(default: " + defaultEndpoint + ")",
+		field: func(o *options) any { return &o.endpoint }},
 }
+
+// defaultEndpoint is the REST API base URL of UltraCart.
+const defaultEndpoint = "https://secure.ultracart.com/rest/v2"
+
+// merchantName is what a --merchant profile name may be: it becomes a file
+// name.
+var merchantName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
 // parseFlags parses the flags of cmd, then fills what they left empty from
-// the environment and the defaults.
+// the environment, from what login remembered and from the defaults.
 func parseFlags(cmd *command, args []string, getenv func(string) string) (*options, error) {
-	o := &options{timeout: 5 * time.Minute}
-	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // run prints the errors and the usage
-	if cmd.flags&clientFlags != 0 {
-		fs.StringVar(&o.clientID, "client-id", "", "")
-		fs.StringVar(&o.clientSecret, "client-secret", "", "")
-		fs.StringVar(&o.endpoint, "endpoint", "", "")
-	}
-	if cmd.flags&fileFlags != 0 {
-		fs.StringVar(&o.tokenFile, "token-file", "", "")
-	}
-	if cmd.flags&loginFlags != 0 {
-		fs.StringVar(&o.redirectURL, "redirect-url", "", "")
-		fs.StringVar(&o.scopes, "scopes", "", "")
-		fs.BoolVar(&o.device, "device", false, "")
-		fs.BoolVar(&o.noBrowser, "no-browser", false, "")
-		fs.DurationVar(&o.timeout, "timeout", o.timeout, "")
-	}
-	if cmd.flags&tokenFlags != 0 {
-		fs.BoolVar(&o.refresh, "refresh", false, "")
-	}
-	if err := fs.Parse(args); err != nil {
+	o := &options{timeout: 5 * time.Minute, flagged: map[string]bool{}}
+	if err := refuseSecretFlag(args); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	for _, f := range []struct {
-		v      *string
-		envVar string
-	}{
-		{&o.clientID, "ULTRACART_CLIENT_ID"},
-		{&o.clientSecret, "ULTRACART_CLIENT_SECRET"},
-		{&o.endpoint, "ULTRACART_ENDPOINT"},
-		{&o.tokenFile, "ULTRACART_TOKEN_FILE"},
-		{&o.redirectURL, "ULTRACART_REDIRECT_URL"},
-		{&o.scopes, "ULTRACART_SCOPES"},
-	} {
-		if *f.v == "" {
-			*f.v = strings.TrimSpace(getenv(f.envVar))
+	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // run prints the errors and the usage
+	for _, f := range optionTable {
+		if cmd.flags&f.group == 0 || f.name == "" {
+			continue
+		}
+		switch p := f.field(o).(type) {
+		case *string:
+			fs.StringVar(p, f.name, *p, "")
+		case *bool:
+			fs.BoolVar(p, f.name, *p, "")
+		case *time.Duration:
+			fs.DurationVar(p, f.name, *p, "")
 		}
 	}
-	if cmd.flags&clientFlags != 0 && o.clientID == "" {
-		return nil, errors.New("no client id: pass --client-id or set ULTRACART_CLIENT_ID")
+	if err := fs.Parse(args); err != nil {
+		return nil, flagError(err)
 	}
-	if o.endpoint != "" {
-		u, err := url.Parse(o.endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, errors.New("--endpoint must be an http or https URL, such as https://secure.ultracart.com/rest/v2")
+	fs.Visit(func(f *flag.Flag) { o.flagged[f.Name] = true })
+	o.args = fs.Args()
+	if cmd.args == "" && fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	for _, f := range optionTable {
+		if p, ok := f.field(o).(*string); ok && cmd.flags&f.group != 0 && f.envVar != "" && *p == "" {
+			*p = strings.TrimSpace(getenv(f.envVar))
 		}
 	}
 	if o.timeout <= 0 {
 		return nil, errors.New("--timeout must be positive")
 	}
-	if cmd.flags&fileFlags != 0 && o.tokenFile == "" {
-		dir, err := os.UserConfigDir()
-		if err != nil {
-			return nil, fmt.Errorf("no token file: pass --token-file or set ULTRACART_TOKEN_FILE (%v)", err)
+	if cmd.flags&fileFlags != 0 {
+		if err := o.chooseTokenFile(getenv); err != nil {
+			return nil, err
 		}
-		o.tokenFile = filepath.Join(dir, "ultracart", "token.json")
+	}
+	if cmd.flags&clientFlags != 0 {
+		if err := o.fillClient(cmd.name == "login"); err != nil {
+			return nil, err
+		}
 	}
 	return o, nil
+}
+
+// refuseSecretFlag refuses --client-secret without repeating its value.
+func refuseSecretFlag(args []string) error {
+	for _, a := range args {
+		if a == "--" {
+			return nil
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && name == "client-secret" {
+			return errors.New("--client-secret is not accepted: a secret on the command line shows in ps and in the shell history; " +
+				"set ULTRACART_CLIENT_SECRET or pass --client-secret-file PATH (- for stdin)")
+		}
+	}
+	return nil
+}
+
+// flagDash matches a flag name in the flag package's errors, which write
+// flags with one dash.
+var flagDash = regexp.MustCompile(`(^|[\s(])-([a-z][a-z0-9-]*)`)
+
+// flagError rewrites an error of the flag package with flags written
+// --flag, as the help writes them.
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	msg := flagDash.ReplaceAllString(err.Error(), "$1--$2")
+	if strings.Contains(msg, "--timeout") {
+		msg += " (a duration such as 90s or 5m)"
+	}
+	return errors.New(msg)
+}
+
+// chooseTokenFile picks the token file: --token-file, then --merchant, then
+// ULTRACART_TOKEN_FILE, then ULTRACART_MERCHANT, then the default.
+func (o *options) chooseTokenFile(getenv func(string) string) error {
+	if o.flagged["token-file"] && o.flagged["merchant"] {
+		return errors.New("pass --token-file or --merchant, not both")
+	}
+	if o.merchant != "" && !merchantName.MatchString(o.merchant) {
+		return fmt.Errorf("--merchant %q: a profile name is letters, digits, - and _ (at most 64)", o.merchant)
+	}
+	switch {
+	case o.flagged["token-file"]:
+		o.merchant = ""
+	case o.flagged["merchant"]:
+		o.tokenFile = ""
+	case o.tokenFile != "":
+		o.merchant = ""
+	}
+	if o.tokenFile != "" {
+		return nil
+	}
+	dir, err := configDir()
+	if err != nil {
+		return fmt.Errorf("no token file: pass --token-file or set ULTRACART_TOKEN_FILE (%v)", err)
+	}
+	if o.merchant != "" {
+		o.tokenFile = filepath.Join(dir, "merchants", o.merchant+".json")
+	} else {
+		o.tokenFile = filepath.Join(dir, "token.json")
+	}
+	return nil
+}
+
+// configDir is the tool's directory in the user's config directory.
+func configDir() (string, error) {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "ultracart"), nil
+}
+
+// fillClient completes the client settings from what login remembered for
+// the token file.
+func (o *options) fillClient(login bool) error {
+	if o.clientID == "" || o.endpoint == "" {
+		saved, err := loadClientFile(o.tokenFile)
+		if err != nil {
+			return err
+		}
+		// The remembered endpoint belongs to the remembered client.
+		if o.endpoint == "" && (o.clientID == "" || o.clientID == saved.ClientID) {
+			o.endpoint = saved.Endpoint
+		}
+		if o.clientID == "" {
+			o.clientID = saved.ClientID
+		}
+	}
+	if o.clientID == "" {
+		if _, err := os.Stat(o.tokenFile); !login && errors.Is(err, fs.ErrNotExist) {
+			return notLoggedIn{fmt.Sprintf("no token in %s; run `ultracart-token login --client-id ID` first", o.tokenFile)}
+		}
+		return errors.New("no client id: pass --client-id or set ULTRACART_CLIENT_ID (login remembers it)")
+	}
+	if o.endpoint != "" {
+		u, err := url.Parse(o.endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--endpoint must be an http or https URL, such as %s", defaultEndpoint)
+		}
+	}
+	return nil
+}
+
+// readSecret reads the client secret from --client-secret-file, when given.
+func (o *options) readSecret(stdin io.Reader) error {
+	if o.clientSecretFile == "" {
+		return nil
+	}
+	var b []byte
+	var err error
+	if o.clientSecretFile == "-" {
+		b, err = io.ReadAll(io.LimitReader(stdin, 64<<10))
+	} else {
+		b, err = os.ReadFile(o.clientSecretFile)
+	}
+	if err != nil {
+		return usageError{fmt.Sprintf("--client-secret-file: %v", err)}
+	}
+	o.clientSecret = strings.TrimSpace(string(b))
+	if o.clientSecret == "" {
+		return usageError{"--client-secret-file: the file is empty"}
+	}
+	return nil
+}
+
+// endpointURL is the REST API base URL in use.
+func (o *options) endpointURL() string {
+	if o.endpoint != "" {
+		return o.endpoint
+	}
+	return defaultEndpoint
 }
 
 // config returns the OAuth 2.0 configuration the options describe.
@@ -289,8 +524,18 @@ Commands:
 		}
 		fmt.Fprintf(w, "  %-16s %s\n", name, c.summary)
 	}
-	fmt.Fprint(w, `
-Run 'ultracart-token <command> --help' for the flags of a command.
+	fmt.Fprint(w, "\nFlags (each command takes those it uses; see 'ultracart-token <command> --help'):\n")
+	for _, f := range optionTable {
+		var users []string
+		for _, c := range commands {
+			if c.flags&f.group != 0 {
+				users = append(users, c.name)
+			}
+		}
+		writeOption(w, f, "for "+strings.Join(users, ", "))
+	}
+	fmt.Fprint(w, `  --version
+        print the version (also: ultracart-token version)
 
 Example:
   ultracart-token login --client-id YOUR_CLIENT_ID
@@ -298,8 +543,32 @@ Example:
        -H "X-UltraCart-Api-Version: 2017-03-01" \
        https://secure.ultracart.com/rest/v2/item/items
 
-Exit status: 0 on success, 1 when the command fails, 2 for a usage error.
+Exit status: 0 on success, 1 when the command fails, 2 for a usage error,
+130 when interrupted.
 `)
+}
+
+// writeOption writes one option of the table for a help text.
+func writeOption(w io.Writer, f option, note string) {
+	if f.name == "" {
+		fmt.Fprintf(w, "  $%s\n", f.envVar)
+	} else {
+		fmt.Fprintf(w, "  --%s", f.name)
+		if f.arg != "" {
+			fmt.Fprintf(w, " %s", f.arg)
+		}
+		fmt.Fprintln(w)
+	}
+	help := f.help
+	if f.name != "" && f.envVar != "" {
+		help += " [$" + f.envVar + "]"
+	}
+	if note != "" {
+		help += "\n(" + note + ")"
+	}
+	for line := range strings.SplitSeq(help, "\n") {
+		fmt.Fprintf(w, "        %s\n", line)
+	}
 }
 
 func commandUsage(w io.Writer, cmd *command) {
@@ -307,26 +576,18 @@ func commandUsage(w io.Writer, cmd *command) {
 	if cmd.alias != "" {
 		name += " (or " + cmd.alias + ")"
 	}
-	fmt.Fprintf(w, "Usage: ultracart-token %s [flags]\n\n%s.\n", name, upperFirst(cmd.summary))
+	args := " [flags]"
+	if cmd.args != "" {
+		args = " " + cmd.args
+	}
+	fmt.Fprintf(w, "Usage: ultracart-token %s%s\n\n%s.\n", name, args, upperFirst(cmd.summary))
 	if cmd.flags == 0 {
 		return
 	}
 	fmt.Fprint(w, "\nFlags:\n")
-	for _, f := range flagHelps {
-		if cmd.flags&f.group == 0 {
-			continue
-		}
-		fmt.Fprintf(w, "  --%s", f.name)
-		if f.arg != "" {
-			fmt.Fprintf(w, " %s", f.arg)
-		}
-		fmt.Fprintln(w)
-		help := f.help
-		if f.envVar != "" {
-			help += " [$" + f.envVar + "]"
-		}
-		for line := range strings.SplitSeq(help, "\n") {
-			fmt.Fprintf(w, "        %s\n", line)
+	for _, f := range optionTable {
+		if cmd.flags&f.group != 0 {
+			writeOption(w, f, "")
 		}
 	}
 }

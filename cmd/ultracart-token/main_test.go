@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +50,7 @@ func TestHelp(t *testing.T) {
 	c := newCLI(t)
 	r := c.run("login", "--help")
 	for _, s := range []string{
-		"--client-id ID", "$ULTRACART_CLIENT_ID", "--client-secret SECRET", "$ULTRACART_CLIENT_SECRET",
+		"--client-id ID", "$ULTRACART_CLIENT_ID", "--client-secret-file PATH", "$ULTRACART_CLIENT_SECRET_FILE", "$ULTRACART_CLIENT_SECRET\n",
 		"--redirect-url URL", "$ULTRACART_REDIRECT_URL", "--scopes LIST", "$ULTRACART_SCOPES",
 		"--token-file PATH", "$ULTRACART_TOKEN_FILE", "--no-browser", "--timeout DURATION",
 	} {
@@ -69,12 +70,10 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{name: "no command", args: nil, want: "Usage:"},
 		{name: "unknown command", args: []string{"tokn"}, want: `ultracart-token: unknown command "tokn"`},
-		{name: "unknown flag", args: []string{"token", "--bogus"}, want: "ultracart-token: token: flag provided but not defined: -bogus"},
-		{name: "flag of another command", args: []string{"status", "--client-id", "x"}, want: "flag provided but not defined: -client-id"},
+		{name: "unknown flag", args: []string{"token", "--bogus"}, want: "ultracart-token: token: flag provided but not defined: --bogus\n"},
+		{name: "flag of another command", args: []string{"status", "--client-id", "x"}, want: "flag provided but not defined: --client-id\n"},
 		{name: "extra argument", args: []string{"token", "extra"}, want: `ultracart-token: token: unexpected argument "extra"`},
-		{name: "no client id for token", args: []string{"token"}, unset: "ULTRACART_CLIENT_ID", want: "ultracart-token: token: no client id: pass --client-id or set ULTRACART_CLIENT_ID"},
-		{name: "no client id for login", args: []string{"login"}, unset: "ULTRACART_CLIENT_ID", want: "ultracart-token: login: no client id"},
-		{name: "no client id for revoke", args: []string{"revoke"}, unset: "ULTRACART_CLIENT_ID", want: "ultracart-token: revoke: no client id"},
+		{name: "no client id for login", args: []string{"login"}, unset: "ULTRACART_CLIENT_ID", want: "ultracart-token: login: no client id: pass --client-id or set ULTRACART_CLIENT_ID (login remembers it)\n"},
 		{name: "bad endpoint", args: []string{"token", "--endpoint", "127.0.0.1:1/rest/v2"}, want: "--endpoint must be an http or https URL"},
 		{name: "bad timeout", args: []string{"login", "--timeout", "0s"}, want: "--timeout must be positive"},
 		{name: "redirect URL not on this machine", args: []string{"login", "--redirect-url", "https://app.example/callback"}, want: "ultracart-token: login: --redirect-url must be an http URL on this machine"},
@@ -222,7 +221,8 @@ func TestStatus(t *testing.T) {
 			r := c.run("status")
 			require.Equal(t, exitOK, r.code, r.stderr)
 			assert.Empty(t, r.stderr)
-			want := fmt.Sprintf("token file: %s\nexpires:    %s\nscope:      %s\nrefresh:    %s\n",
+			want := fmt.Sprintf("token file: %s\nclient id:  not remembered: pass --client-id to token and revoke\nendpoint:   not remembered\n"+
+				"expires:    %s\nscope:      %s\nrefresh:    %s\n",
 				c.tokenFile, tt.expires(c.loadToken()), tt.scope, tt.refresh)
 			assert.Equal(t, want, r.stdout)
 			assertNoSecrets(t, r.stdout)
@@ -247,7 +247,7 @@ func TestRevoke(t *testing.T) {
 				assert.Equal(t, "Revoked at UltraCart; removed "+c.tokenFile+"\n", r.stdout)
 				assert.Empty(t, r.stderr)
 				assert.NoFileExists(t, c.tokenFile)
-				assert.NoFileExists(t, c.tokenFile+".lock")
+				assert.FileExists(t, c.tokenFile+".lock", "deleting a lock file breaks the lock of its holders")
 
 				req, ok := c.fake.LastRequest(ultracarttest.RevokePath)
 				require.True(t, ok)
@@ -363,7 +363,7 @@ func TestFailures(t *testing.T) {
 		{
 			name: "token: client refused",
 			setup: func(c *cli) {
-				c.fake.SetClientID("another-client")
+				c.fake.SetOptions(ultracarttest.Options{ClientID: "another-client"})
 				c.saveToken(expired(c, c.fake.IssueToken("")))
 			},
 			args: []string{"token"},
@@ -452,5 +452,23 @@ func TestTokenFileLocation(t *testing.T) {
 			r := c.run(append([]string{"status"}, tt.args...)...)
 			assertFailed(t, r, exitFailure, "no token in "+tt.want+";")
 		})
+	}
+}
+
+// TestREADMECommandLine: the README's command-line section gives the
+// install command that works from a clone, beside the one for the
+// published module, and documents every field of status --json.
+func TestREADMECommandLine(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(readme), "\n## The command-line tool\n")
+	require.True(t, ok, "the README has a command-line section")
+	section, _, _ = strings.Cut(section, "\n## ")
+	assert.Contains(t, section, "\ngo install ./cmd/ultracart-token ")
+	assert.Contains(t, section, "\ngo install github.com/ultracart-go/ultracart/cmd/ultracart-token@latest ")
+	typ := reflect.TypeFor[statusJSON]()
+	for i := range typ.NumField() {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		assert.Contains(t, section, "`"+name+"`", "status --json field")
 	}
 }

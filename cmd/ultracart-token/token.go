@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -38,34 +40,113 @@ func runToken(ctx context.Context, o *options, e *env) error {
 	return nil
 }
 
-// runStatus is the status command. It reads the token file only: no
-// request, no refresh, and never the token itself on the output.
+// runStatus is the status command. It reads the token file and what login
+// remembered beside it only: no request, no refresh, and never the token
+// itself on the output. With --json it prints a statusJSON, logged out too.
 func runStatus(ctx context.Context, o *options, e *env) error {
+	st := statusJSON{TokenFile: o.tokenFile, Merchant: o.merchant, Merchants: merchants()}
+	if st.Merchants == nil {
+		st.Merchants = []string{}
+	}
+	saved, serr := loadClientFile(o.tokenFile)
+	st.ClientID, st.Endpoint = saved.ClientID, saved.Endpoint
+	if st.ClientID != "" && st.Endpoint == "" {
+		st.Endpoint = defaultEndpoint
+	}
 	tok, err := ultracart.NewFileStore(o.tokenFile).Load(ctx)
+	if err == nil {
+		err = serr
+	}
 	if err != nil {
-		return tokenError(err, o.tokenFile)
+		err = tokenError(err, o.tokenFile)
+		if others := otherProfiles(st.Merchants, o.merchant); others != "" && errors.Is(err, errNoToken) {
+			err = fmt.Errorf("%w (other profiles: %s)", err, others)
+		}
+		if o.json {
+			st.Error = message(err)
+			writeJSON(e, st)
+		}
+		return err
 	}
 	now := time.Now()
+	st.LoggedIn = true
+	st.Scope = scopeText(tok)
+	st.Refreshable = tok.RefreshToken != ""
+	if !tok.Expiry.IsZero() {
+		expiry := tok.Expiry.UTC().Truncate(time.Second)
+		st.Expiry = &expiry
+		st.Expired = !tok.Expiry.After(now)
+	}
+	if o.json {
+		writeJSON(e, st)
+		return nil
+	}
 	expires := "unknown (UltraCart gave no lifetime)"
 	if !tok.Expiry.IsZero() {
 		expires = tok.Expiry.Format(time.RFC3339) + " (" + untilText(tok.Expiry, now) + ")"
 	}
-	scope := scopeText(tok)
-	fmt.Fprintf(e.stdout, "token file: %s\nexpires:    %s\nscope:      %s\nrefresh:    %s\n",
-		o.tokenFile, expires, scope, yesNo(tok.RefreshToken != ""))
+	client, endpoint := st.ClientID, st.Endpoint
+	if client == "" {
+		client, endpoint = "not remembered: pass --client-id to token and revoke", "not remembered"
+	}
+	fmt.Fprintf(e.stdout, "token file: %s\n", o.tokenFile)
+	if o.merchant != "" {
+		fmt.Fprintf(e.stdout, "merchant:   %s\n", o.merchant)
+	}
+	fmt.Fprintf(e.stdout, "client id:  %s\nendpoint:   %s\nexpires:    %s\nscope:      %s\nrefresh:    %s\n",
+		client, endpoint, expires, st.Scope, yesNo(st.Refreshable))
+	if len(st.Merchants) > 0 {
+		fmt.Fprintf(e.stdout, "merchants:  %s (pick one with --merchant NAME)\n", strings.Join(st.Merchants, ", "))
+	}
 	return nil
+}
+
+// statusJSON is the output of status --json. It never holds a secret.
+type statusJSON struct {
+	LoggedIn    bool       `json:"logged_in"`   // a token is stored (it may have expired)
+	Merchant    string     `json:"merchant"`    // the --merchant profile; "" for the default
+	TokenFile   string     `json:"token_file"`  // the token file's path
+	ClientID    string     `json:"client_id"`   // the client login remembered; "" if none
+	Endpoint    string     `json:"endpoint"`    // its REST API base URL; "" if none
+	Expiry      *time.Time `json:"expiry"`      // the access token's expiry; null when unknown
+	Expired     bool       `json:"expired"`     // the access token has expired
+	Scope       string     `json:"scope"`       // the scope granted, "unknown" when not known
+	Refreshable bool       `json:"refreshable"` // a refresh token is stored
+	Merchants   []string   `json:"merchants"`   // the merchant profiles that have a token file
+	Error       string     `json:"error,omitempty"`
+}
+
+func writeJSON(e *env, v any) {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// otherProfiles lists, as flags, the profiles other than the current one.
+func otherProfiles(names []string, current string) string {
+	var flags []string
+	for _, n := range names {
+		if n != current {
+			flags = append(flags, "--merchant "+n)
+		}
+	}
+	return strings.Join(flags, ", ")
 }
 
 // runRevoke is the revoke command: it revokes the grant at UltraCart by its
 // access token (refreshed first if it has expired, since UltraCart revokes
-// by access token), then removes the token file. When UltraCart no longer
-// knows the grant, the file is removed all the same.
+// by access token), then removes the token file under its lock, and what
+// login remembered beside it. When UltraCart no longer knows the grant, the
+// file is removed all the same.
 func runRevoke(ctx context.Context, o *options, e *env) error {
 	ctx = withHTTPClient(ctx)
 	conf := o.config()
+	if err := awaitLock(ctx, e, o.tokenFile); err != nil {
+		return fmt.Errorf("revoke: %w", err)
+	}
 	tok, err := ultracart.PersistentTokenSource(ctx, &conf.Config, ultracart.NewFileStore(o.tokenFile)).Token()
 	if errors.Is(err, ultracart.ErrInvalidGrant) {
-		if err := removeTokenFile(o.tokenFile); err != nil {
+		if err := removeTokenFile(ctx, e, o.tokenFile); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "The authorization had already expired or been revoked at UltraCart; removed %s\n", o.tokenFile)
@@ -80,27 +161,61 @@ func runRevoke(ctx context.Context, o *options, e *env) error {
 			return fmt.Errorf("revoke: %w (the token file %s was kept)", unreachable(err), o.tokenFile)
 		}
 		// UltraCart answered but revoked nothing: it no longer knows the token.
-		if err := removeTokenFile(o.tokenFile); err != nil {
+		if err := removeTokenFile(ctx, e, o.tokenFile); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "UltraCart no longer knew the token (%v); removed %s\n", err, o.tokenFile)
 		return nil
 	}
-	if err := removeTokenFile(o.tokenFile); err != nil {
+	if err := removeTokenFile(ctx, e, o.tokenFile); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "Revoked at UltraCart; removed %s\n", o.tokenFile)
 	return nil
 }
 
-// removeTokenFile removes the token file and the lock file beside it.
-func removeTokenFile(path string) error {
-	for _, p := range []string{path, path + ".lock"} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("removing the token file: %w", err)
-		}
+// removeTokenFile removes the token file under its lock (the lock file
+// stays), then what login remembered beside it.
+func removeTokenFile(ctx context.Context, e *env, path string) error {
+	store := ultracart.NewFileStore(path)
+	if err := waitForLock(ctx, e, path, store.Remove); err != nil {
+		return fmt.Errorf("removing the token file: %w", err)
 	}
-	return nil
+	return removeClientFile(path)
+}
+
+// awaitLock waits, saying so, until no other process holds the lock of the
+// token file at path, whose holder is refreshing or saving it.
+func awaitLock(ctx context.Context, e *env, path string) error {
+	if _, err := os.Stat(path); err != nil {
+		return nil // no token to wait for; the command says so
+	}
+	store := ultracart.NewFileStore(path)
+	return waitForLock(ctx, e, path, func(ctx context.Context) error {
+		unlock, err := store.Lock(ctx)
+		if err == nil {
+			unlock()
+		}
+		return err
+	})
+}
+
+// lockNotice is how long a command waits for the token file's lock before
+// it says that another process holds it.
+const lockNotice = 200 * time.Millisecond
+
+// waitForLock runs locked, which takes the lock of the token file at path
+// and waits for it until its context is done; when the lock is not free at
+// once, it says so on stderr and keeps waiting until ctx is done.
+func waitForLock(ctx context.Context, e *env, path string, locked func(context.Context) error) error {
+	short, cancel := context.WithTimeout(ctx, lockNotice)
+	err := locked(short)
+	cancel()
+	if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "Waiting for another process to release %s.lock (Ctrl-C to cancel)...\n", path)
+	return locked(ctx)
 }
 
 // tokenError explains an error of loading, refreshing or saving the token
@@ -108,14 +223,23 @@ func removeTokenFile(path string) error {
 func tokenError(err error, path string) error {
 	switch {
 	case errors.Is(err, ultracart.ErrNoToken), errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("no token in %s; run `ultracart-token login` first", path)
+		return fmt.Errorf("no token in %s; run `ultracart-token login` first%w", path, errNoToken)
 	case errors.Is(err, ultracart.ErrInvalidGrant):
 		return fmt.Errorf("the authorization in %s has expired or was revoked (%w); run `ultracart-token login` again", path, err)
 	case errors.Is(err, ultracart.ErrPersist):
 		return fmt.Errorf("a new token could not be saved to %s: %w", path, err)
 	}
+	// A file that exists but holds no token: say how to get out of it.
+	if _, lerr := ultracart.NewFileStore(path).Load(context.Background()); lerr != nil &&
+		!errors.Is(lerr, ultracart.ErrNoToken) && !errors.As(lerr, new(*fs.PathError)) {
+		return fmt.Errorf("%w; run `ultracart-token login` again to replace it, or remove it", lerr)
+	}
 	return unreachable(err)
 }
+
+// errNoToken marks the error of tokenError for a missing token; its text is
+// empty, so that it adds nothing to the message.
+var errNoToken = errors.New("")
 
 // unreachable says so when err is a request to UltraCart that got no answer.
 func unreachable(err error) error {

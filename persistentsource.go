@@ -282,12 +282,13 @@ type outcome struct {
 	attempted bool // a token request was made (or the flight broke off)
 	adopted   bool // a token other than the cached one came from the store
 	rotated   bool // the new token came with a new refresh token
+	saved     bool // the token a failed save left pending is saved now
 }
 
 // report reports whether the flight is a refresh to tell OnRefresh about:
 // not the first load of the token, unless that had to refresh it.
 func (o *outcome) report(prev *cachedToken) bool {
-	return o.attempted || (prev != nil && (o.adopted || o.err != nil))
+	return o.attempted || o.saved || (prev != nil && (o.adopted || o.err != nil))
 }
 
 func (o *outcome) event(prev *cachedToken, background bool) RefreshEvent {
@@ -417,7 +418,7 @@ func (s *persistentSource) update(prev *cachedToken, background bool) outcome {
 	if adoptable(stored) {
 		if pendingSaved {
 			s.cache(stored)
-			return outcome{tok: stored, rotated: true}
+			return outcome{tok: stored, rotated: true, saved: true}
 		}
 		return adopt(stored)
 	}

@@ -7,6 +7,7 @@ package ultracart
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -444,6 +445,49 @@ func TestRefreshHook(t *testing.T) {
 	assert.NotContains(t, fmt.Sprintf("%+v", c.ev), other.AccessToken)
 	assert.NotContains(t, fmt.Sprintf("%+v", c.ev), other.RefreshToken)
 	noCall()
+}
+
+// TestRefreshHookPendingSave checks the events of a refresh whose rotated
+// token could not be saved, and of the later save of that token.
+func TestRefreshHookPendingSave(t *testing.T) {
+	srv := psServer(t)
+	clock := newPSClock()
+	old := psExpired(srv.IssueToken(""), clock.now())
+	store := newPSStore(old)
+	store.saveErrs = []error{errors.New("disk full")}
+	events := make(chan RefreshEvent, 4)
+	src := bgSource(context.Background(), srv, store, clock, &PersistentOptions{OnRefresh: func(e RefreshEvent) { events <- e }})
+	next := func() RefreshEvent {
+		t.Helper()
+		select {
+		case e := <-events:
+			return e
+		case <-time.After(10 * time.Second):
+			require.FailNow(t, "OnRefresh was not called")
+		}
+		return RefreshEvent{}
+	}
+
+	_, err := src.Token()
+	require.ErrorIs(t, err, ErrPersist)
+	e := next()
+	assert.ErrorIs(t, e.Err, ErrPersist)
+	assert.True(t, e.Rotated)
+	assert.True(t, e.NewExpiry.IsZero(), "no new token was handed out")
+
+	tok, err := src.Token()
+	require.NoError(t, err)
+	e = next()
+	assert.NoError(t, e.Err)
+	assert.True(t, e.Rotated)
+	assert.False(t, e.Adopted)
+	assert.True(t, e.NewExpiry.Equal(tok.Expiry))
+	assert.Equal(t, 1, srv.Stats().Refresh, "saved, not refreshed again")
+	select {
+	case e := <-events:
+		assert.Fail(t, "an unexpected event", "%+v", e)
+	default:
+	}
 }
 
 // moveClock sets clock to at, and makes the server issue tokens that live

@@ -118,9 +118,10 @@ type PersistentOptions struct {
 	RefreshAhead time.Duration
 
 	// OnRefresh, when set, is called once for each refresh of the token:
-	// one that UltraCart answered, one that failed, and the adoption of a
-	// token that another process (or source) saved to the store. The first
-	// load of the token is not a refresh. It is called on the goroutine that
+	// one that UltraCart answered, one that failed, the adoption of a
+	// token that another process (or source) saved to the store, and the
+	// save of a token that an ErrPersist left pending. The first load of
+	// the token is not a refresh. It is called on the goroutine that
 	// ran the refresh (a background one included) once the store is
 	// unlocked and the outcome is published, so it may call Token; calls
 	// may overlap, and it must not block for long. The RefreshEvent it gets

@@ -181,7 +181,10 @@ type RefreshEvent struct {
 // no longer be handed out. No goroutine, timer or connection exists for a
 // source that is not refreshing. PersistentTokenSourceWithOptions changes
 // both windows, turns background refreshes off, and reports each refresh to
-// a function of the caller's.
+// a function of the caller's. A program that exits right after its
+// requests, such as a command-line tool, should turn them off: exiting
+// while a background refresh runs is like being killed then, and when
+// UltraCart has already rotated the refresh token, the new one is lost.
 //
 // Every refresh, in the background or not, runs the same way:
 //

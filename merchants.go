@@ -148,7 +148,7 @@ func (m *Merchants) add(merchant string, now int64) *merchantEntry {
 		store = m.store(merchant)
 	}
 	e := &merchantEntry{
-		src:    newPersistentSource(m.ctx, m.conf, store, DefaultExpiryDelta),
+		src:    newPersistentSource(m.ctx, m.conf, store, nil),
 		handle: &merchantSource{m: m, merchant: merchant},
 	}
 	e.client = NewClient(m.ctx, e.handle)

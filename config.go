@@ -85,14 +85,24 @@ func (c *Config) Exchange(ctx context.Context, code string, opts ...oauth2.AuthC
 //
 // With a nil t, or a t with neither an access token nor a refresh token,
 // Token fails with an error matching [ErrNoToken]. As in
-// PersistentTokenSource, refreshes keep ctx's values but not its
-// cancellation, and each takes at most 30 s.
+// PersistentTokenSource, a token near its expiry ([DefaultRefreshAhead]) is
+// refreshed in the background while callers keep getting it, refreshes
+// keep ctx's values but not its cancellation, and each takes at most 30 s.
 func (c *Config) TokenSource(ctx context.Context, t *oauth2.Token) oauth2.TokenSource {
 	if t != nil && t.AccessToken == "" && t.RefreshToken == "" {
 		t = nil
 	}
-	return newPersistentSource(ctx, c.oauth2Config(), NewMemoryStore(t), DefaultExpiryDelta)
+	return newPersistentSource(ctx, c.oauth2Config(), privateStore{NewMemoryStore(t)}, nil)
 }
+
+// privateStore is the store of Config.TokenSource: a MemoryStore that no
+// other source shares, and so without a Locker (the source's own refreshes
+// are serialized already).
+type privateStore struct{ m *MemoryStore }
+
+func (p privateStore) Load(ctx context.Context) (*oauth2.Token, error) { return p.m.Load(ctx) }
+
+func (p privateStore) Save(ctx context.Context, t *oauth2.Token) error { return p.m.Save(ctx, t) }
 
 // Client returns an HTTP client that sends the token, refreshes it when it
 // expires and adds X-UltraCart-Api-Version. It is [NewClient] over

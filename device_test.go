@@ -38,6 +38,7 @@ func deviceServer(t *testing.T, polls ...string) (*recorder, *atomic.Int32) {
 }
 
 func TestDeviceFlow(t *testing.T) {
+	t.Parallel() // it waits more than it computes: overlap it with the other slow tests
 	srv, polls := deviceServer(t, "authorization_pending", "token")
 	conf := testConfig(srv.URL)
 	conf.Scopes = []string{ultracart.ScopeItemRead}
@@ -70,6 +71,7 @@ func TestDeviceFlow(t *testing.T) {
 // 2.5 s deadline ends the wait after exactly one poll. Were slow_down not
 // recognised, the poll's error would come back at once instead.
 func TestDeviceSlowDown(t *testing.T) {
+	t.Parallel() // it waits more than it computes: overlap it with the other slow tests
 	srv, polls := deviceServer(t, "slow_down", "token")
 	conf := testConfig(srv.URL)
 	da, err := conf.DeviceAuth(context.Background())
@@ -83,6 +85,7 @@ func TestDeviceSlowDown(t *testing.T) {
 }
 
 func TestDeviceDenied(t *testing.T) {
+	t.Parallel() // it waits more than it computes: overlap it with the other slow tests
 	srv, _ := deviceServer(t, "access_denied")
 	conf := testConfig(srv.URL)
 	da, err := conf.DeviceAuth(context.Background())

@@ -41,23 +41,16 @@ import (
 // one made with an empty path, returns an error saying so.
 type FileStore struct {
 	path string
-	turn chan struct{} // holds a value while a caller of Lock has the lock
-	lock *flock.Flock  // used only while turn is held
+
+	mu   sync.Mutex
+	turn chan struct{} // holds a value while a caller of Lock has the lock; made on first use
 }
 
 // NewFileStore returns a FileStore over the file at path, which need not
 // exist yet.
 func NewFileStore(path string) *FileStore {
-	return &FileStore{
-		path: path,
-		turn: make(chan struct{}, 1),
-		lock: flock.New(path+".lock", flock.SetPermissions(0o600)),
-	}
+	return &FileStore{path: path}
 }
-
-// lockRetry is how often Lock tries again for a lock that another process
-// holds.
-const lockRetry = 5 * time.Millisecond
 
 // errUnusable is the error of the methods of a FileStore that NewFileStore
 // did not make, or made with an empty path.
@@ -65,7 +58,7 @@ var errUnusable = errors.New("ultracart: the FileStore has no path; make it with
 
 // usable reports errUnusable for a FileStore that cannot work.
 func (s *FileStore) usable() error {
-	if s == nil || s.path == "" || s.turn == nil || s.lock == nil {
+	if s == nil || s.path == "" {
 		return errUnusable
 	}
 	return nil
@@ -224,35 +217,85 @@ func syncDir(dir string) error {
 // Lock takes the exclusive lock of the store, waiting for other processes
 // and for other callers in this process until ctx is done. The returned
 // unlock releases it; calling it again does nothing.
+//
+// While another process holds the lock, Lock waits in the operating system,
+// which wakes it the moment the lock is free, rather than trying again at
+// intervals. When ctx ends first, Lock returns at once; the abandoned wait
+// lets go of the lock as soon as it gets it, and until then the other
+// callers in this process keep waiting their turn.
 func (s *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
+	turn := s.turnChan()
+	lockPath := s.path + ".lock"
 	select {
-	case s.turn <- struct{}{}:
+	case turn <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("ultracart: locking %s: %w", s.lock.Path(), ctx.Err())
+		return nil, fmt.Errorf("ultracart: locking %s: %w", lockPath, ctx.Err())
 	}
-	release := func() { <-s.turn }
+	release := func() { <-turn }
+	if err := ctx.Err(); err != nil { // the turn was free, but ctx is done
+		release()
+		return nil, fmt.Errorf("ultracart: locking %s: %w", lockPath, err)
+	}
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
 		release()
-		return nil, fmt.Errorf("ultracart: locking %s: %w", s.lock.Path(), err)
+		return nil, fmt.Errorf("ultracart: locking %s: %w", lockPath, err)
 	}
-	ok, err := s.lock.TryLockContext(ctx, lockRetry)
+	l := flock.New(lockPath, flock.SetPermissions(0o600))
+	ok, err := l.TryLock()
 	if err == nil && !ok {
-		err = errors.New("lock not acquired")
+		var abandoned bool
+		if abandoned, err = waitLock(ctx, l, release); abandoned {
+			// The wait goes on without us, and gives the turn back.
+			return nil, fmt.Errorf("ultracart: locking %s: %w", lockPath, err)
+		}
 	}
 	if err != nil {
 		release()
-		return nil, fmt.Errorf("ultracart: locking %s: %w", s.lock.Path(), err)
+		return nil, fmt.Errorf("ultracart: locking %s: %w", lockPath, err)
 	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			_ = s.lock.Unlock() // also closes the lock file; the OS drops the lock either way
+			_ = l.Unlock() // also closes the lock file; the OS drops the lock either way
 			release()
 		})
 	}, nil
+}
+
+// waitLock takes l, blocking in the operating system, until ctx is done.
+// When ctx ends first, it returns ctx's error and abandoned, and leaves a
+// goroutine that finishes the wait, unlocks l at once and then calls
+// release.
+func waitLock(ctx context.Context, l *flock.Flock, release func()) (abandoned bool, err error) {
+	done := make(chan error, 1)
+	go func() { done <- l.Lock() }()
+	select {
+	case err := <-done:
+		return false, err
+	case <-ctx.Done():
+		go func() {
+			if <-done == nil {
+				_ = l.Unlock()
+			}
+			release()
+		}()
+		return true, ctx.Err()
+	}
+}
+
+// turnChan returns the channel that serializes the callers of Lock in this
+// process, making it on first use so that a store that never locks costs
+// nothing for it.
+func (s *FileStore) turnChan() chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.turn == nil {
+		s.turn = make(chan struct{}, 1)
+	}
+	return s.turn
 }
 
 // noTokenError is ErrNoToken with the place the token was looked for.

@@ -332,6 +332,7 @@ func psHelperSave(path string) error {
 }
 
 func TestFileStoreCrashWhileSaving(t *testing.T) {
+	t.Parallel() // it waits more than it computes: overlap it with the other slow tests
 	const kills = 100
 	path := filepath.Join(t.TempDir(), "token.json")
 	s := NewFileStore(path)

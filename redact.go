@@ -2,6 +2,8 @@ package ultracart
 
 import (
 	"encoding/base64"
+	"io"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -16,6 +18,9 @@ const redacted = "[redacted]"
 // request cannot make the package leak it. The zero value removes nothing.
 type redactor struct {
 	secrets []string
+	// from is a request whose secrets are still to be collected: that
+	// waits until a text is cleaned, since a success needs none.
+	from *http.Request
 }
 
 // add registers secret, and its URL-encoded form, for removal.
@@ -69,6 +74,10 @@ func (r *redactor) clean(s string) string {
 	if r == nil {
 		return s
 	}
+	if req := r.from; req != nil {
+		r.from = nil
+		r.addRequest(req)
+	}
 	for _, secret := range r.secrets {
 		if strings.Contains(s, secret) {
 			s = strings.ReplaceAll(s, secret, redacted)
@@ -105,4 +114,26 @@ func excerpt(body []byte, r *redactor) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// addRequest registers the secrets of a token request: its Authorization
+// header and the secret-bearing fields of its form, read from a copy of its
+// body without consuming the body itself.
+func (r *redactor) addRequest(req *http.Request) {
+	r.addAuthorization(req.Header.Get("Authorization"))
+	if req.GetBody == nil {
+		return
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return
+	}
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, maxBody))
+	if err != nil {
+		return
+	}
+	if form, err := url.ParseQuery(string(b)); err == nil {
+		r.addForm(form)
+	}
 }

@@ -172,6 +172,7 @@ type secretCall struct {
 // secret it did not send. The echo server repeats only what it received, so
 // every secret is looked for in every error.
 func TestSecretHygiene(t *testing.T) {
+	t.Parallel() // it waits more than it computes: overlap it with the other slow tests
 	srv := newEchoServer(t)
 	ctx := context.Background()
 	dir := t.TempDir()

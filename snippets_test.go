@@ -233,6 +233,7 @@ func program(s snippet) (string, error) {
 // code block in the doc comments of the library packages, so that no
 // snippet a user may paste drifts from the code.
 func TestSnippetsCompile(t *testing.T) {
+	t.Parallel() // it waits more than it computes: overlap it with the other slow tests
 	goTool, err := exec.LookPath("go")
 	require.NoError(t, err, "the go command is needed to build the snippets")
 	root, err := filepath.Abs(".")

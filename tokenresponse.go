@@ -37,6 +37,11 @@ func translate(resp *http.Response, kind requestKind, r *redactor) (*http.Respon
 	if e != nil && e.Err != nil {
 		return nil, e
 	}
+	if e == nil && kind == tokenCall && resp.StatusCode >= 200 && resp.StatusCode <= 299 && resp.Header.Get("UC-REST-ERROR") == "" {
+		if out, ok := fastTokenBody(body); ok {
+			return passOn(resp, out), nil
+		}
+	}
 	var out []byte
 	if e == nil {
 		out, e = translateBody(resp.StatusCode, resp.Header, body, kind, r)
@@ -65,6 +70,36 @@ func rewrite(resp *http.Response, out []byte, kind requestKind, r *redactor, fai
 	resp.Body = io.NopCloser(bytes.NewReader(out))
 	return resp
 }
+
+// passOn gives resp the body out from the fast path, changing no more of
+// its headers than it must: the JSON content type and the length.
+func passOn(resp *http.Response, out []byte) *http.Response {
+	h := resp.Header
+	if h == nil {
+		h = http.Header{}
+		resp.Header = h
+	}
+	if h.Get("Content-Type") != "application/json" {
+		h.Set("Content-Type", "application/json")
+	}
+	if h.Get("Content-Encoding") != "" {
+		h.Del("Content-Encoding")
+	}
+	if n, err := strconv.Atoi(h.Get("Content-Length")); err != nil || n != len(out) {
+		h.Set("Content-Length", strconv.Itoa(len(out)))
+	}
+	resp.ContentLength = int64(len(out))
+	b := new(bodyReader)
+	b.Reset(out)
+	resp.Body = b
+	return resp
+}
+
+// bodyReader is a response body over bytes already read, in one
+// allocation.
+type bodyReader struct{ bytes.Reader }
+
+func (*bodyReader) Close() error { return nil }
 
 // wireError is the translated form of an error response: RFC 6749's three
 // fields for x/oauth2, and under "ultracart" everything decodeError
@@ -273,4 +308,169 @@ func isDecimal(s string) bool {
 		}
 	}
 	return i == len(s)
+}
+
+// The fast path of the token-response translation.
+//
+// Most successful token responses need little or no work: an RFC 6749 body
+// (a numeric expires_in, no envelope) is already what x/oauth2 reads, and
+// UltraCart's own differs only in its string expires_in. fastTokenBody
+// recognizes those two without decoding the body into values: it checks that
+// the body is valid JSON, then walks the members of its top-level object
+// once, and either hands the body back as it is or rewrites the one value.
+// Anything it is not sure of (an error member, a member whose name x/oauth2
+// would match only case-insensitively, a repeated member, a value of an
+// unexpected type, an expires_in it would have to drop) goes to the full
+// translation, which decides as before. FuzzFastTokenBody checks that both
+// give the same object whenever the fast path answers.
+
+// tokenMember is a top-level member of a token response that fastTokenBody
+// looks at: x/oauth2 reads each of them, matching names case-insensitively.
+type tokenMember int
+
+const (
+	memberOther tokenMember = iota
+	memberAccessToken
+	memberTokenType
+	memberRefreshToken
+	memberExpiresIn
+	memberError
+	memberErrorDescription
+	memberErrorURI
+)
+
+var tokenMemberNames = [...]string{
+	memberAccessToken:      "access_token",
+	memberTokenType:        "token_type",
+	memberRefreshToken:     "refresh_token",
+	memberExpiresIn:        "expires_in",
+	memberError:            "error",
+	memberErrorDescription: "error_description",
+	memberErrorURI:         "error_uri",
+}
+
+// fastTokenBody returns the RFC 6749 form of the body of a successful (2xx)
+// token response, when it can be had without decoding the body: body itself
+// when it already is in that form, or body with only its expires_in
+// rewritten as a whole number of seconds. ok is false when the full
+// translation must decide.
+func fastTokenBody(body []byte) (out []byte, ok bool) {
+	if !json.Valid(body) {
+		return nil, false
+	}
+	sc := objectScanner{b: body}
+	if !sc.open() {
+		return nil, false
+	}
+	var seen [len(tokenMemberNames)]bool
+	var hasAccess bool
+	expStart, expEnd := -1, -1
+	for {
+		key, vs, ve, more, ok := sc.next()
+		if !ok {
+			return nil, false
+		}
+		if !more {
+			break
+		}
+		m, exact := matchMember(key)
+		if m == memberOther {
+			continue
+		}
+		if !exact || seen[m] {
+			return nil, false
+		}
+		seen[m] = true
+		val := body[vs:ve]
+		switch m {
+		case memberAccessToken:
+			if val[0] != '"' || len(val) == 2 { // not a string, or ""
+				return nil, false
+			}
+			hasAccess = true
+		case memberTokenType, memberRefreshToken:
+			if val[0] != '"' && string(val) != "null" {
+				return nil, false
+			}
+		case memberExpiresIn:
+			expStart, expEnd = vs, ve
+		default: // an error member, even an empty one: let the translation judge
+			return nil, false
+		}
+	}
+	if !hasAccess {
+		return nil, false
+	}
+	if expStart < 0 {
+		return body, true
+	}
+	raw := body[expStart:expEnd]
+	if plainSeconds(raw) {
+		return body, true
+	}
+	var n int64
+	if len(raw) > 2 && raw[0] == '"' && plainSeconds(raw[1:len(raw)-1]) {
+		// UltraCart's "7200": the digits themselves, without decoding.
+		for _, c := range raw[1 : len(raw)-1] {
+			n = n*10 + int64(c-'0')
+		}
+		ok = true
+	} else {
+		n, ok = parseExpiresIn(raw)
+	}
+	if !ok {
+		return nil, false // null, empty or no number: the translation removes the member
+	}
+	out = make([]byte, 0, len(body)+10)
+	out = append(out, body[:expStart]...)
+	out = strconv.AppendInt(out, n, 10)
+	return append(out, body[expEnd:]...), true
+}
+
+// plainSeconds reports whether raw is a JSON number that x/oauth2 reads as
+// the translation would: a positive integer of at most nine digits, so
+// below math.MaxInt32.
+func plainSeconds(raw []byte) bool {
+	if len(raw) == 0 || len(raw) > 9 || raw[0] == '0' {
+		return false
+	}
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// matchMember returns the member of a token response that x/oauth2 would
+// fill from a member named key, and whether key is that member's exact
+// name. A key with an escape or a byte outside ASCII is reported as an
+// inexact match of a made-up member, since encoding/json's case folding
+// reaches beyond ASCII (the Kelvin sign matches k).
+func matchMember(key []byte) (tokenMember, bool) {
+	for _, c := range key {
+		if c == '\\' || c >= 0x80 {
+			return memberError, false
+		}
+	}
+	for m, name := range tokenMemberNames {
+		if m == 0 || len(name) != len(key) {
+			continue
+		}
+		exact, fold := true, true
+		for i := range key {
+			c, n := key[i], name[i]
+			if c != n {
+				exact = false
+				if c|0x20 != n || n < 'a' || n > 'z' {
+					fold = false
+					break
+				}
+			}
+		}
+		if fold {
+			return tokenMember(m), exact
+		}
+	}
+	return memberOther, false
 }

@@ -18,7 +18,9 @@ package ultracart
 //     around "load, refresh if still needed, save", so a process adopts the
 //     token another one saved instead of refreshing it again;
 //   - a failed refresh leaves the store as it was, and the next call tries
-//     again.
+//     again;
+//   - a token that nears its expiry is refreshed in the background while
+//     callers keep using it, so that no request waits for a refresh.
 //
 // So only the merchant's own revocation (or an expired grant) should ever
 // make an application ask the merchant to authorize again.
@@ -26,8 +28,6 @@ package ultracart
 import (
 	"context"
 	"errors"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -84,38 +84,126 @@ var (
 )
 
 // DefaultExpiryDelta is how long before its Expiry PersistentTokenSource
-// refreshes a token: the same early window as golang.org/x/oauth2.
+// stops handing out a token: the same early window as golang.org/x/oauth2.
+// Inside it, callers wait for the refresh.
 const DefaultExpiryDelta = 10 * time.Second
+
+// DefaultRefreshAhead is how long before its Expiry PersistentTokenSource
+// starts refreshing a token in the background, while callers keep getting
+// the still-valid token. For a token whose lifetime is known (it came with
+// an expires_in), the window is at most half that lifetime.
+const DefaultRefreshAhead = 5 * time.Minute
 
 // refreshTimeout bounds one refresh: waiting for the store's lock, loading,
 // the token request and saving.
 const refreshTimeout = 30 * time.Second
 
+// PersistentOptions are the settings of PersistentTokenSourceWithOptions. A
+// nil *PersistentOptions is equivalent to a zero PersistentOptions, which
+// gives PersistentTokenSource's behaviour.
+type PersistentOptions struct {
+	// EarlyExpiry is how long before its Expiry a token is no longer handed
+	// out; from then on callers wait for a refresh. Zero means
+	// DefaultExpiryDelta; a negative value is used as given (the token is
+	// used for -EarlyExpiry past its Expiry), as in
+	// oauth2.ReuseTokenSourceWithExpiry.
+	EarlyExpiry time.Duration
+
+	// RefreshAhead is how long before its Expiry a token is refreshed in the
+	// background, while Token keeps returning it. Zero means
+	// DefaultRefreshAhead; a negative value turns background refreshes off,
+	// so that callers wait for every refresh, as with x/oauth2. For a token
+	// whose lifetime is known, the window is at most half that lifetime; a
+	// window no longer than EarlyExpiry has no effect.
+	RefreshAhead time.Duration
+
+	// OnRefresh, when set, is called once for each refresh of the token:
+	// one that UltraCart answered, one that failed, the adoption of a
+	// token that another process (or source) saved to the store, and the
+	// save of a token that an ErrPersist left pending. The first load of
+	// the token is not a refresh. It is called on the goroutine that
+	// ran the refresh (a background one included) once the store is
+	// unlocked and the outcome is published, so it may call Token; calls
+	// may overlap, and it must not block for long. The RefreshEvent it gets
+	// carries no secret.
+	OnRefresh func(RefreshEvent)
+}
+
+// RefreshEvent describes one refresh of a PersistentTokenSource's token, for
+// metrics and audit logs. It carries no token and no secret: its Err, as
+// every error of this package, is free of them, so the event may be logged
+// as it is.
+type RefreshEvent struct {
+	// OldExpiry is the Expiry of the token that was replaced, or that
+	// failed to be; zero when the expiry is unknown.
+	OldExpiry time.Time
+	// NewExpiry is the Expiry of the new token; zero when the refresh
+	// failed or the expiry is unknown.
+	NewExpiry time.Time
+	// Rotated reports that the new token came with a new refresh token.
+	Rotated bool
+	// Adopted reports that the new token was not requested but taken from
+	// the store, where another process (or source) had saved it.
+	Adopted bool
+	// Background reports that the refresh ran ahead of the expiry, while
+	// callers kept the old token.
+	Background bool
+	// Err is why the refresh failed, nil when it did not. Its class is
+	// told by errors.Is(Err, ErrInvalidGrant) (the merchant must authorize
+	// again), ErrPersist (a rotated refresh token waits to be saved),
+	// ErrNoToken (the store was emptied), and by an *Error whose
+	// Temporary method reports true (worth the retry that follows).
+	Err error
+}
+
 // PersistentTokenSource returns a TokenSource that loads the token from
-// store, refreshes it through conf when it expires (or is about to, see
-// DefaultExpiryDelta), and saves every new token to store before handing it
-// out. A zero conf.Endpoint means Endpoint; the token requests speak
-// UltraCart's dialect, and their errors are *Error values.
+// store, refreshes it through conf before it expires, and saves every new
+// token to store before handing it out. A zero conf.Endpoint means
+// Endpoint; the token requests speak UltraCart's dialect, and their errors
+// are *Error values.
 //
 // The first call to Token loads the token; with an empty store it fails
 // with an error matching ErrNoToken. While the token is valid, Token returns
-// it without touching the store or the network and without allocating. When
-// it must be refreshed:
+// it without touching the store or the network, without a lock and without
+// waiting.
 //
-//   - one refresh runs, however many goroutines ask at once, and all of them
-//     get its token or its error;
-//   - when store implements Locker, the source locks it, reloads the token and
-//     adopts one that another process saved in the meantime, refreshing only
-//     when that token too needs it; then it saves and unlocks, so processes
-//     that share a store make one refresh per expiry;
+// From DefaultRefreshAhead (5 minutes) before its Expiry, or half its
+// lifetime when that is shorter, the token is refreshed in the background:
+// the first call to Token inside that window starts one refresh on a
+// goroutine of its own, and every call meanwhile returns the still-valid
+// token at once. Callers wait for a refresh only when the token is inside
+// the early window of DefaultExpiryDelta (10 seconds) before its Expiry, has
+// expired, or was rejected (see Invalidator); they then share one refresh,
+// the background one if it is still running. A failed background refresh
+// is tried again by a later call, after a pause of 2 seconds that doubles
+// with each failure up to a minute, so that an endpoint that is down is not
+// asked by every request; its error reaches callers only once the token can
+// no longer be handed out. No goroutine, timer or connection exists for a
+// source that is not refreshing. PersistentTokenSourceWithOptions changes
+// both windows, turns background refreshes off, and reports each refresh to
+// a function of the caller's. A program that exits right after its
+// requests, such as a command-line tool, should turn them off: exiting
+// while a background refresh runs is like being killed then, and when
+// UltraCart has already rotated the refresh token, the new one is lost.
+//
+// Every refresh, in the background or not, runs the same way:
+//
+//   - one refresh runs at a time, however many goroutines ask, and those
+//     that wait get its token or its error;
+//   - the source first reads the store without locking it, and adopts a
+//     token that another process saved if it needs no refresh; only
+//     otherwise, when store implements Locker, it locks the store, reloads
+//     the token, adopts one that another process saved in the meantime or
+//     else refreshes, saves and unlocks, so processes that share a store
+//     make one refresh per expiry;
 //   - an error matching ErrInvalidGrant means the merchant must authorize the
 //     application again; an *Error whose Temporary method reports true (5xx,
 //     429, timeout, reset connection) is worth a later retry; either way the
-//     store is left untouched and the next call tries again;
-//   - when the new refresh token cannot be saved, Token fails with an error
-//     matching ErrPersist and saves it first on the next call, without a
-//     second refresh; when the refresh token did not change, a failed save
-//     loses nothing, and the token is returned.
+//     store is left untouched and a later call tries again;
+//   - when the new refresh token cannot be saved, the refresh fails with an
+//     error matching ErrPersist, and the next one saves the new token first,
+//     without a second request; when the refresh token did not change, a
+//     failed save loses nothing, and the token is used.
 //
 // Refreshes run on context.WithoutCancel(ctx): they keep ctx's values, such
 // as the oauth2.HTTPClient client, but not its cancellation, so ctx may be a
@@ -133,269 +221,36 @@ const refreshTimeout = 30 * time.Second
 // itself. NewClient and Config.Client use the source as it is, and read its
 // cached token without copying it.
 func PersistentTokenSource(ctx context.Context, conf *oauth2.Config, store TokenStore) oauth2.TokenSource {
-	return newPersistentSource(ctx, conf, store, DefaultExpiryDelta)
+	return newPersistentSource(ctx, conf, store, nil)
 }
 
 // PersistentTokenSourceWithExpiry is PersistentTokenSource with another early
 // window: the token is refreshed earlyExpiry before its Expiry. As in
 // oauth2.ReuseTokenSourceWithExpiry, a zero earlyExpiry means
 // DefaultExpiryDelta and a negative one is used as given: the token is then
-// used for -earlyExpiry past its Expiry.
+// used for -earlyExpiry past its Expiry. It is
+// PersistentTokenSourceWithOptions with EarlyExpiry set.
 func PersistentTokenSourceWithExpiry(ctx context.Context, conf *oauth2.Config, store TokenStore, earlyExpiry time.Duration) oauth2.TokenSource {
-	if earlyExpiry == 0 {
-		earlyExpiry = DefaultExpiryDelta
-	}
-	return newPersistentSource(ctx, conf, store, earlyExpiry)
+	return newPersistentSource(ctx, conf, store, &PersistentOptions{EarlyExpiry: earlyExpiry})
 }
 
-func newPersistentSource(ctx context.Context, conf *oauth2.Config, store TokenStore, early time.Duration) *persistentSource {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	return &persistentSource{
-		ctx:     context.WithoutCancel(ctx),
-		conf:    conf,
-		store:   store,
-		early:   early,
-		timeout: refreshTimeout,
-		now:     time.Now,
-	}
-}
-
-// persistentSource is the TokenSource of PersistentTokenSource.
+// PersistentTokenSourceWithOptions is PersistentTokenSource with the
+// settings of opts; a nil opts gives PersistentTokenSource. For instance, a
+// source that refreshes 10 minutes ahead and logs each refresh (the event
+// carries no secret):
 //
-// Its hot path reads an immutable cached state through an atomic pointer.
-// Everything else happens in a flight: at most one runs at a time, and the
-// goroutines that ask for a token meanwhile wait for its outcome.
-type persistentSource struct {
-	ctx     context.Context // without cancellation
-	conf    *oauth2.Config
-	store   TokenStore
-	early   time.Duration
-	timeout time.Duration
-	now     func() time.Time
-
-	state atomic.Pointer[cachedToken] // nil until the first load
-
-	mu     sync.Mutex // guards flight
-	flight *flight    // the refresh in progress, if any
-
-	// Owned by the running flight (flights are serialized by mu).
-	//
-	// unsaved is a token that replaced a refresh token but could not be
-	// saved; it holds the only live refresh token, so it is saved before
-	// anything else. unsavedBase is the refresh token it replaced.
-	unsaved     *oauth2.Token
-	unsavedBase string
-}
-
-// cachedToken is a token with the wall-clock time from which it must be
-// refreshed. It is never modified once published, and tok is never handed
-// to a caller that could write into it.
-type cachedToken struct {
-	tok       *oauth2.Token
-	refreshAt time.Time // zero: never (the expiry is unknown)
-	rejected  bool      // the REST API rejected tok: replace it
-}
-
-// fresh reports whether c holds a token that needs no refresh at now. As in
-// x/oauth2, a token is still good at the very instant its early window
-// begins.
-func (c *cachedToken) fresh(now time.Time) bool {
-	return c != nil && !c.rejected && (c.refreshAt.IsZero() || !c.refreshAt.Before(now))
-}
-
-// flight is one run of the slow path, shared by the goroutines that wait
-// for it.
-type flight struct {
-	done chan struct{}
-	tok  *oauth2.Token
-	err  error
-}
-
-// Token returns a copy of the current token, loading or refreshing it when
-// needed. The copy is the caller's: oauth2.ReuseTokenSource writes into the
-// tokens it gets.
-func (s *persistentSource) Token() (*oauth2.Token, error) {
-	tok, err := s.sharedToken()
-	if err != nil {
-		return nil, err
-	}
-	c := *tok
-	return &c, nil
-}
-
-// sharedToken is Token without the copy, for the clients of this package,
-// which only read the token: the hot path, a valid cached token, takes no
-// lock and allocates nothing.
-func (s *persistentSource) sharedToken() (*oauth2.Token, error) {
-	if c := s.state.Load(); c.fresh(s.now()) {
-		return c.tok, nil
-	}
-	return s.slowToken()
-}
-
-// Invalidate marks the cached token as rejected when t carries its access
-// token; see Invalidator.
-func (s *persistentSource) Invalidate(t *oauth2.Token) {
-	if t == nil || t.AccessToken == "" {
-		return
-	}
-	for {
-		c := s.state.Load()
-		if c == nil || c.rejected || c.tok.AccessToken != t.AccessToken {
-			return
-		}
-		r := *c
-		r.rejected = true
-		if s.state.CompareAndSwap(c, &r) {
-			return
-		}
-	}
-}
-
-// slowToken joins the flight in progress or starts one.
-func (s *persistentSource) slowToken() (*oauth2.Token, error) {
-	s.mu.Lock()
-	if c := s.state.Load(); c.fresh(s.now()) {
-		s.mu.Unlock()
-		return c.tok, nil
-	}
-	if f := s.flight; f != nil {
-		s.mu.Unlock()
-		<-f.done
-		return f.tok, f.err
-	}
-	f := &flight{done: make(chan struct{}), err: errors.New("ultracart: the token refresh panicked")}
-	s.flight = f
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.flight = nil
-		s.mu.Unlock()
-		close(f.done)
-	}()
-	f.tok, f.err = s.update()
-	return f.tok, f.err
-}
-
-// cached returns tok with the time from which it must be refreshed.
-func (s *persistentSource) cached(tok *oauth2.Token) *cachedToken {
-	c := &cachedToken{tok: tok}
-	if !tok.Expiry.IsZero() {
-		c.refreshAt = tok.Expiry.Round(0).Add(-s.early)
-	}
-	return c
-}
-
-// cache publishes tok for the hot path.
-func (s *persistentSource) cache(tok *oauth2.Token) { s.state.Store(s.cached(tok)) }
-
-// fresh reports whether tok can be handed out without a refresh.
-func (s *persistentSource) fresh(tok *oauth2.Token) bool {
-	return tok.AccessToken != "" && s.cached(tok).fresh(s.now())
-}
-
-// update is the slow path: under the store's lock, save a pending token,
-// reload, adopt or refresh, save.
-func (s *persistentSource) update() (*oauth2.Token, error) {
-	if s.conf == nil {
-		return nil, errors.New("ultracart: PersistentTokenSource needs an oauth2.Config")
-	}
-	if s.store == nil {
-		return nil, errors.New("ultracart: PersistentTokenSource needs a TokenStore")
-	}
-	ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
-	defer cancel()
-	// rejected is the access token the REST API rejected, if any: it is
-	// not handed out again, even when the store still holds it.
-	var rejected string
-	if c := s.state.Load(); c != nil && c.rejected {
-		rejected = c.tok.AccessToken
-	}
-
-	if l, ok := s.store.(Locker); ok {
-		unlock, err := l.Lock(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				// A timeout: worth a retry, like a token request that timed
-				// out, so an *Error whose Temporary reports true.
-				return nil, &Error{Description: "waiting for the token store's lock timed out", Err: err}
-			}
-			return nil, chain("waiting for the token store's lock", err)
-		}
-		defer unlock()
-	}
-
-	stored, loadErr := s.store.Load(ctx)
-	if s.unsaved != nil {
-		switch {
-		case errors.Is(loadErr, ErrNoToken):
-			// The store was emptied since (the merchant logged out, the
-			// grant was revoked): saving the pending token would bring back
-			// a grant the user ended.
-			s.unsaved, s.unsavedBase = nil, ""
-			return nil, chain("the token store was emptied while a rotated refresh token waited to be saved, so that token was dropped", loadErr)
-		case loadErr == nil && stored != nil && stored.RefreshToken != s.unsavedBase:
-			// Someone saved another grant (a new authorization) since: it
-			// wins over the pending token.
-			s.unsaved, s.unsavedBase = nil, ""
-		default:
-			tok := s.unsaved
-			if err := s.store.Save(ctx, tok); err != nil {
-				return nil, chain("the rotated refresh token could not be saved", ErrPersist, err)
-			}
-			s.unsaved, s.unsavedBase = nil, ""
-			stored, loadErr = tok, nil
-		}
-	}
-	if loadErr != nil {
-		if errors.Is(loadErr, ErrNoToken) {
-			return nil, loadErr
-		}
-		return nil, chain("loading the stored token", loadErr)
-	}
-	if stored == nil {
-		return nil, errors.New("ultracart: the token store returned no token and no error")
-	}
-	if stored.AccessToken != rejected && s.fresh(stored) {
-		s.cache(stored)
-		return stored, nil
-	}
-	if stored.RefreshToken == "" {
-		if rejected != "" {
-			return nil, errors.New("ultracart: the stored token was rejected and has no refresh token; run the authorization flow again")
-		}
-		return nil, errors.New("ultracart: the stored token has expired and has no refresh token; run the authorization flow again")
-	}
-
-	tok, err := refresh(ctx, s.conf, stored.RefreshToken)
-	if err != nil {
-		return nil, err
-	}
-	if tok.RefreshToken == "" {
-		// Keep the refresh token, without writing into a token that
-		// x/oauth2 may still hold.
-		t := *tok
-		t.RefreshToken = stored.RefreshToken
-		tok = &t
-	}
-	if err := s.store.Save(ctx, tok); err != nil {
-		if tok.RefreshToken != stored.RefreshToken {
-			s.unsaved, s.unsavedBase = tok, stored.RefreshToken
-			return nil, chain("the rotated refresh token could not be saved", ErrPersist, err)
-		}
-		// The stored refresh token still works: nothing is lost, and the
-		// next refresh saves again.
-	}
-	s.cache(tok)
-	return tok, nil
-}
-
-// refresh redeems refreshToken for a new token through conf, in UltraCart's
-// dialect. The new token keeps refreshToken when the server sends none.
-func refresh(ctx context.Context, conf *oauth2.Config, refreshToken string) (*oauth2.Token, error) {
-	src := withEndpoint(conf).TokenSource(NewContext(ctx), &oauth2.Token{RefreshToken: refreshToken})
-	tok, err := src.Token()
-	return tok, wrapError(err)
+//	func newSource(ctx context.Context, conf *oauth2.Config, store ultracart.TokenStore) oauth2.TokenSource {
+//		return ultracart.PersistentTokenSourceWithOptions(ctx, conf, store, &ultracart.PersistentOptions{
+//			RefreshAhead: 10 * time.Minute,
+//			OnRefresh: func(e ultracart.RefreshEvent) {
+//				log.Printf("token refresh: expiry %v -> %v, rotated %t, adopted %t, background %t, error: %v",
+//					e.OldExpiry, e.NewExpiry, e.Rotated, e.Adopted, e.Background, e.Err)
+//			},
+//		})
+//	}
+//
+// RefreshAhead: -1 makes every caller wait for the refresh instead, as with
+// oauth2.ReuseTokenSource.
+func PersistentTokenSourceWithOptions(ctx context.Context, conf *oauth2.Config, store TokenStore, opts *PersistentOptions) oauth2.TokenSource {
+	return newPersistentSource(ctx, conf, store, opts)
 }

@@ -144,7 +144,7 @@ func psExpired(tok *oauth2.Token, now time.Time) *oauth2.Token {
 
 // psSource returns the source under test, on the clock.
 func psSource(ctx context.Context, conf *oauth2.Config, store TokenStore, clock *psClock) *persistentSource {
-	s := newPersistentSource(ctx, conf, store, DefaultExpiryDelta)
+	s := newPersistentSource(ctx, conf, store, nil)
 	s.now = clock.now
 	return s
 }
@@ -223,7 +223,7 @@ func TestPersistentTokenSourceCachesValidToken(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, want.AccessToken, first.AccessToken)
 	assert.Equal(t, want.RefreshToken, first.RefreshToken)
-	assert.Equal(t, []string{"lock", "load", "unlock"}, store.takeOps())
+	assert.Equal(t, []string{"load"}, store.takeOps(), "a valid stored token is read without the lock")
 
 	shared, err := src.(*persistentSource).sharedToken()
 	require.NoError(t, err)
@@ -291,7 +291,7 @@ func TestPersistentTokenSourceExpiryWindow(t *testing.T) {
 			if !tc.wantRefresh {
 				assert.Equal(t, old.AccessToken, tok.AccessToken)
 				assert.Equal(t, ultracarttest.Stats{}, srv.Stats())
-				assert.Equal(t, []string{"lock", "load", "unlock"}, store.takeOps())
+				assert.Equal(t, []string{"load"}, store.takeOps(), "a usable stored token is read without the lock")
 				return
 			}
 			assert.Equal(t, 1, srv.Stats().Refresh)
@@ -299,7 +299,7 @@ func TestPersistentTokenSourceExpiryWindow(t *testing.T) {
 			assert.NotEqual(t, old.AccessToken, tok.AccessToken)
 			assert.True(t, strings.HasPrefix(tok.AccessToken, ultracarttest.AccessTokenPrefix))
 			assert.NotEqual(t, old.RefreshToken, tok.RefreshToken, "the server rotates refresh tokens")
-			assert.Equal(t, []string{"lock", "load", "save", "unlock"}, store.takeOps())
+			assert.Equal(t, []string{"load", "lock", "load", "save", "unlock"}, store.takeOps(), "read without the lock, then locked to refresh")
 			saved := store.stored(t)
 			assert.Equal(t, tok.AccessToken, saved.AccessToken)
 			assert.Equal(t, tok.RefreshToken, saved.RefreshToken)
@@ -427,15 +427,15 @@ func TestPersistentTokenSourceAdoptsSavedToken(t *testing.T) {
 
 	tokA, err := a.Token()
 	require.NoError(t, err)
-	assert.Equal(t, []string{"lock", "load", "save", "unlock"}, store.takeOps())
+	assert.Equal(t, []string{"load", "lock", "load", "save", "unlock"}, store.takeOps())
 	assert.Equal(t, 1, srv.Stats().Refresh)
 
-	// b takes the lock, reloads, and finds a's token fresh: no refresh.
+	// b reads the store without the lock and finds a's token fresh: no refresh.
 	tokB, err := b.Token()
 	require.NoError(t, err)
 	assert.Equal(t, tokA.AccessToken, tokB.AccessToken)
 	assert.Equal(t, tokA.RefreshToken, tokB.RefreshToken)
-	assert.Equal(t, []string{"lock", "load", "unlock"}, store.takeOps())
+	assert.Equal(t, []string{"load"}, store.takeOps())
 	assert.Equal(t, 1, srv.Stats().Refresh)
 
 	// After the next expiry, b refreshes first and a adopts b's token; a's
@@ -448,7 +448,7 @@ func TestPersistentTokenSourceAdoptsSavedToken(t *testing.T) {
 	assert.Equal(t, tokB2.AccessToken, tokA2.AccessToken)
 	assert.Equal(t, 2, srv.Stats().Refresh)
 	assertRefreshRequest(t, srv, tokA.RefreshToken)
-	assert.Equal(t, []string{"lock", "load", "save", "unlock", "lock", "load", "unlock"}, store.takeOps())
+	assert.Equal(t, []string{"load", "lock", "load", "save", "unlock", "load"}, store.takeOps())
 }
 
 func TestPersistentTokenSourceWithoutLocker(t *testing.T) {
@@ -488,7 +488,7 @@ func TestPersistentTokenSourcePersistFailure(t *testing.T) {
 			require.NotNil(t, kept, "the new token is kept in memory")
 			assertNoSecrets(t, err, old, kept)
 			assert.Equal(t, old.RefreshToken, store.stored(t).RefreshToken, "the store still holds the old token")
-			assert.Equal(t, []string{"lock", "load", "save failed", "unlock"}, store.takeOps())
+			assert.Equal(t, []string{"load", "lock", "load", "save failed", "unlock"}, store.takeOps())
 			assert.Equal(t, 1, srv.Stats().Refresh)
 
 			for i := 1; i < failures; i++ {
@@ -574,7 +574,11 @@ func TestPersistentTokenSourcePersistFailureThenEmptied(t *testing.T) {
 		assert.ErrorIs(t, err, ErrNoToken)
 		assert.True(t, strings.HasPrefix(err.Error(), "ultracart: "), err.Error())
 		assertNoSecrets(t, err, old, pending)
-		assert.Equal(t, []string{"lock", "load", "unlock"}, store.takeOps(), "nothing saved")
+		wantOps := []string{"load", "lock", "load", "unlock"}
+		if i == 0 {
+			wantOps = wantOps[1:] // a pending token is always handled under the lock
+		}
+		assert.Equal(t, wantOps, store.takeOps(), "nothing saved")
 		assert.Nil(t, src.unsaved, "the pending token is dropped")
 		if i == 0 {
 			assert.Contains(t, err.Error(), "emptied", "the first call says what happened")
@@ -644,12 +648,12 @@ func TestPersistentTokenSourceInvalidate(t *testing.T) {
 				assert.NotEqual(t, first.AccessToken, tok.AccessToken)
 				assert.Equal(t, 1, srv.Stats().Refresh)
 				assertRefreshRequest(t, srv, issued.RefreshToken)
-				assert.Equal(t, []string{"lock", "load", "save", "unlock"}, store.takeOps())
+				assert.Equal(t, []string{"load", "lock", "load", "save", "unlock"}, store.takeOps())
 				assert.Equal(t, tok.AccessToken, store.stored(t).AccessToken)
 			case tc.wantAdopt:
 				assert.Equal(t, other.AccessToken, tok.AccessToken)
 				assert.Zero(t, srv.Stats().Refresh)
-				assert.Equal(t, []string{"lock", "load", "unlock"}, store.takeOps())
+				assert.Equal(t, []string{"load"}, store.takeOps())
 			default:
 				assert.Equal(t, first.AccessToken, tok.AccessToken)
 				assert.Zero(t, srv.Stats().Refresh)
@@ -675,7 +679,7 @@ func TestPersistentTokenSourceRejectedConcurrently(t *testing.T) {
 			store := newPSStore(srv.IssueToken(""))
 			var clients []*http.Client
 			for range sources {
-				src := newPersistentSource(context.Background(), psConfig(srv), store, DefaultExpiryDelta)
+				src := newPersistentSource(context.Background(), psConfig(srv), store, nil)
 				clients = append(clients, NewClient(context.Background(), src))
 			}
 			srv.ExpireAccessTokens()
@@ -724,7 +728,7 @@ func TestPersistentTokenSourcePersistFailureWithoutRotation(t *testing.T) {
 	assert.NotEqual(t, old.AccessToken, tok.AccessToken)
 	assert.Equal(t, old.RefreshToken, tok.RefreshToken)
 	assert.Nil(t, src.unsaved)
-	assert.Equal(t, []string{"lock", "load", "save failed", "unlock"}, store.takeOps())
+	assert.Equal(t, []string{"load", "lock", "load", "save failed", "unlock"}, store.takeOps())
 	assert.Equal(t, old.AccessToken, store.stored(t).AccessToken)
 
 	again, err := src.Token()
@@ -736,7 +740,7 @@ func TestPersistentTokenSourcePersistFailureWithoutRotation(t *testing.T) {
 	psNextExpiry(srv, clock)
 	tok2, err := src.Token()
 	require.NoError(t, err)
-	assert.Equal(t, []string{"lock", "load", "save", "unlock"}, store.takeOps())
+	assert.Equal(t, []string{"load", "lock", "load", "save", "unlock"}, store.takeOps())
 	assert.Equal(t, tok2.AccessToken, store.stored(t).AccessToken)
 	assert.Equal(t, 2, srv.Stats().Refresh)
 	assertRefreshRequest(t, srv, old.RefreshToken)
@@ -759,7 +763,7 @@ func TestPersistentTokenSourceInvalidGrant(t *testing.T) {
 		require.ErrorAs(t, err, &e)
 		assert.False(t, e.Temporary())
 		assertNoSecrets(t, err, old)
-		assert.Equal(t, []string{"lock", "load", "unlock"}, store.takeOps(), "the store is left untouched")
+		assert.Equal(t, []string{"load", "lock", "load", "unlock"}, store.takeOps(), "the store is left untouched")
 		assert.Equal(t, i, srv.Stats().Refresh, "each call tries again")
 		assertRefreshRequest(t, srv, old.RefreshToken)
 	}
@@ -806,7 +810,7 @@ func TestPersistentTokenSourceTransientFailures(t *testing.T) {
 			if tc.name == "429" {
 				assert.Equal(t, 7*time.Second, e.RetryAfter)
 			}
-			assert.Equal(t, []string{"lock", "load", "unlock"}, store.takeOps(), "the store is left untouched")
+			assert.Equal(t, []string{"load", "lock", "load", "unlock"}, store.takeOps(), "the store is left untouched")
 			assert.Equal(t, old.AccessToken, store.stored(t).AccessToken)
 
 			// The next call tries again, with the same refresh token.
@@ -901,7 +905,7 @@ func TestPersistentTokenSourceNoRefreshToken(t *testing.T) {
 	assert.Nil(t, tok)
 	assert.EqualError(t, err, "ultracart: the stored token has expired and has no refresh token; run the authorization flow again")
 	assert.Equal(t, ultracarttest.Stats{}, srv.Stats(), "no network call")
-	assert.Equal(t, []string{"lock", "load", "unlock"}, store.takeOps())
+	assert.Equal(t, []string{"load", "lock", "load", "unlock"}, store.takeOps())
 }
 
 func TestPersistentTokenSourceStoreFailures(t *testing.T) {
@@ -939,7 +943,7 @@ func TestPersistentTokenSourceStoreFailures(t *testing.T) {
 		require.ErrorAs(t, err, &e)
 		assert.True(t, e.Temporary(), "a lock that timed out is worth a retry")
 		assert.EqualError(t, err, "ultracart: waiting for the token store's lock timed out")
-		assert.Equal(t, []string{"lock failed"}, store.takeOps())
+		assert.Equal(t, []string{"load", "lock failed"}, store.takeOps())
 		unlock()
 	})
 
@@ -1010,6 +1014,8 @@ func TestPersistHelperProcess(t *testing.T) {
 		err = psHelperSave(os.Getenv("ULTRACART_PERSIST_PATH"))
 	case "lock":
 		err = psHelperLock(os.Getenv("ULTRACART_PERSIST_PATH"))
+	case "background":
+		err = psHelperBackground(os.Getenv("ULTRACART_PERSIST_PATH"), os.Getenv("ULTRACART_PERSIST_URL"))
 	default:
 		err = fmt.Errorf("unknown helper mode %q", mode)
 	}
@@ -1095,7 +1101,7 @@ func psHelperRefresh(path, baseURL string) error {
 		TokenURL: baseURL + ultracarttest.TokenPath, AuthStyle: oauth2.AuthStyleInParams,
 	}}
 	var offset atomic.Int64
-	src := newPersistentSource(context.Background(), conf, NewFileStore(path), DefaultExpiryDelta)
+	src := newPersistentSource(context.Background(), conf, NewFileStore(path), nil)
 	src.now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	client := NewClient(context.Background(), src)
 	sc := bufio.NewScanner(os.Stdin)
@@ -1133,7 +1139,7 @@ func psHelperReject(path, baseURL string) error {
 	conf := &oauth2.Config{ClientID: psClientID, Endpoint: oauth2.Endpoint{
 		TokenURL: baseURL + ultracarttest.TokenPath, AuthStyle: oauth2.AuthStyleInParams,
 	}}
-	src := newPersistentSource(context.Background(), conf, NewFileStore(path), DefaultExpiryDelta)
+	src := newPersistentSource(context.Background(), conf, NewFileStore(path), nil)
 	client := NewClient(context.Background(), src)
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {

@@ -7,9 +7,7 @@ package ultracart
 
 import (
 	"context"
-	"io"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"golang.org/x/oauth2"
@@ -42,12 +40,23 @@ func NewContext(ctx context.Context) context.Context {
 	if _, ok := parent.Transport.(*dialectTransport); ok {
 		return ctx
 	}
-	return context.WithValue(ctx, oauth2.HTTPClient, &http.Client{
-		Transport:     &dialectTransport{base: parent.Transport, ctx: ctx},
-		CheckRedirect: sameOriginRedirects(parent.CheckRedirect),
-		Jar:           parent.Jar,
-		Timeout:       parent.Timeout,
-	})
+	c := &dialectClient{
+		client: http.Client{
+			CheckRedirect: sameOriginRedirects(parent.CheckRedirect),
+			Jar:           parent.Jar,
+			Timeout:       parent.Timeout,
+		},
+		transport: dialectTransport{base: parent.Transport, ctx: ctx},
+	}
+	c.client.Transport = &c.transport
+	return context.WithValue(ctx, oauth2.HTTPClient, &c.client)
+}
+
+// dialectClient is the client of NewContext with its transport, made in
+// one allocation, since NewContext runs for every token call.
+type dialectClient struct {
+	client    http.Client
+	transport dialectTransport
 }
 
 // contextClient is the client that x/oauth2 would use with ctx.
@@ -78,10 +87,7 @@ func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		if noCtx {
 			ctx = t.ctx
 		}
-		req = req.Clone(ctx)
-		if req.Header.Get(APIVersionHeader) == "" {
-			req.Header.Set(APIVersionHeader, APIVersion)
-		}
+		req = withVersion(req, ctx)
 	}
 	base := t.base
 	if base == nil {
@@ -110,6 +116,31 @@ func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	return translate(resp, kind, r)
 }
 
+// withVersion returns a shallow copy of req with ctx and with the version
+// header when req lacks it. A RoundTripper must not change the request it
+// is given; a full Clone would also copy the URL and every header value,
+// which the copy only reads.
+func withVersion(req *http.Request, ctx context.Context) *http.Request {
+	r := req.WithContext(ctx)
+	if req.Header.Get(APIVersionHeader) == "" {
+		h := make(http.Header, len(req.Header)+1)
+		for k, v := range req.Header {
+			h[k] = v
+		}
+		h[apiVersionKey] = apiVersionValue
+		r.Header = h
+	}
+	return r
+}
+
+// The version header as withVersion adds it: the canonical key, and one
+// value slice shared by the requests, which only read it (http.Header.Add
+// on a full slice copies it first).
+var (
+	apiVersionKey   = http.CanonicalHeaderKey(APIVersionHeader)
+	apiVersionValue = []string{APIVersion}
+)
+
 type requestKind int
 
 const (
@@ -131,25 +162,8 @@ func tokenRequestKind(req *http.Request) requestKind {
 	return notToken
 }
 
-// requestSecrets collects the secrets of a token request from a copy of
-// its body, without consuming the body itself.
-func requestSecrets(req *http.Request) *redactor {
-	r := new(redactor)
-	r.addAuthorization(req.Header.Get("Authorization"))
-	if req.GetBody == nil {
-		return r
-	}
-	body, err := req.GetBody()
-	if err != nil {
-		return r
-	}
-	defer body.Close()
-	b, err := io.ReadAll(io.LimitReader(body, maxBody))
-	if err != nil {
-		return r
-	}
-	if form, err := url.ParseQuery(string(b)); err == nil {
-		r.addForm(form)
-	}
-	return r
-}
+// requestSecrets returns a redactor of the secrets of a token request,
+// which reads them from the request only once it has a text to clean: a
+// successful token response needs no redaction, and so no second parse of
+// the form x/oauth2 just encoded.
+func requestSecrets(req *http.Request) *redactor { return &redactor{from: req} }

@@ -1,0 +1,223 @@
+package ultracart
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// MerchantIdleTimeout is how long Merchants keeps the source of a merchant
+// that nobody asked for a token: after that it drops the source (and its
+// cached token), and builds it again from the store on the next use.
+const MerchantIdleTimeout = 10 * time.Minute
+
+// touchGrain is how stale a merchant's time of last use may be: recording
+// every use would make the callers of one merchant write one shared word.
+const touchGrain = time.Second
+
+// errNoMerchant is the error of a source asked for the empty merchant key.
+var errNoMerchant = errors.New("ultracart: Merchants needs a merchant key; the empty key names no merchant")
+
+// Merchants keeps one PersistentTokenSource per merchant, created on first
+// use and shared by all callers, for an application that acts for many
+// merchants: Client(merchant) is the *http.Client of that merchant's REST
+// calls.
+//
+// The source of a merchant is built from store(merchant) the first time the
+// merchant is asked for, and shared by every caller from then on, so callers
+// that ask at once make one refresh. A source that nobody used for
+// MerchantIdleTimeout is dropped, cached token and all, and built again from
+// store(merchant) on the next use: memory grows with the merchants used in
+// the last MerchantIdleTimeout, not with all the merchants ever used. That
+// loses nothing, since every token the source got is in its store. Dropped
+// sources are looked for at most every quarter of MerchantIdleTimeout, by
+// the calls of TokenSource, Client and the sources' Token methods; nothing
+// runs in the background.
+//
+// store must return a store over the same storage each time it is called
+// for one merchant (a row of a database table, a file per merchant), for
+// instance pgstore's Store.For. With a store that implements Locker,
+// several Merchants, in one process or in many, make one refresh per
+// expiry between them. store is called with a lock of m held: it must be
+// quick and must not call m's methods.
+//
+// The empty merchant key names no merchant: its source fails every Token
+// call, and its client every request, with an error. Merchants is safe for
+// concurrent use by multiple goroutines.
+type Merchants struct {
+	ctx   context.Context
+	conf  *oauth2.Config
+	store func(merchant string) TokenStore
+	idle  time.Duration
+	now   func() time.Time
+
+	mu        sync.RWMutex
+	entries   map[string]*merchantEntry
+	peak      int          // the most entries since the map was last made
+	nextSweep atomic.Int64 // UnixNano from which the next call looks for idle sources
+
+	none *http.Client // the client of the empty key
+}
+
+// merchantEntry is the live source of one merchant.
+type merchantEntry struct {
+	src    *persistentSource
+	handle *merchantSource
+	client *http.Client
+	used   atomic.Int64 // UnixNano of the last use, within touchGrain
+}
+
+// NewMerchants returns a Merchants whose sources refresh tokens through conf
+// and keep them in store(merchant). As with PersistentTokenSource, a zero
+// conf.Endpoint means Endpoint, and the refreshes run on
+// context.WithoutCancel(ctx); the clients wrap the client under ctx's
+// oauth2.HTTPClient key, as NewClient does.
+func NewMerchants(ctx context.Context, conf *oauth2.Config, store func(merchant string) TokenStore) *Merchants {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	m := &Merchants{
+		ctx:     ctx,
+		conf:    conf,
+		store:   store,
+		idle:    MerchantIdleTimeout,
+		now:     time.Now,
+		entries: make(map[string]*merchantEntry),
+	}
+	m.none = NewClient(ctx, failingSource{errNoMerchant})
+	return m
+}
+
+// TokenSource returns the token source of merchant. The source stays valid
+// after Merchants dropped an idle merchant: each Token call uses the
+// merchant's current source, so that one merchant never has two.
+func (m *Merchants) TokenSource(merchant string) oauth2.TokenSource {
+	if merchant == "" {
+		return failingSource{errNoMerchant}
+	}
+	return m.entry(merchant).handle
+}
+
+// Client returns the HTTP client of merchant: NewClient over its token
+// source. The same client is returned while the merchant's source lives.
+func (m *Merchants) Client(merchant string) *http.Client {
+	if merchant == "" {
+		return m.none
+	}
+	return m.entry(merchant).client
+}
+
+// entry returns the live entry of merchant, building it when there is none,
+// and records the use.
+func (m *Merchants) entry(merchant string) *merchantEntry {
+	now := m.now().UnixNano()
+	m.mu.RLock()
+	e := m.entries[merchant]
+	if e != nil {
+		// Recorded under the read lock, so that a sweep, which takes the
+		// write lock, never drops an entry a caller is about to use.
+		if now-e.used.Load() > int64(touchGrain) {
+			e.used.Store(now)
+		}
+	}
+	m.mu.RUnlock()
+	if e == nil {
+		e = m.add(merchant, now)
+	}
+	if now >= m.nextSweep.Load() {
+		m.sweep(now)
+	}
+	return e
+}
+
+// add builds the entry of merchant unless another caller just did.
+func (m *Merchants) add(merchant string, now int64) *merchantEntry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e := m.entries[merchant]; e != nil {
+		e.used.Store(now)
+		return e
+	}
+	var store TokenStore
+	if m.store != nil {
+		store = m.store(merchant)
+	}
+	e := &merchantEntry{
+		src:    newPersistentSource(m.ctx, m.conf, store, nil),
+		handle: &merchantSource{m: m, merchant: merchant},
+	}
+	e.client = NewClient(m.ctx, e.handle)
+	e.used.Store(now)
+	m.entries[merchant] = e
+	m.peak = max(m.peak, len(m.entries))
+	return e
+}
+
+// sweep drops the entries unused for m.idle. An entry is used from the
+// moment its Token call starts, and a refresh takes at most refreshTimeout,
+// far less than m.idle, so a dropped entry runs no refresh.
+func (m *Merchants) sweep(now int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if now < m.nextSweep.Load() {
+		return // another caller swept meanwhile
+	}
+	for k, e := range m.entries {
+		if now-e.used.Load() > int64(m.idle) {
+			delete(m.entries, k)
+		}
+	}
+	if len(m.entries) < m.peak/4 {
+		// A map never shrinks (and maps.Clone keeps the size): copy what
+		// is left into a map its size.
+		live := make(map[string]*merchantEntry, len(m.entries))
+		for k, e := range m.entries {
+			live[k] = e
+		}
+		m.entries = live
+		m.peak = len(m.entries)
+	}
+	m.nextSweep.Store(now + int64(m.idle/4))
+}
+
+// len returns the number of live sources.
+func (m *Merchants) len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.entries)
+}
+
+// merchantSource is the token source of one merchant as Merchants hands it
+// out: each call goes to the merchant's live source.
+type merchantSource struct {
+	m        *Merchants
+	merchant string
+}
+
+func (s *merchantSource) Token() (*oauth2.Token, error) {
+	return s.m.entry(s.merchant).src.Token()
+}
+
+// sharedToken lets the merchant's client read the token without the copy
+// that Token makes (see sharedTokenSource).
+func (s *merchantSource) sharedToken() (*oauth2.Token, error) {
+	return s.m.entry(s.merchant).src.sharedToken()
+}
+
+// Invalidate passes a rejection on to the merchant's live source (see
+// Invalidator). A source dropped (idle) since the token was handed out has
+// nothing to invalidate; the rebuilt one loads the store afresh, and a
+// second 401 then reaches it.
+func (s *merchantSource) Invalidate(t *oauth2.Token) {
+	s.m.entry(s.merchant).src.Invalidate(t)
+}
+
+// failingSource is a token source that always fails with err.
+type failingSource struct{ err error }
+
+func (s failingSource) Token() (*oauth2.Token, error) { return nil, s.err }

@@ -68,7 +68,8 @@ func endCheck(srv *ultracarttest.Server, dir string, cfg workerConfig, t *tally,
 		hc := &http.Client{Timeout: 10 * time.Second, Transport: &tracer{merchant: m, ev: ev, base: base}}
 		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
 		store := &tracedStore{FileStore: ultracart.NewFileStore(storePath(dir, m)), merchant: m, ev: ev}
-		src := ultracart.PersistentTokenSourceWithExpiry(ctx, oauthConfig(srv.URL), store, cfg.early)
+		// No background refresh: the check must leave nothing running.
+		src := ultracart.PersistentTokenSourceWithOptions(ctx, oauthConfig(srv.URL), store, &ultracart.PersistentOptions{RefreshAhead: -1})
 		return call(ctx, ultracart.NewClient(ctx, src), srv.URL)
 	}
 

@@ -64,7 +64,7 @@ func TestEndOfRun(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := ultracarttest.NewServer()
 			defer srv.Close()
-			srv.SetOptions(ultracarttest.Options{ReuseDetection: true, TokenLifetime: 2 * time.Second})
+			srv.SetOptions(ultracarttest.Options{ReuseDetection: true, TokenLifetime: 24 * time.Second})
 			dir := t.TempDir()
 			ctx := context.WithValue(context.Background(), oauth2.HTTPClient, srv.Client())
 			tok := srv.IssueToken("")
@@ -103,7 +103,7 @@ func TestEndOfRun(t *testing.T) {
 			}
 			tl := &tally{tokEvents: evs, recent: map[int][]string{}, merchants: 2, start: time.Now()}
 
-			res := endCheck(srv, dir, workerConfig{merchants: 2, early: time.Second}, tl, tc.lost)
+			res := endCheck(srv, dir, workerConfig{merchants: 2}, tl, tc.lost)
 
 			st := srv.Stats()
 			if tc.corrupt {

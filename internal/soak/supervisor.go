@@ -149,7 +149,11 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 	})
 	ctx := context.Background()
 	for m := range cfg.worker.merchants {
-		if err := ultracart.NewFileStore(storePath(dir, m)).Save(ctx, srv.IssueToken("")); err != nil {
+		// Expiries spread over the second half of the lifetime, so that
+		// the merchants' refreshes do not come all at once.
+		tok := srv.IssueToken("")
+		tok.Expiry = time.Now().Add(cfg.lifetime/2 + rand.N(cfg.lifetime/2+1))
+		if err := ultracart.NewFileStore(storePath(dir, m)).Save(ctx, tok); err != nil {
 			return false, fmt.Errorf("ultracart: soak: saving the first token: %w", err)
 		}
 	}
@@ -170,7 +174,7 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 	wcfg.url, wcfg.dir = srv.URL, dir
 	args := []string{"-worker", "-url", wcfg.url, "-dir", wcfg.dir,
 		"-merchants", strconv.Itoa(wcfg.merchants), "-goroutines", strconv.Itoa(wcfg.goroutines),
-		"-pause", wcfg.pause.String(), "-timeout", wcfg.timeout.String(), "-early", wcfg.early.String()}
+		"-pause", wcfg.pause.String(), "-timeout", wcfg.timeout.String()}
 
 	var (
 		procMu sync.Mutex
@@ -449,8 +453,11 @@ func report(out io.Writer, cfg soakConfig, t *tally, st ultracarttest.Stats, ela
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	w := cfg.worker
-	fmt.Fprintf(out, "soak: %s, %d workers x %d goroutines, %d merchants (one FileStore each), token lifetime %s, refresh %s early\n",
-		elapsed.Round(100*time.Millisecond), cfg.workers, w.goroutines, w.merchants, cfg.lifetime, w.early)
+	ahead := min(ultracart.DefaultRefreshAhead, cfg.lifetime/2)
+	fmt.Fprintf(out, "soak: %s, %d workers x %d goroutines, %d merchants (Merchants, one FileStore each), token lifetime %s\n",
+		elapsed.Round(100*time.Millisecond), cfg.workers, w.goroutines, w.merchants, cfg.lifetime)
+	fmt.Fprintf(out, "client: refresh in the background from %s before expiry, callers wait from %s before\n",
+		ahead, ultracart.DefaultExpiryDelta)
 	fmt.Fprintf(out, "server: strict (reuse revokes the family), grace %s\n", cfg.grace)
 	fmt.Fprintf(out, "refresh cycles:          %d (refresh requests %d, within grace %d)\n", st.Rotations, st.Refresh, st.GraceReuses)
 	fmt.Fprintf(out, "worker starts:           %d\n", t.starts)

@@ -101,7 +101,7 @@ func TestEndOfRun(t *testing.T) {
 			if tc.w.killed {
 				w.killedAt.Store(now - 1000)
 			}
-			tl := &tally{tokEvents: evs, recent: map[int][]string{}, merchants: 2, start: time.Now()}
+			tl := &tally{tokEvents: evs, recent: map[int][]string{}, start: time.Now()}
 
 			res := endCheck(srv, dir, workerConfig{merchants: 2}, tl, tc.lost)
 

@@ -50,6 +50,7 @@ type proc struct {
 	saving     atomic.Int32   // saves started and not ended
 	killOnce   sync.Once
 	killedAt   atomic.Int64 // Unix nanoseconds just before its kill (by the soak or the end of the run); 0 if none
+	touched    map[int]bool // the merchants it has events of; guarded by the tally's mu
 }
 
 // name names p in the events: its slot and run, or "final" for the final
@@ -87,7 +88,6 @@ type tally struct {
 	firstSequence   []string // the events of the merchant of the first invalid_grant
 	recent          map[int][]string
 	tokEvents       []tokEvent
-	merchants       int
 	traceOut        *bufio.Writer
 	start           time.Time
 	stopping        atomic.Bool
@@ -97,8 +97,9 @@ type tally struct {
 
 const recentPerMerchant = 60
 
-// record keeps an event of p (merchant -1: of every merchant) for the trace
-// and for the sequence of the first invalid_grant. The events about tokens
+// record keeps an event of p (merchant -1: of every merchant p has an
+// event of, such as its kill) for the trace and for the sequence of the
+// first invalid_grant. The events about tokens
 // lose their time stamp on the way: the supervisor's time is printed.
 func (t *tally) record(p *proc, line string, merchant int) {
 	if f := strings.Fields(line); len(f) >= 4 && slices.Contains([]string{"R+", "R-", "S+", "S-", "G"}, f[0]) {
@@ -118,10 +119,14 @@ func (t *tally) record(p *proc, line string, merchant int) {
 		t.recent[m] = r
 	}
 	if merchant >= 0 {
+		if p.touched == nil {
+			p.touched = map[int]bool{}
+		}
+		p.touched[merchant] = true
 		keep(merchant)
 		return
 	}
-	for m := range t.merchants {
+	for m := range p.touched {
 		keep(m)
 	}
 }
@@ -159,7 +164,7 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 	}
 	queueFaults(srv, cfg)
 
-	t := &tally{failed: map[string]int{}, recent: map[int][]string{}, start: time.Now(), merchants: cfg.worker.merchants}
+	t := &tally{failed: map[string]int{}, recent: map[int][]string{}, start: time.Now()}
 	if cfg.trace != "" {
 		f, err := os.Create(cfg.trace)
 		if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,6 +107,15 @@ func TestEndOfRun(t *testing.T) {
 			res := endCheck(srv, dir, workerConfig{merchants: 2}, tl, tc.lost)
 
 			st := srv.Stats()
+			var out strings.Builder
+			report(&out, soakConfig{worker: workerConfig{merchants: 2}}, tl, st, time.Second, res, countCauses(res.judged), res.pass())
+			if res.pass() {
+				assert.Contains(t, out.String(), "final stored tokens:     2 of 2 work (1 of them after a re-authorization at the end)\n")
+				assert.Contains(t, out.String(), "verdict: PASS\n")
+			} else {
+				assert.Contains(t, out.String(), "merchant 0: the final stored token does not work (")
+				assert.Contains(t, out.String(), "verdict: FAIL\n")
+			}
 			if tc.corrupt {
 				assert.Empty(t, res.judged, "no invalid_grant: the store could not be read")
 				assert.Equal(t, 1, res.working)

@@ -509,12 +509,13 @@ func report(out io.Writer, cfg soakConfig, t *tally, st ultracarttest.Stats, ela
 			fmt.Fprintf(out, "  %s\n", ev)
 		}
 	}
-	for _, f := range end.failed {
-		fmt.Fprintf(out, "merchant %d: the final stored token does not work (%s); its last events:\n", f.merchant, f.why)
-		for _, ev := range t.recent[f.merchant] {
-			fmt.Fprintf(out, "  %s\n", ev)
+	for i, f := range end.failed {
+		fmt.Fprintf(out, "merchant %d: the final stored token does not work (%s)\n", f.merchant, f.why)
+		if i == 0 { // the first one's events are enough to start from; -trace has them all
+			for _, ev := range t.recent[f.merchant] {
+				fmt.Fprintf(out, "  %s\n", ev)
+			}
 		}
-		break // the first is enough to start from; -trace has them all
 	}
 	verdict := "PASS"
 	if !pass {

@@ -424,9 +424,9 @@ func (s *persistentSource) update(prev *cachedToken, background bool) outcome {
 	}
 	if stored.RefreshToken == "" {
 		if rejected != "" {
-			return outcome{err: errors.New("ultracart: the stored token was rejected and has no refresh token; run the authorization flow again")}
+			return outcome{err: authorizeAgainError("ultracart: the stored token was rejected and has no refresh token; run the authorization flow again")}
 		}
-		return outcome{err: errors.New("ultracart: the stored token has expired and has no refresh token; run the authorization flow again")}
+		return outcome{err: authorizeAgainError("ultracart: the stored token has expired and has no refresh token; run the authorization flow again")}
 	}
 
 	tok, err := refresh(ctx, s.conf, stored.RefreshToken)
@@ -463,3 +463,13 @@ func refresh(ctx context.Context, conf *oauth2.Config, refreshToken string) (*oa
 	tok, err := src.Token()
 	return tok, wrapError(err)
 }
+
+// authorizeAgainError is the error of a source whose token can no longer be
+// used or refreshed without UltraCart having said invalid_grant (the token
+// has no refresh token): it matches ErrInvalidGrant, so that callers have
+// one error to branch on for "ask the merchant to authorize again".
+type authorizeAgainError string
+
+func (e authorizeAgainError) Error() string { return string(e) }
+
+func (e authorizeAgainError) Is(target error) bool { return target == ErrInvalidGrant }

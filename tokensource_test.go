@@ -639,6 +639,7 @@ func TestPersistentTokenSourceInvalidate(t *testing.T) {
 			if tc.wantErr != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tc.wantErr)
+				assert.ErrorIs(t, err, ErrInvalidGrant, "the merchant must authorize again")
 				assertNoSecrets(t, err, issued)
 				return
 			}
@@ -904,6 +905,7 @@ func TestPersistentTokenSourceNoRefreshToken(t *testing.T) {
 	require.Error(t, err)
 	assert.Nil(t, tok)
 	assert.EqualError(t, err, "ultracart: the stored token has expired and has no refresh token; run the authorization flow again")
+	assert.ErrorIs(t, err, ErrInvalidGrant, "the merchant must authorize again")
 	assert.Equal(t, ultracarttest.Stats{}, srv.Stats(), "no network call")
 	assert.Equal(t, []string{"load", "lock", "load", "unlock"}, store.takeOps())
 }

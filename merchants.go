@@ -31,12 +31,13 @@ var errNoMerchant = errors.New("ultracart: Merchants needs a merchant key; the e
 // callers that ask at once make one refresh. Merchants is safe for
 // concurrent use by multiple goroutines.
 //
-// store must return a store over the same storage each time it is called
-// for one merchant (a row of a database table, a file per merchant), for
-// instance the For method of pgstore's Store. With a store that implements
-// [Locker], several Merchants, in one process or in many, make one refresh
-// per expiry between them. store is called with a lock of m held: it must be
-// quick and must not call m's methods.
+// The store function given to [NewMerchants] must return a store over the
+// same storage each time it is called for one merchant (a row of a database
+// table, a file per merchant), for instance the For method of pgstore's
+// Store. With a store that implements [Locker], several Merchants, in one
+// process or in many, make one refresh per expiry between them. The
+// function is called with a lock of the Merchants held: it must be quick
+// and must not call the Merchants' methods.
 //
 // The empty merchant key names no merchant: its source fails every Token
 // call, and its client every request, with an error.

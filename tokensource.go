@@ -165,11 +165,8 @@ type RefreshEvent struct {
 	// Background reports that the refresh ran ahead of the expiry, while
 	// callers kept the old token.
 	Background bool
-	// Err is why the refresh failed, nil when it did not. Its class is
-	// told by errors.Is(Err, ErrInvalidGrant) (the merchant must authorize
-	// again), ErrPersist (a rotated refresh token waits to be saved),
-	// ErrNoToken (the store was emptied), and by an *Error whose
-	// Temporary method reports true (worth the retry that follows).
+	// Err is why the refresh failed, nil when it did not; RefreshEvent's
+	// doc says how to tell its class.
 	Err error
 }
 

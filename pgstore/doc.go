@@ -17,7 +17,8 @@
 //		return ultracart.NewMerchants(ctx, conf, store.For), nil
 //	}
 //
-// merchants.Client("DEMO") is then the [*http.Client] of merchant DEMO.
+// merchants.Client("DEMO") is then the HTTP client of merchant DEMO (see
+// [ultracart.Merchants.Client]).
 // Keep the store as well: the authorization callback saves a merchant's
 // first token with store.For(merchant).Save, and [Store.Delete] forgets a
 // merchant that disconnected the application.

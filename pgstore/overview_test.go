@@ -30,6 +30,10 @@ func newMerchants(ctx context.Context, conf *oauth2.Config) (*ultracart.Merchant
 	return ultracart.NewMerchants(ctx, conf, store.For), nil
 }
 
+// The overview's function is compiled here and, as an unused function,
+// referred to once.
+var _ = newMerchants
+
 // TestOverviewCodeIsCompiled keeps the Go code of the package overview
 // (doc.go) the same as newMerchants above, which the compiler checks, so
 // that the overview cannot drift from the API.

@@ -137,7 +137,9 @@ func isTransient(err error) bool {
 var (
 	// ErrInvalidGrant matches an *Error whose Code is "invalid_grant": the
 	// authorization code or refresh token is no longer good, and the merchant
-	// must authorize the application again.
+	// must authorize the application again. The error of a
+	// PersistentTokenSource whose token expired (or was rejected) and has
+	// no refresh token matches it too, for the same reason.
 	ErrInvalidGrant = errors.New("ultracart: invalid_grant")
 	// ErrAccessDenied matches an *Error whose Code is "access_denied": the
 	// merchant declined to authorize the application.

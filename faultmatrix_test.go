@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -337,28 +338,27 @@ func matrixFaults() []matrixFault {
 }
 
 // TestFaultMatrix runs the matrix. Each cell has its own server and HTTP
-// transport. Cells run one at a time, so that each one can check that it
-// leaves no goroutine behind, except those of DeviceAccessToken, whose polls
-// wait a whole second: they run at once, and are checked together.
+// transport. The operations run at once, each with its cells one at a time
+// (DeviceAccessToken's all at once: its polls wait a whole second), and the
+// matrix as a whole must leave no goroutine behind: it runs alone, no other
+// test running beside it.
 func TestFaultMatrix(t *testing.T) {
 	faults := matrixFaults()
-	cells := 0
+	var cells atomic.Int32
+	checkGoroutines(t)
 	for _, op := range matrixOps() {
 		t.Run(op.name, func(t *testing.T) {
+			t.Parallel()
 			if op.name != "DeviceAccessToken" {
 				for _, f := range faults {
-					cells++
-					t.Run(f.name, func(t *testing.T) {
-						checkGoroutines(t)
-						runMatrixCell(t, op, f)
-					})
+					cells.Add(1)
+					t.Run(f.name, func(t *testing.T) { runMatrixCell(t, op, f) })
 				}
 				return
 			}
-			checkGoroutines(t)
 			var wg sync.WaitGroup
 			for _, f := range faults {
-				cells++
+				cells.Add(1)
 				wg.Go(func() {
 					// Run may be called from several goroutines at once.
 					t.Run(f.name, func(t *testing.T) { runMatrixCell(t, op, f) })
@@ -367,7 +367,7 @@ func TestFaultMatrix(t *testing.T) {
 			wg.Wait()
 		})
 	}
-	t.Logf("%d cells", cells)
+	t.Cleanup(func() { t.Logf("%d cells", cells.Load()) })
 }
 
 func runMatrixCell(t *testing.T, op matrixOp, f matrixFault) {

@@ -18,9 +18,20 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// FileStore is a TokenStore and Locker over one file that holds the JSON of
-// an oauth2.Token, with the scope UltraCart granted beside its fields (as
-// "scope", which Load puts back among the token's extras).
+// FileStore is a [TokenStore] and [Locker] that keeps one token in a file,
+// so that it survives restarts and crashes and can be shared by processes.
+// Make one with [NewFileStore]: every method of a zero FileStore, or of one
+// made with an empty path, returns an error saying so.
+//
+// A missing file is an error matching [ErrNoToken]; an empty, corrupt or
+// unreadable file is an error naming the path, never ErrNoToken. Errors never
+// contain the token's secrets. A FileStore is safe for concurrent use by
+// multiple goroutines; several FileStore values (or processes) may share a
+// path.
+//
+// The file holds the JSON of an [oauth2.Token], with the scope UltraCart
+// granted beside its fields (as "scope", which Load puts back among the
+// token's extras).
 //
 // Save creates the parent directory with mode 0700 when it is missing and
 // writes the file with mode 0600: it writes a temporary file in the same
@@ -31,14 +42,8 @@ import (
 //
 // Lock takes an exclusive lock on a separate file beside it, the path plus
 // ".lock", which works across processes on Linux, macOS and Windows; within
-// one process, the callers of Lock take turns as well.
-//
-// A missing file is an error matching ErrNoToken; an empty, corrupt or
-// unreadable file is an error naming the path, never ErrNoToken. Errors never
-// contain the token's secrets. A FileStore is safe for concurrent use by
-// multiple goroutines; several FileStore values (or processes) may share a
-// path. Make one with NewFileStore: every method of a zero FileStore, or of
-// one made with an empty path, returns an error saying so.
+// one process, the callers of Lock take turns as well. [PersistentTokenSource]
+// holds it while it reloads, refreshes and saves the token.
 type FileStore struct {
 	path string
 
@@ -46,7 +51,7 @@ type FileStore struct {
 	turn chan struct{} // holds a value while a caller of Lock has the lock; made on first use
 }
 
-// NewFileStore returns a FileStore over the file at path, which need not
+// NewFileStore returns a [FileStore] over the file at path, which need not
 // exist yet.
 func NewFileStore(path string) *FileStore {
 	return &FileStore{path: path}
@@ -64,7 +69,8 @@ func (s *FileStore) usable() error {
 	return nil
 }
 
-// Load reads the token from the file.
+// Load reads the token from the file; a missing file is an error matching
+// [ErrNoToken].
 func (s *FileStore) Load(ctx context.Context) (*oauth2.Token, error) {
 	if err := s.usable(); err != nil {
 		return nil, err
@@ -116,7 +122,7 @@ type tokenFile struct {
 	Scope string `json:"scope,omitempty"`
 }
 
-// Save replaces the file with t, atomically.
+// Save replaces the file with t, atomically (see [FileStore]).
 func (s *FileStore) Save(ctx context.Context, t *oauth2.Token) error {
 	if err := s.usable(); err != nil {
 		return err
@@ -214,9 +220,9 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// Lock takes the exclusive lock of the store, waiting for other processes
-// and for other callers in this process until ctx is done. The returned
-// unlock releases it; calling it again does nothing.
+// Lock takes the exclusive lock of the store, as [Locker] asks, waiting for
+// other processes and for other callers in this process until ctx is done.
+// The returned unlock releases it; calling it again does nothing.
 //
 // While another process holds the lock, Lock waits in the operating system,
 // which wakes it the moment the lock is free, rather than trying again at
@@ -298,7 +304,7 @@ func (s *FileStore) turnChan() chan struct{} {
 	return s.turn
 }
 
-// noTokenError is ErrNoToken with the place the token was looked for.
+// noTokenError is [ErrNoToken] with the place the token was looked for.
 type noTokenError struct{ where string }
 
 func (e *noTokenError) Error() string {
@@ -308,8 +314,8 @@ func (e *noTokenError) Error() string {
 func (e *noTokenError) Is(target error) bool { return target == ErrNoToken }
 
 // Remove deletes the token file under the store's lock, waiting for the lock
-// as Lock does (until ctx is done), so that it never lands between another
-// process's load and save of a refreshed token. The lock file stays:
+// as [FileStore.Lock] does (until ctx is done), so that it never lands
+// between another process's load and save of a refreshed token. The lock file stays:
 // deleting it would let a new process lock a fresh file while another still
 // holds the old one. A missing file is not an error. Remove takes the lock
 // itself: do not call it while holding the lock from Lock.

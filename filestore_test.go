@@ -333,36 +333,57 @@ func psHelperSave(path string) error {
 
 func TestFileStoreCrashWhileSaving(t *testing.T) {
 	t.Parallel() // it waits more than it computes: overlap it with the other slow tests
-	const kills = 100
-	path := filepath.Join(t.TempDir(), "token.json")
-	s := NewFileStore(path)
+	// kills SIGKILLs in all, made by workers at once, each on a file of its
+	// own, since most of each kill is starting a process.
+	const kills, workers = 100, 4
 	toks := psCrashTokens()
+	var mu sync.Mutex
 	counts := map[string]int{}
-	for i := range kills {
-		h := startPSHelper(t, "save", "ULTRACART_PERSIST_PATH="+path)
-		require.Equal(t, "ready", h.line(t))
-		time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
-		require.NoError(t, h.cmd.Process.Kill()) // SIGKILL on Unix
-		_ = h.cmd.Wait()
-		for range h.lines {
-		}
+	dirs := make([]string, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		dirs[w] = t.TempDir()
+		path := filepath.Join(dirs[w], "token.json")
+		s := NewFileStore(path)
+		wg.Go(func() {
+			for i := w; i < kills; i += workers {
+				h := startPSHelper(t, "save", "ULTRACART_PERSIST_PATH="+path)
+				if !assert.Equal(t, "ready", h.line(t)) {
+					return
+				}
+				time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
+				if !assert.NoError(t, h.cmd.Process.Kill()) { // SIGKILL on Unix
+					return
+				}
+				_ = h.cmd.Wait()
+				for range h.lines {
+				}
 
-		tok, err := s.Load(context.Background())
-		require.NoError(t, err, "kill %d: the file must parse", i)
-		switch {
-		case tok.AccessToken == toks[0].AccessToken && tok.RefreshToken == "rt-old" && tok.Expiry.Equal(toks[0].Expiry):
-			counts["old"]++
-		case tok.AccessToken == toks[1].AccessToken && tok.RefreshToken == "rt-new" && tok.Expiry.Equal(toks[1].Expiry):
-			counts["new"]++
-		default:
-			require.FailNow(t, "the file holds neither token", "kill %d", i)
-		}
+				tok, err := s.Load(context.Background())
+				if !assert.NoError(t, err, "kill %d: the file must parse", i) {
+					return
+				}
+				mu.Lock()
+				switch {
+				case tok.AccessToken == toks[0].AccessToken && tok.RefreshToken == "rt-old" && tok.Expiry.Equal(toks[0].Expiry):
+					counts["old"]++
+				case tok.AccessToken == toks[1].AccessToken && tok.RefreshToken == "rt-new" && tok.Expiry.Equal(toks[1].Expiry):
+					counts["new"]++
+				default:
+					assert.Fail(t, "the file holds neither token", "kill %d", i)
+				}
+				mu.Unlock()
+			}
+		})
 	}
+	wg.Wait()
 	assert.Equal(t, kills, counts["old"]+counts["new"])
 	leftovers := 0
-	for _, name := range psDirNames(t, filepath.Dir(path)) {
-		if strings.Contains(name, ".tmp-") {
-			leftovers++
+	for _, dir := range dirs {
+		for _, name := range psDirNames(t, dir) {
+			if strings.Contains(name, ".tmp-") {
+				leftovers++
+			}
 		}
 	}
 	t.Logf("%d kills: old %d, new %d; %d temporary files left behind", kills, counts["old"], counts["new"], leftovers)

@@ -23,7 +23,7 @@ type MemoryStore struct {
 	turn chan struct{} // holds a value while a caller of Lock has the lock; made on first use
 }
 
-// NewMemoryStore returns a MemoryStore that holds a copy of t; with a nil t
+// NewMemoryStore returns a [MemoryStore] that holds a copy of t; with a nil t
 // it holds no token, and Load fails with an error matching [ErrNoToken].
 func NewMemoryStore(t *oauth2.Token) *MemoryStore {
 	return &MemoryStore{tok: copyToken(t)}

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// MerchantIdleTimeout is how long Merchants keeps the source of a merchant
+// MerchantIdleTimeout is how long [Merchants] keeps the source of a merchant
 // that nobody asked for a token: after that it drops the source (and its
 // cached token), and builds it again from the store on the next use.
 const MerchantIdleTimeout = 10 * time.Minute
@@ -23,32 +23,33 @@ const touchGrain = time.Second
 // errNoMerchant is the error of a source asked for the empty merchant key.
 var errNoMerchant = errors.New("ultracart: Merchants needs a merchant key; the empty key names no merchant")
 
-// Merchants keeps one PersistentTokenSource per merchant, created on first
-// use and shared by all callers, for an application that acts for many
-// merchants: Client(merchant) is the *http.Client of that merchant's REST
-// calls.
+// Merchants gives the [*http.Client] of each merchant, for an application
+// that acts for many merchants: [Merchants.Client](merchant) makes that
+// merchant's REST calls. Make it with [NewMerchants]. It keeps one
+// [PersistentTokenSource] per merchant, built from store(merchant) the first
+// time the merchant is asked for and shared by every caller from then on, so
+// callers that ask at once make one refresh. Merchants is safe for
+// concurrent use by multiple goroutines.
 //
-// The source of a merchant is built from store(merchant) the first time the
-// merchant is asked for, and shared by every caller from then on, so callers
-// that ask at once make one refresh. A source that nobody used for
-// MerchantIdleTimeout is dropped, cached token and all, and built again from
-// store(merchant) on the next use: memory grows with the merchants used in
-// the last MerchantIdleTimeout, not with all the merchants ever used. That
-// loses nothing, since every token the source got is in its store. Dropped
-// sources are looked for at most every quarter of MerchantIdleTimeout, by
-// the calls of TokenSource, Client and the sources' Token methods; nothing
-// runs in the background.
-//
-// store must return a store over the same storage each time it is called
-// for one merchant (a row of a database table, a file per merchant), for
-// instance pgstore's Store.For. With a store that implements Locker,
-// several Merchants, in one process or in many, make one refresh per
-// expiry between them. store is called with a lock of m held: it must be
-// quick and must not call m's methods.
+// The store function given to [NewMerchants] must return a store over the
+// same storage each time it is called for one merchant (a row of a database
+// table, a file per merchant), for instance the For method of pgstore's
+// Store. With a store that implements [Locker], several Merchants, in one
+// process or in many, make one refresh per expiry between them. The
+// function is called with a lock of the Merchants held: it must be quick
+// and must not call the Merchants' methods.
 //
 // The empty merchant key names no merchant: its source fails every Token
-// call, and its client every request, with an error. Merchants is safe for
-// concurrent use by multiple goroutines.
+// call, and its client every request, with an error.
+//
+// A source that nobody used for [MerchantIdleTimeout] is dropped, cached
+// token and all, and built again from store(merchant) on the next use:
+// memory grows with the merchants used in the last MerchantIdleTimeout, not
+// with all the merchants ever used. That loses nothing, since every token
+// the source got is in its store. Dropped sources are looked for at most
+// every quarter of MerchantIdleTimeout, by the calls of
+// [Merchants.TokenSource], [Merchants.Client] and the sources' Token
+// methods; nothing runs in the background.
 type Merchants struct {
 	ctx   context.Context
 	conf  *oauth2.Config
@@ -72,11 +73,11 @@ type merchantEntry struct {
 	used   atomic.Int64 // UnixNano of the last use, within touchGrain
 }
 
-// NewMerchants returns a Merchants whose sources refresh tokens through conf
-// and keep them in store(merchant). As with PersistentTokenSource, a zero
-// conf.Endpoint means Endpoint, and the refreshes run on
-// context.WithoutCancel(ctx); the clients wrap the client under ctx's
-// oauth2.HTTPClient key, as NewClient does.
+// NewMerchants returns a [Merchants] whose sources refresh tokens through
+// conf and keep them in store(merchant). As with [PersistentTokenSource], a
+// zero conf.Endpoint means [Endpoint], and the refreshes run on
+// [context.WithoutCancel](ctx); the clients wrap the client under ctx's
+// [oauth2.HTTPClient] key, as [NewClient] does.
 func NewMerchants(ctx context.Context, conf *oauth2.Config, store func(merchant string) TokenStore) *Merchants {
 	if ctx == nil {
 		ctx = context.Background()
@@ -94,7 +95,7 @@ func NewMerchants(ctx context.Context, conf *oauth2.Config, store func(merchant 
 }
 
 // TokenSource returns the token source of merchant. The source stays valid
-// after Merchants dropped an idle merchant: each Token call uses the
+// after [Merchants] dropped an idle merchant: each Token call uses the
 // merchant's current source, so that one merchant never has two.
 func (m *Merchants) TokenSource(merchant string) oauth2.TokenSource {
 	if merchant == "" {
@@ -103,8 +104,8 @@ func (m *Merchants) TokenSource(merchant string) oauth2.TokenSource {
 	return m.entry(merchant).handle
 }
 
-// Client returns the HTTP client of merchant: NewClient over its token
-// source. The same client is returned while the merchant's source lives.
+// Client returns the HTTP client of merchant: [NewClient] over its token
+// source (see [Merchants.TokenSource]). The same client is returned while the merchant's source lives.
 func (m *Merchants) Client(merchant string) *http.Client {
 	if merchant == "" {
 		return m.none
@@ -210,7 +211,7 @@ func (s *merchantSource) sharedToken() (*oauth2.Token, error) {
 }
 
 // Invalidate passes a rejection on to the merchant's live source (see
-// Invalidator). A source dropped (idle) since the token was handed out has
+// [Invalidator]). A source dropped (idle) since the token was handed out has
 // nothing to invalidate; the rebuilt one loads the store afresh, and a
 // second 401 then reaches it.
 func (s *merchantSource) Invalidate(t *oauth2.Token) {

@@ -1,6 +1,6 @@
 package ultracart
 
-// The machinery of PersistentTokenSource: the cached token the hot path
+// The machinery of [PersistentTokenSource]: the cached token the hot path
 // reads, the flights that load, adopt or refresh it (in the background or
 // with callers waiting), their backoff, and the events they report.
 
@@ -48,7 +48,7 @@ func newPersistentSource(ctx context.Context, conf *oauth2.Config, store TokenSt
 	}
 }
 
-// persistentSource is the TokenSource of PersistentTokenSource.
+// persistentSource is the TokenSource of [PersistentTokenSource].
 //
 // Its hot path reads an immutable cached state through an atomic pointer.
 // Everything else happens in a flight: at most one runs at a time, either
@@ -139,7 +139,7 @@ var (
 func (s *persistentSource) nowNanos() int64 { return s.now().UnixNano() }
 
 // Token returns a copy of the current token, loading or refreshing it when
-// needed. The copy is the caller's: oauth2.ReuseTokenSource writes into the
+// needed. The copy is the caller's: [oauth2.ReuseTokenSource] writes into the
 // tokens it gets.
 func (s *persistentSource) Token() (*oauth2.Token, error) {
 	tok, err := s.sharedToken()
@@ -168,7 +168,7 @@ func (s *persistentSource) sharedToken() (*oauth2.Token, error) {
 }
 
 // Invalidate marks the cached token as rejected when t carries its access
-// token; see Invalidator.
+// token; see [Invalidator].
 func (s *persistentSource) Invalidate(t *oauth2.Token) {
 	if t == nil || t.AccessToken == "" {
 		return
@@ -229,7 +229,7 @@ func (s *persistentSource) startLocked() *flight {
 }
 
 // fly runs flight f, publishes its outcome, wakes its waiters and then
-// reports it to OnRefresh. A panic in a background flight fails the flight
+// reports it to [PersistentOptions.OnRefresh]. A panic in a background flight fails the flight
 // rather than the program; in a caller's flight it reaches the caller.
 func (s *persistentSource) fly(f *flight, background bool) {
 	prev := s.state.Load()
@@ -285,8 +285,9 @@ type outcome struct {
 	saved     bool // the token a failed save left pending is saved now
 }
 
-// report reports whether the flight is a refresh to tell OnRefresh about:
-// not the first load of the token, unless that had to refresh it.
+// report reports whether the flight is a refresh to tell
+// [PersistentOptions.OnRefresh] about: not the first load of the token,
+// unless that had to refresh it.
 func (o *outcome) report(prev *cachedToken) bool {
 	return o.attempted || o.saved || (prev != nil && (o.adopted || o.err != nil))
 }
@@ -424,9 +425,9 @@ func (s *persistentSource) update(prev *cachedToken, background bool) outcome {
 	}
 	if stored.RefreshToken == "" {
 		if rejected != "" {
-			return outcome{err: errors.New("ultracart: the stored token was rejected and has no refresh token; run the authorization flow again")}
+			return outcome{err: authorizeAgainError("ultracart: the stored token was rejected and has no refresh token; run the authorization flow again")}
 		}
-		return outcome{err: errors.New("ultracart: the stored token has expired and has no refresh token; run the authorization flow again")}
+		return outcome{err: authorizeAgainError("ultracart: the stored token has expired and has no refresh token; run the authorization flow again")}
 	}
 
 	tok, err := refresh(ctx, s.conf, stored.RefreshToken)
@@ -463,3 +464,13 @@ func refresh(ctx context.Context, conf *oauth2.Config, refreshToken string) (*oa
 	tok, err := src.Token()
 	return tok, wrapError(err)
 }
+
+// authorizeAgainError is the error of a source whose token can no longer be
+// used or refreshed without UltraCart having said invalid_grant (the token
+// has no refresh token): it matches [ErrInvalidGrant], so that callers have
+// one error to branch on for "ask the merchant to authorize again".
+type authorizeAgainError string
+
+func (e authorizeAgainError) Error() string { return string(e) }
+
+func (e authorizeAgainError) Is(target error) bool { return target == ErrInvalidGrant }

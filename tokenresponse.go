@@ -4,7 +4,8 @@ package ultracart
 // authorization responses rewritten into the RFC 6749 form x/oauth2 reads,
 // and both halves of the wire format of a translated error (encodeError
 // writes it into the response, decodeError reads it back from x/oauth2's
-// *oauth2.RetrieveError).
+// [*oauth2.RetrieveError]). [NewContext] documents what the translation
+// does.
 
 import (
 	"bytes"
@@ -20,7 +21,7 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// maxExpiresIn is the largest expires_in, in seconds, that NewContext passes
+// maxExpiresIn is the largest expires_in, in seconds, that [NewContext] passes
 // on (about 68 years, the bound x/oauth2 itself applies to numbers); larger
 // values are clamped to it.
 const maxExpiresIn = math.MaxInt32
@@ -243,7 +244,7 @@ func setSeconds(m map[string]json.RawMessage, name string) {
 	}
 }
 
-// parseExpiresIn reads an expires_in value the way NewContext does: raw is
+// parseExpiresIn reads an expires_in value the way [NewContext] does: raw is
 // the JSON value, a number or a string holding one, with white space around
 // it or a fraction (rounded down). It returns the whole seconds, at most
 // maxExpiresIn, and false when raw gives no positive number of seconds

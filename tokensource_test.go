@@ -639,6 +639,7 @@ func TestPersistentTokenSourceInvalidate(t *testing.T) {
 			if tc.wantErr != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tc.wantErr)
+				assert.ErrorIs(t, err, ErrInvalidGrant, "the merchant must authorize again")
 				assertNoSecrets(t, err, issued)
 				return
 			}
@@ -904,6 +905,7 @@ func TestPersistentTokenSourceNoRefreshToken(t *testing.T) {
 	require.Error(t, err)
 	assert.Nil(t, tok)
 	assert.EqualError(t, err, "ultracart: the stored token has expired and has no refresh token; run the authorization flow again")
+	assert.ErrorIs(t, err, ErrInvalidGrant, "the merchant must authorize again")
 	assert.Equal(t, ultracarttest.Stats{}, srv.Stats(), "no network call")
 	assert.Equal(t, []string{"load", "lock", "load", "unlock"}, store.takeOps())
 }
@@ -1178,23 +1180,15 @@ func psHelperReject(path, baseURL string) error {
 	return sc.Err()
 }
 
-// Processes whose requests were all rejected with the same token make one
-// refresh between them.
-func TestPersistentTokenSourceProcessesRecoverRejectedToken(t *testing.T) {
-	const processes, rounds, goroutines = 4, 3, 16
-	srv := ultracarttest.NewServer()
-	defer srv.Close()
-	path := filepath.Join(t.TempDir(), "merchant", "token.json")
-	store := NewFileStore(path)
-	require.NoError(t, store.Save(context.Background(), srv.IssueToken("")))
-
-	helpers := make([]*psHelper, processes)
-	for i := range helpers {
-		helpers[i] = startPSHelper(t, "reject", "ULTRACART_PERSIST_PATH="+path, "ULTRACART_PERSIST_URL="+srv.URL)
-	}
+// psRounds runs rounds of a multi-process test: before each, next(n) makes
+// the token the helpers hold unusable; then every helper is asked once, and
+// every one must answer with the token saved in store, new in each round,
+// after exactly one refresh between them all.
+func psRounds(t *testing.T, srv *ultracarttest.Server, store *FileStore, helpers []*psHelper, rounds int, next func(n int)) {
+	t.Helper()
 	seen := map[string]bool{}
 	for n := 1; n <= rounds; n++ {
-		srv.ExpireAccessTokens() // every process holds a token the API now rejects
+		next(n)
 		before := srv.Stats().Refresh
 		for _, h := range helpers {
 			h.send(t, fmt.Sprintf("round %d", n))
@@ -1211,11 +1205,37 @@ func TestPersistentTokenSourceProcessesRecoverRejectedToken(t *testing.T) {
 		}
 		assert.False(t, seen[want], "round %d: a new token", n)
 		seen[want] = true
-		assert.Equal(t, 1, srv.Stats().Refresh-before, "round %d: exactly one refresh for %d processes of %d goroutines", n, processes, goroutines)
+		assert.Equal(t, 1, srv.Stats().Refresh-before, "round %d: exactly one refresh for %d processes", n, len(helpers))
 	}
 	for _, h := range helpers {
 		h.finish(t)
 	}
+}
+
+// startPSHelpers starts n helper processes in mode over one FileStore at
+// path, holding the token the server issues now.
+func startPSHelpers(t *testing.T, srv *ultracarttest.Server, mode string, n int) (*FileStore, []*psHelper) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "merchant", "token.json")
+	store := NewFileStore(path)
+	require.NoError(t, store.Save(context.Background(), srv.IssueToken("")))
+	helpers := make([]*psHelper, n)
+	for i := range helpers {
+		helpers[i] = startPSHelper(t, mode, "ULTRACART_PERSIST_PATH="+path, "ULTRACART_PERSIST_URL="+srv.URL)
+	}
+	return store, helpers
+}
+
+// Processes whose requests were all rejected with the same token make one
+// refresh between them.
+func TestPersistentTokenSourceProcessesRecoverRejectedToken(t *testing.T) {
+	const processes, rounds, goroutines = 4, 3, 16
+	srv := ultracarttest.NewServer()
+	defer srv.Close()
+	store, helpers := startPSHelpers(t, srv, "reject", processes)
+	psRounds(t, srv, store, helpers, rounds, func(int) {
+		srv.ExpireAccessTokens() // every process holds a token the API now rejects
+	})
 	st := srv.Stats()
 	assert.Equal(t, rounds, st.Refresh)
 	t.Logf("%d processes × %d goroutines, %d rejections of the shared token: %d refreshes, %d API calls", processes, goroutines, rounds, st.Refresh, st.API)
@@ -1225,43 +1245,15 @@ func TestPersistentTokenSourceProcessesShareFileStore(t *testing.T) {
 	const processes, rounds = 4, 5
 	srv := ultracarttest.NewServer()
 	defer srv.Close()
-	path := filepath.Join(t.TempDir(), "merchant", "token.json")
-	store := NewFileStore(path)
-	// Issued for an hour: expired for the helpers, whose clocks run 2h ahead
-	// in the first round.
-	require.NoError(t, store.Save(context.Background(), srv.IssueToken("")))
-
-	helpers := make([]*psHelper, processes)
-	for i := range helpers {
-		helpers[i] = startPSHelper(t, "refresh", "ULTRACART_PERSIST_PATH="+path, "ULTRACART_PERSIST_URL="+srv.URL)
-	}
-	seen := map[string]bool{}
-	for n := 1; n <= rounds; n++ {
+	// The token is issued for an hour: expired for the helpers, whose
+	// clocks run 2h ahead in the first round.
+	store, helpers := startPSHelpers(t, srv, "refresh", processes)
+	psRounds(t, srv, store, helpers, rounds, func(n int) {
 		// Tokens of round n live until the helpers' clocks pass into round
 		// n+1, and no longer.
 		srv.SetOptions(ultracarttest.Options{TokenLifetime: time.Duration(n)*2*time.Hour + time.Hour})
 		srv.ExpireAccessTokens()
-		before := srv.Stats().Refresh
-		for _, h := range helpers {
-			h.send(t, fmt.Sprintf("round %d", n))
-		}
-		var answers []string
-		for _, h := range helpers {
-			answers = append(answers, h.line(t))
-		}
-		saved, err := store.Load(context.Background())
-		require.NoError(t, err)
-		want := fmt.Sprintf("token %s 200", psHash(saved.AccessToken))
-		for _, a := range answers {
-			assert.Equal(t, want, a, "round %d: every process uses the saved token", n)
-		}
-		assert.False(t, seen[want], "round %d: a new token", n)
-		seen[want] = true
-		assert.Equal(t, 1, srv.Stats().Refresh-before, "round %d: exactly one refresh for %d processes", n, processes)
-	}
-	for _, h := range helpers {
-		h.finish(t)
-	}
+	})
 	st := srv.Stats()
 	assert.Equal(t, rounds, st.Refresh)
 	assert.Equal(t, rounds*processes, st.API)

@@ -1,7 +1,7 @@
 package ultracart
 
-// The dialect transport: the client that NewContext puts under
-// oauth2.HTTPClient, so that a plain oauth2.Config speaks UltraCart's
+// The dialect transport: the client that [NewContext] puts under
+// [oauth2.HTTPClient], so that a plain [oauth2.Config] speaks UltraCart's
 // dialect. It sends the version header, picks out the token requests and
 // hands their responses to the translation in tokenresponse.go.
 
@@ -13,10 +13,14 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// NewContext returns a copy of ctx under whose oauth2.HTTPClient key an HTTP
-// client (wrapping any client already there) translates UltraCart token
-// responses into RFC 6749 form, so a plain *oauth2.Config works with
-// UltraCart unchanged:
+// NewContext returns a copy of ctx that makes a plain [oauth2.Config] speak
+// UltraCart's dialect: pass it to the Config's methods (Exchange,
+// DeviceAuth, DeviceAccessToken, TokenSource, Client), with [Endpoint] as
+// the Config's Endpoint. A [Config] does this itself.
+//
+// The copy holds, under the [oauth2.HTTPClient] key, an HTTP client that
+// wraps any client already there and translates UltraCart's token responses
+// into RFC 6749 form:
 //
 //   - expires_in is accepted as a JSON number or string, with white space
 //     around it or a fraction (rounded down); an empty, null, missing,
@@ -25,16 +29,17 @@ import (
 //     clamped to that;
 //   - an ErrorResponse envelope, an RFC 6749 error at any status (200
 //     included) and a body that is not JSON all become an RFC 6749 error
-//     that x/oauth2 reports as an *oauth2.RetrieveError, whose texts carry
+//     that x/oauth2 reports as an [*oauth2.RetrieveError], whose texts carry
 //     no secret of the request;
-//   - every request carries X-UltraCart-Api-Version unless it has one.
+//   - every request carries the X-UltraCart-Api-Version header
+//     ([APIVersionHeader]) unless it has one.
 //
 // Token requests are POSTs whose URL path ends in /oauth/token or
 // /oauth/device/authorize; every other response passes through byte for
 // byte. The client never follows a redirect to another origin (scheme, host
 // and port): a token request so redirected fails with an RFC 6749 error (an
-// *Error through Config), any other request with an *Error. NewContext on a
-// context that already holds such a client returns ctx.
+// [*Error] through [Config]), any other request with an *Error. NewContext
+// on a context that already holds such a client returns ctx.
 func NewContext(ctx context.Context) context.Context {
 	parent := contextClient(ctx)
 	if _, ok := parent.Transport.(*dialectTransport); ok {

@@ -1,22 +1,33 @@
 // Package pgstore keeps the UltraCart tokens of many merchants in one
 // PostgreSQL table, shared by every replica of an application, with a lock
 // that makes one refresh per merchant per expiry across all of them.
+// [Store.For] gives the [ultracart.TokenStore] of one merchant, made for
+// [ultracart.NewMerchants]:
 //
-//	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
-//	store := pgstore.New(pool, pgstore.Options{})
-//	err = store.Migrate(ctx) // or create the table yourself, see below
-//	merchants := ultracart.NewMerchants(ctx, conf, store.For)
-//	resp, err := merchants.Client("DEMO").Get(itemsURL)
+//	// newMerchants runs once, at start-up, in every replica.
+//	func newMerchants(ctx context.Context, conf *oauth2.Config) (*ultracart.Merchants, error) {
+//		pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+//		if err != nil {
+//			return nil, err
+//		}
+//		store := pgstore.New(pool, pgstore.Options{})
+//		if err := store.Migrate(ctx); err != nil { // or create the table yourself, see below
+//			return nil, err
+//		}
+//		return ultracart.NewMerchants(ctx, conf, store.For), nil
+//	}
 //
-// The authorization callback saves the merchant's first token with
-// store.For(merchant).Save; store.Delete(ctx, merchant) forgets a merchant
-// that disconnected the application.
+// merchants.Client("DEMO") is then the HTTP client of merchant DEMO (see
+// [ultracart.Merchants.Client]).
+// Keep the store as well: the authorization callback saves a merchant's
+// first token with store.For(merchant).Save, and [Store.Delete] forgets a
+// merchant that disconnected the application.
 //
 // # The table
 //
-// One row per merchant. Migrate runs this statement (with the table name of
-// Options), which users who manage their migrations themselves can run
-// instead:
+// One row per merchant. [Store.Migrate] runs this statement (with the
+// table name of [Options]), which users who manage their migrations
+// themselves can run instead:
 //
 //	CREATE TABLE IF NOT EXISTS ultracart_tokens (
 //		merchant   text        PRIMARY KEY,
@@ -27,17 +38,17 @@
 //		CHECK ((token IS NULL) <> (sealed IS NULL))
 //	)
 //
-// The token column holds the JSON of the oauth2.Token with the scope that
-// UltraCart granted beside its fields, as ultracart.FileStore writes it.
-// With Options.Seal, the sealed column holds instead a version byte (1), the
+// The token column holds the JSON of the [oauth2.Token] with the scope that
+// UltraCart granted beside its fields, as [ultracart.FileStore] writes it.
+// With [Options.Seal], the sealed column holds instead a version byte (1), the
 // nonce and the ciphertext of that JSON, sealed with Seal[0] and with the
 // table name and the merchant key as additional data, so that a row copied
 // to another merchant (or another table) does not open.
 //
 // # The lock
 //
-// The value of For implements ultracart.Locker, and ultracart's
-// PersistentTokenSource (so Merchants) holds its lock while it reloads,
+// The value of [Store.For] implements [ultracart.Locker], and
+// [ultracart.PersistentTokenSource] (so [ultracart.Merchants]) holds its lock while it reloads,
 // refreshes and saves a merchant's token. The lock is a session-level
 // advisory lock (pg_advisory_lock) on a key hashed from the table name and
 // the merchant, taken on a connection of the pool that the holder keeps
@@ -58,7 +69,7 @@
 //     when the holder's process dies and its host stays up (SIGKILL, a
 //     crash), since the kernel closes its socket; and, for a host that
 //     vanished or a holder that stalled, when the session has been silent
-//     for LockIdleTimeout, which the lock sets as the session's
+//     for [LockIdleTimeout], which the lock sets as the session's
 //     idle_session_timeout (PostgreSQL 14 or later) while it is held. A
 //     refresh takes at most 30 s, so the timeout never ends a live one.
 //
@@ -68,9 +79,9 @@
 // version that the holder last read (by Lock itself, and by Load), on the
 // lock's own connection. A holder that lost its lock (its connection
 // dropped, or the server ended its session) or whose merchant was saved or
-// deleted meanwhile gets an error, matching ErrConflict when the row moved
+// deleted meanwhile gets an error, matching [ErrConflict] when the row moved
 // on, and the row keeps the newer token: PersistentTokenSource reports it
-// (as ultracart.ErrPersist when the refresh token rotated) and adopts the
+// (as [ultracart.ErrPersist] when the refresh token rotated) and adopts the
 // stored token on its next call. Outside the lock, Save writes
 // unconditionally: that is the authorization callback storing a new grant.
 //

@@ -10,10 +10,11 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// ErrConflict is matched by the error of a Save under the lock that found
-// the merchant's row changed (saved by another holder, or by the
-// authorization callback, or deleted) since the lock was taken or the token
-// loaded. The row keeps the newer token.
+// ErrConflict is matched by the error of a Save under the lock (see
+// [Store.For]) that found the merchant's row changed (saved by another
+// holder, or by the authorization callback, or deleted) since the lock was
+// taken or the token loaded. The row keeps the newer token, which
+// [ultracart.PersistentTokenSource] adopts on its next call.
 var ErrConflict = errors.New("ultracart: pgstore: the stored token changed since it was loaded; the newer token is kept")
 
 // dbErr is an error of the database, with what the store was doing.

@@ -17,7 +17,7 @@ import (
 	"github.com/ultracart-go/ultracart"
 )
 
-// DefaultTable is the table of a zero Options.
+// DefaultTable is the table of a zero [Options].
 const DefaultTable = "ultracart_tokens"
 
 // LockIdleTimeout is how long the session of a lock holder may stay silent
@@ -25,7 +25,7 @@ const DefaultTable = "ultracart_tokens"
 // host or a stalled process blocks a merchant's refresh.
 const LockIdleTimeout = 40 * time.Second
 
-// Options configures a Store. The zero value is the table DefaultTable,
+// Options configures a [Store]. The zero value is the table [DefaultTable],
 // without sealing.
 type Options struct {
 	// Table is the name of the table, DefaultTable when empty: lower-case
@@ -40,9 +40,10 @@ type Options struct {
 	Seal []cipher.AEAD
 }
 
-// Store keeps the tokens of many merchants in one table. Its methods and
-// the stores For returns are safe for concurrent use by multiple
-// goroutines. Make it with New.
+// Store keeps the tokens of many merchants in one table; [Store.For] gives
+// the [ultracart.TokenStore] of one merchant. Its methods and the stores For
+// returns are safe for concurrent use by multiple goroutines. Make it with
+// [New].
 type Store struct {
 	pool     *pgxpool.Pool
 	table    string // as configured
@@ -55,8 +56,8 @@ type Store struct {
 // identifier is one lower-case SQL identifier part.
 var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
-// New returns a Store over the table opts names in pool's database. It does
-// not touch the database; see Migrate. A bad Options (a table name that is
+// New returns a [Store] over the table opts names in pool's database. It does
+// not touch the database; see [Store.Migrate]. A bad Options (a table name that is
 // not a plain identifier, a nil AEAD) makes every method of the store fail
 // with an error that says so.
 func New(pool *pgxpool.Pool, opts Options) *Store {
@@ -119,14 +120,15 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// For returns the token store of merchant, a row of the table. The value
-// also implements ultracart.Locker; see the package doc for the lock. Each
+// For returns the [ultracart.TokenStore] of merchant, a row of the table,
+// for [ultracart.NewMerchants]. The value also implements
+// [ultracart.Locker]; see the package doc for the lock. Each
 // call returns a new value; the values of one merchant share its row and
 // its lock.
 //
 // While a caller holds a value's lock, that value's Load and Save run on the
 // lock's connection and Save is conditional, so give each refresher its own
-// value (ultracart.Merchants does).
+// value ([ultracart.Merchants] does).
 func (s *Store) For(merchant string) ultracart.TokenStore {
 	return &merchantStore{s: s, merchant: merchant, key: s.lockKey("merchant", merchant), turn: make(chan struct{}, 1)}
 }

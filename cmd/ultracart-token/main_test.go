@@ -111,6 +111,24 @@ func TestToken(t *testing.T) {
 		assert.Empty(t, r.stderr)
 		assert.Zero(t, c.fake.Stats())
 	})
+	t.Run("token about to expire: refreshed before it is printed, nothing left running", func(t *testing.T) {
+		c := newCLI(t)
+		old := c.fake.IssueToken("")
+		soon := *old
+		soon.Expiry = time.Now().Add(30 * time.Second)
+		c.saveToken(&soon)
+		r := c.run("token")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		access := strings.TrimSuffix(r.stdout, "\n")
+		assert.NotEqual(t, old.AccessToken, access, "a script gets a token with time to use it")
+		assert.Equal(t, 1, c.fake.Stats().Refresh)
+		assert.Equal(t, access, c.loadToken().AccessToken, "saved before it was printed")
+		// A refresh left running in the background would be lost when the
+		// program exits, with the rotated refresh token.
+		r = c.run("token")
+		assert.Equal(t, access+"\n", r.stdout)
+		assert.Equal(t, 1, c.fake.Stats().Refresh, "no background refresh either")
+	})
 	t.Run("expired token: refreshed, rotated refresh token saved", func(t *testing.T) {
 		c := newCLI(t)
 		old := c.fake.IssueToken("")

@@ -19,10 +19,19 @@ import (
 // nothing else. With --refresh it refreshes the token first, even when it
 // looks valid. A token whose expiry is unknown is said so on stderr: it
 // may be dead already, and --refresh replaces it.
+// tokenMinLife is the least lifetime left of a token that the token command
+// prints as it is.
+const tokenMinLife = time.Minute
+
 func runToken(ctx context.Context, o *options, e *env) error {
 	ctx = withHTTPClient(ctx)
 	conf := o.config()
-	src := ultracart.PersistentTokenSource(ctx, &conf.Config, ultracart.NewFileStore(o.tokenFile))
+	// A short-lived program: no refresh in the background, which its exit
+	// would cut off after UltraCart rotated the refresh token; instead, a
+	// token with less than tokenMinLife left is refreshed before it is
+	// printed, so that a script has time to use it.
+	src := ultracart.PersistentTokenSourceWithOptions(ctx, &conf.Config, ultracart.NewFileStore(o.tokenFile),
+		&ultracart.PersistentOptions{EarlyExpiry: tokenMinLife, RefreshAhead: -1})
 	tok, err := src.Token()
 	if err == nil && o.refresh {
 		// As if UltraCart had rejected it: the source refreshes it, under

@@ -8,11 +8,12 @@ import (
 
 func TestClassify(t *testing.T) {
 	alive := func() *proc { return &proc{} }
-	killed := func() *proc {
+	killedAt := func(at int64) *proc {
 		p := &proc{}
-		p.killedAt.Store(1)
+		p.killedAt.Store(at)
 		return p
 	}
+	killed := func() *proc { return killedAt(1) }
 	r := func(at int64, p *proc, fp string) tokEvent { return tokEvent{at: at, kind: "R+", fp: fp, p: p} }
 	answered := func(at int64, p *proc, fp string, status int, newFP string) tokEvent {
 		return tokEvent{at: at, kind: "R-", fp: fp, status: status, newFP: newFP, p: p}
@@ -55,6 +56,31 @@ func TestClassify(t *testing.T) {
 			p := alive()
 			return []tokEvent{r(1, p, "A"), answered(2, p, "A", 0, "-"), r(3, p, "A"), g(4, p, "A")}
 		}, causeLostResponse},
+		{"killed only after the other worker's refresh", func() []tokEvent {
+			p1, p2 := killedAt(5), alive()
+			return []tokEvent{r(1, p1, "A"), answered(2, p1, "A", 200, "B"), r(3, p2, "A"), g(4, p2, "A")}
+		}, causeUnexplained},
+		{"killed at the very moment of the other worker's refresh", func() []tokEvent {
+			p1, p2 := killedAt(3), alive()
+			return []tokEvent{r(1, p1, "A"), answered(2, p1, "A", 200, "B"), r(3, p2, "A"), g(4, p2, "A")}
+		}, causeKillBeforeSave},
+		{"killed, but it refreshed the merchant again after the rotation", func() []tokEvent {
+			p1, p2 := killedAt(5), alive()
+			return []tokEvent{r(1, p1, "A"), answered(2, p1, "A", 200, "B"), r(3, p1, "C"), answered(4, p1, "C", 503, "-"), r(6, p2, "A"), g(7, p2, "A")}
+		}, causeUnexplained},
+		{"killed without an answer, but it refreshed the merchant again", func() []tokEvent {
+			p1, p2 := killedAt(5), alive()
+			return []tokEvent{r(1, p1, "A"), r(3, p1, "C"), r(6, p2, "A"), g(7, p2, "A")}
+		}, causeUnexplained},
+		{"rotated and saved, the old one used again after the kill", func() []tokEvent {
+			p1, p2 := killedAt(4), alive()
+			return []tokEvent{r(1, p1, "A"), answered(2, p1, "A", 200, "B"), r(5, p2, "A"), g(6, p2, "A"), savedEv(3, p1, "B")}
+		}, causeUnexplained},
+		{"stopped by the end of the run, then the final check", func() []tokEvent {
+			p1 := killedAt(3)
+			final := &proc{slot: -1}
+			return []tokEvent{r(1, p1, "A"), answered(2, p1, "A", 200, "B"), r(4, final, "A"), g(5, final, "A")}
+		}, causeKillBeforeSave},
 		{"used twice by a live worker that got the first answer", func() []tokEvent {
 			p := alive()
 			return []tokEvent{r(1, p, "A"), answered(2, p, "A", 200, "B"), r(3, p, "A"), g(4, p, "A")}
@@ -63,7 +89,7 @@ func TestClassify(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tl := &tally{tokEvents: tc.evs()}
-			got := tl.classify(true)
+			got := countCauses(tl.classify(true))
 			assert.Equal(t, map[string]int{tc.want: 1}, got)
 		})
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -18,8 +17,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/oauth2"
 
 	"github.com/ultracart-go/ultracart"
 	"github.com/ultracart-go/ultracart/ultracarttest"
@@ -52,7 +49,17 @@ type proc struct {
 	refreshing atomic.Int32   // refreshes started and not ended, as last reported
 	saving     atomic.Int32   // saves started and not ended
 	killOnce   sync.Once
-	killedAt   atomic.Int64 // Unix nanoseconds of a kill by the soak; 0 if none
+	killedAt   atomic.Int64 // Unix nanoseconds just before its kill (by the soak or the end of the run); 0 if none
+	touched    map[int]bool // the merchants it has events of; guarded by the tally's mu
+}
+
+// name names p in the events: its slot and run, or "final" for the final
+// check of the supervisor.
+func (p *proc) name() string {
+	if p.slot < 0 {
+		return "final"
+	}
+	return fmt.Sprintf("w%d#%d", p.slot, p.gen)
 }
 
 // tokEvent is one event about a token, for the classification at the end.
@@ -81,7 +88,6 @@ type tally struct {
 	firstSequence   []string // the events of the merchant of the first invalid_grant
 	recent          map[int][]string
 	tokEvents       []tokEvent
-	merchants       int
 	traceOut        *bufio.Writer
 	start           time.Time
 	stopping        atomic.Bool
@@ -91,14 +97,15 @@ type tally struct {
 
 const recentPerMerchant = 60
 
-// record keeps an event of p (merchant -1: of every merchant) for the trace
-// and for the sequence of the first invalid_grant. The events about tokens
+// record keeps an event of p (merchant -1: of every merchant p has an
+// event of, such as its kill) for the trace and for the sequence of the
+// first invalid_grant. The events about tokens
 // lose their time stamp on the way: the supervisor's time is printed.
 func (t *tally) record(p *proc, line string, merchant int) {
-	if f := strings.Fields(line); len(f) >= 4 && strings.ContainsAny(f[0][:1], "RSG") {
+	if f := strings.Fields(line); len(f) >= 4 && slices.Contains([]string{"R+", "R-", "S+", "S-", "G"}, f[0]) {
 		line = strings.Join(f[:len(f)-1], " ")
 	}
-	ev := fmt.Sprintf("%9.3fs w%d#%d %s", time.Since(t.start).Seconds(), p.slot, p.gen, line)
+	ev := fmt.Sprintf("%9.3fs %s %s", time.Since(t.start).Seconds(), p.name(), line)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.traceOut != nil {
@@ -112,10 +119,14 @@ func (t *tally) record(p *proc, line string, merchant int) {
 		t.recent[m] = r
 	}
 	if merchant >= 0 {
+		if p.touched == nil {
+			p.touched = map[int]bool{}
+		}
+		p.touched[merchant] = true
 		keep(merchant)
 		return
 	}
-	for m := range t.merchants {
+	for m := range p.touched {
 		keep(m)
 	}
 }
@@ -143,13 +154,17 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 	})
 	ctx := context.Background()
 	for m := range cfg.worker.merchants {
-		if err := ultracart.NewFileStore(storePath(dir, m)).Save(ctx, srv.IssueToken("")); err != nil {
+		// Expiries spread over the second half of the lifetime, so that
+		// the merchants' refreshes do not come all at once.
+		tok := srv.IssueToken("")
+		tok.Expiry = time.Now().Add(cfg.lifetime/2 + rand.N(cfg.lifetime/2+1))
+		if err := ultracart.NewFileStore(storePath(dir, m)).Save(ctx, tok); err != nil {
 			return false, fmt.Errorf("ultracart: soak: saving the first token: %w", err)
 		}
 	}
 	queueFaults(srv, cfg)
 
-	t := &tally{failed: map[string]int{}, recent: map[int][]string{}, start: time.Now(), merchants: cfg.worker.merchants}
+	t := &tally{failed: map[string]int{}, recent: map[int][]string{}, start: time.Now()}
 	if cfg.trace != "" {
 		f, err := os.Create(cfg.trace)
 		if err != nil {
@@ -164,7 +179,7 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 	wcfg.url, wcfg.dir = srv.URL, dir
 	args := []string{"-worker", "-url", wcfg.url, "-dir", wcfg.dir,
 		"-merchants", strconv.Itoa(wcfg.merchants), "-goroutines", strconv.Itoa(wcfg.goroutines),
-		"-pause", wcfg.pause.String(), "-timeout", wcfg.timeout.String(), "-early", wcfg.early.String()}
+		"-pause", wcfg.pause.String(), "-timeout", wcfg.timeout.String()}
 
 	var (
 		procMu sync.Mutex
@@ -174,11 +189,17 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 	kill := func(p *proc, targeted bool) {
 		p.killOnce.Do(func() {
 			refreshing, saving := p.refreshing.Load() > 0, p.saving.Load() > 0
+			// Stamped before the kill, so that it is earlier than any event
+			// of another worker that could only follow p's death (taking
+			// the lock p held), however the supervisor is scheduled.
+			p.killedAt.Store(time.Now().UnixNano())
 			_ = p.cmd.Process.Kill() // SIGKILL on Unix
 			if t.stopping.Load() {
-				return // the end of the run, not a kill of the soak
+				// The end of the run, not a kill of the soak; it still
+				// explains a refresh it cut short.
+				t.record(p, fmt.Sprintf("STOPPED (refresh in flight %t, save in flight %t)", refreshing, saving), -1)
+				return
 			}
-			p.killedAt.Store(time.Now().UnixNano())
 			t.record(p, fmt.Sprintf("KILLED (refresh in flight %t, save in flight %t)", refreshing, saving), -1)
 			t.mu.Lock()
 			defer t.mu.Unlock()
@@ -208,6 +229,11 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 				t.mu.Unlock()
 				procMu.Lock()
 				procs[slot] = p
+				if t.stopping.Load() {
+					// Started while the run ended: the loop that stops
+					// the workers may have missed it.
+					kill(p, false)
+				}
 				procMu.Unlock()
 				readEvents(p, t, cfg, srv, dir, kill)
 				_ = p.cmd.Wait()
@@ -267,15 +293,15 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 	srv.ClearFaults()
 
 	// The final check: each stored token still works, with a fresh source.
-	working := finalCheck(srv, dir, cfg.worker)
+	end := endCheck(srv, dir, cfg.worker, t, cfg.rateLost > 0)
 	st := srv.Stats()
 
-	causes := t.classify(cfg.rateLost > 0)
-	pass := working == cfg.worker.merchants && causes[causeUnexplained] == 0
+	causes := countCauses(end.judged)
+	pass := end.pass()
 	if cfg.requireZero {
 		pass = pass && st.ReuseDetected == 0 && st.FamiliesRevoked == 0 && t.invalidGrant == 0 && st.InvalidGrant == 0
 	}
-	report(out, cfg, t, st, elapsed, working, causes, pass)
+	report(out, cfg, t, st, elapsed, end, causes, pass)
 	return pass, nil
 }
 
@@ -320,26 +346,7 @@ func readEvents(p *proc, t *tally, cfg soakConfig, srv *ultracarttest.Server, di
 		if len(f) < 2 {
 			continue
 		}
-		merchant := -1
-		if len(f) >= 4 {
-			if m, err := strconv.Atoi(f[1]); err == nil {
-				merchant = m
-			}
-			ev := tokEvent{kind: f[0], merchant: merchant, fp: f[2], p: p}
-			ev.at, _ = strconv.ParseInt(f[len(f)-1], 10, 64)
-			switch f[0] {
-			case "R-":
-				if len(f) >= 6 {
-					ev.status, _ = strconv.Atoi(f[3])
-					ev.newFP = f[4]
-				}
-			case "S-":
-				ev.ok = f[3] == "ok"
-			}
-			t.mu.Lock()
-			t.tokEvents = append(t.tokEvents, ev)
-			t.mu.Unlock()
-		}
+		merchant := t.addTokEvent(p, f)
 		switch f[0] {
 		case "OK":
 			n, _ := strconv.ParseInt(f[1], 10, 64)
@@ -384,7 +391,11 @@ func readEvents(p *proc, t *tally, cfg soakConfig, srv *ultracarttest.Server, di
 				t.reauthInFlight.Add(1)
 				go func() {
 					defer t.reauthInFlight.Done()
-					reauthorize(t, srv, dir, merchant, f[2])
+					if reauthorize(srv, dir, merchant, f[2]) {
+						t.mu.Lock()
+						t.reauthorized++
+						t.mu.Unlock()
+					}
 				}()
 			}
 			continue
@@ -395,53 +406,63 @@ func readEvents(p *proc, t *tally, cfg soakConfig, srv *ultracarttest.Server, di
 	_, _ = io.Copy(io.Discard, p.stdout)
 }
 
+// addTokEvent keeps the event f of p for the classification when it is
+// about a token, and returns its merchant, or -1 for an event of none.
+func (t *tally) addTokEvent(p *proc, f []string) int {
+	if len(f) < 4 {
+		return -1
+	}
+	merchant, err := strconv.Atoi(f[1])
+	if err != nil {
+		return -1
+	}
+	ev := tokEvent{kind: f[0], merchant: merchant, fp: f[2], p: p}
+	ev.at, _ = strconv.ParseInt(f[len(f)-1], 10, 64)
+	switch f[0] {
+	case "R-":
+		if len(f) >= 6 {
+			ev.status, _ = strconv.Atoi(f[3])
+			ev.newFP = f[4]
+		}
+	case "S-":
+		ev.ok = f[3] == "ok"
+	}
+	t.mu.Lock()
+	t.tokEvents = append(t.tokEvents, ev)
+	t.mu.Unlock()
+	return merchant
+}
+
 // reauthorize stands for the merchant authorizing the application again: if
 // the stored token of merchant m is still the one the server rejected (its
-// refresh token has fingerprint fp), a new grant replaces it.
-func reauthorize(t *tally, srv *ultracarttest.Server, dir string, m int, fp string) {
+// refresh token has fingerprint fp), a new grant replaces it. It reports
+// whether it did.
+func reauthorize(srv *ultracarttest.Server, dir string, m int, fp string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	store := ultracart.NewFileStore(storePath(dir, m))
 	unlock, err := store.Lock(ctx)
 	if err != nil {
-		return
+		return false
 	}
 	defer unlock()
 	tok, err := store.Load(ctx)
 	if err == nil && fingerprint(tok.RefreshToken) != fp {
-		return // already replaced, or never stored
+		return false // already replaced, or never stored
 	}
-	if err := store.Save(ctx, srv.IssueToken("")); err != nil {
-		return
-	}
-	t.mu.Lock()
-	t.reauthorized++
-	t.mu.Unlock()
-}
-
-// finalCheck calls the API once per merchant through a fresh
-// PersistentTokenSource over its store, and counts the calls that work.
-func finalCheck(srv *ultracarttest.Server, dir string, cfg workerConfig) int {
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}
-	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
-	conf := oauthConfig(srv.URL)
-	working := 0
-	for m := range cfg.merchants {
-		src := ultracart.PersistentTokenSourceWithExpiry(ctx, conf, ultracart.NewFileStore(storePath(dir, m)), cfg.early)
-		if call(ctx, ultracart.NewClient(ctx, src), srv.URL) == "" {
-			working++
-		}
-	}
-	return working
+	return store.Save(ctx, srv.IssueToken("")) == nil
 }
 
 // report prints the figures of a run.
-func report(out io.Writer, cfg soakConfig, t *tally, st ultracarttest.Stats, elapsed time.Duration, working int, causes map[string]int, pass bool) {
+func report(out io.Writer, cfg soakConfig, t *tally, st ultracarttest.Stats, elapsed time.Duration, end endResult, causes map[string]int, pass bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	w := cfg.worker
-	fmt.Fprintf(out, "soak: %s, %d workers x %d goroutines, %d merchants (one FileStore each), token lifetime %s, refresh %s early\n",
-		elapsed.Round(100*time.Millisecond), cfg.workers, w.goroutines, w.merchants, cfg.lifetime, w.early)
+	ahead := min(ultracart.DefaultRefreshAhead, cfg.lifetime/2)
+	fmt.Fprintf(out, "soak: %s, %d workers x %d goroutines, %d merchants (Merchants, one FileStore each), token lifetime %s\n",
+		elapsed.Round(100*time.Millisecond), cfg.workers, w.goroutines, w.merchants, cfg.lifetime)
+	fmt.Fprintf(out, "client: refresh in the background from %s before expiry, callers wait from %s before\n",
+		ahead, ultracart.DefaultExpiryDelta)
 	fmt.Fprintf(out, "server: strict (reuse revokes the family), grace %s\n", cfg.grace)
 	fmt.Fprintf(out, "refresh cycles:          %d (refresh requests %d, within grace %d)\n", st.Rotations, st.Refresh, st.GraceReuses)
 	fmt.Fprintf(out, "worker starts:           %d\n", t.starts)
@@ -452,7 +473,8 @@ func report(out io.Writer, cfg soakConfig, t *tally, st ultracarttest.Stats, ela
 		cfg.rate5xx, cfg.rateReset, cfg.rateDelay, cfg.rateLost)
 	fmt.Fprintf(out, "reuse detected:          %d\n", st.ReuseDetected)
 	fmt.Fprintf(out, "families revoked:        %d\n", st.FamiliesRevoked)
-	fmt.Fprintf(out, "invalid_grant:           %d answered by the server, %d received by workers\n", st.InvalidGrant, t.invalidGrant)
+	fmt.Fprintf(out, "invalid_grant:           %d answered by the server, %d received by workers, %d by the final check\n",
+		st.InvalidGrant, t.invalidGrant, end.finalInvalidGrant())
 	fmt.Fprintf(out, "invalid_grant, by cause:  ")
 	for i, c := range allCauses {
 		if i > 0 {
@@ -461,11 +483,13 @@ func report(out io.Writer, cfg soakConfig, t *tally, st ultracarttest.Stats, ela
 		fmt.Fprintf(out, "%s %d", c, causes[c])
 	}
 	fmt.Fprintln(out)
+	reauth := t.reauthorized + end.reauthorized
 	perLost := "-"
 	if st.Faults.LostResponse > 0 {
-		perLost = fmt.Sprintf("%.2f", float64(t.reauthorized)/float64(st.Faults.LostResponse))
+		perLost = fmt.Sprintf("%.2f", float64(reauth)/float64(st.Faults.LostResponse))
 	}
-	fmt.Fprintf(out, "re-authorizations:       %d (per lost response: %s)\n", t.reauthorized, perLost)
+	fmt.Fprintf(out, "re-authorizations:       %d (%d during the run, %d at the end; per lost response: %s)\n",
+		reauth, t.reauthorized, end.reauthorized, perLost)
 	total := 0
 	reasons := make([]string, 0, len(t.failed))
 	for r, n := range t.failed {
@@ -477,11 +501,20 @@ func report(out io.Writer, cfg soakConfig, t *tally, st ultracarttest.Stats, ela
 	for _, r := range reasons {
 		fmt.Fprintf(out, "  failed, %-22s %d\n", r+":", t.failed[r])
 	}
-	fmt.Fprintf(out, "final stored tokens:     %d of %d work\n", working, w.merchants)
+	fmt.Fprintf(out, "final stored tokens:     %d of %d work (%d of them after a re-authorization at the end)\n",
+		end.working, w.merchants, end.reauthorized)
 	if len(t.firstSequence) > 0 {
 		fmt.Fprintf(out, "events of the merchant of the first invalid_grant (time, worker#run, event; tokens by fingerprint):\n")
 		for _, ev := range t.firstSequence {
 			fmt.Fprintf(out, "  %s\n", ev)
+		}
+	}
+	for i, f := range end.failed {
+		fmt.Fprintf(out, "merchant %d: the final stored token does not work (%s)\n", f.merchant, f.why)
+		if i == 0 { // the first one's events are enough to start from; -trace has them all
+			for _, ev := range t.recent[f.merchant] {
+				fmt.Fprintf(out, "  %s\n", ev)
+			}
 		}
 	}
 	verdict := "PASS"
@@ -489,93 +522,4 @@ func report(out io.Writer, cfg soakConfig, t *tally, st ultracarttest.Stats, ela
 		verdict = "FAIL"
 	}
 	fmt.Fprintf(out, "verdict: %s\n", verdict)
-}
-
-// Causes of an invalid_grant answer, found by replaying the token events.
-const (
-	causeKillBeforeAnswer = "kill after the request was sent, before the answer was read"
-	causeKillBeforeSave   = "kill after the answer, before the new token was saved"
-	causeLostResponse     = "lost-response fault"
-	causeRevokedFamily    = "token of a family already revoked"
-	causeUnexplained      = "UNEXPLAINED"
-)
-
-var allCauses = []string{causeKillBeforeAnswer, causeKillBeforeSave, causeLostResponse, causeRevokedFamily, causeUnexplained}
-
-// classify replays the token events in time order and finds, for each
-// invalid_grant a worker received, why its refresh token was dead: its
-// first use was by a worker that died (or lost the answer) before the
-// rotated token was saved, or it belonged to a family already revoked.
-// Anything else is unexplained: a defect of the client library.
-func (t *tally) classify(lostFaults bool) map[string]int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	evs := slices.Clone(t.tokEvents)
-	slices.SortStableFunc(evs, func(a, b tokEvent) int { return cmp.Compare(a.at, b.at) })
-	uses := map[string][]*use{} // refresh token fingerprint → its uses, in order
-	saved := map[string]bool{}
-	causes := map[string]int{}
-	for _, ev := range evs {
-		switch ev.kind {
-		case "R+":
-			uses[ev.fp] = append(uses[ev.fp], &use{p: ev.p})
-		case "R-":
-			// The answer belongs to this worker's latest unanswered use.
-			us := uses[ev.fp]
-			for i := len(us) - 1; i >= 0; i-- {
-				if u := us[i]; u.p == ev.p && !u.ended {
-					u.ended, u.status, u.child = true, ev.status, ev.newFP
-					break
-				}
-			}
-		case "S-":
-			if ev.ok {
-				saved[ev.fp] = true
-			}
-		case "G":
-			causes[explain(uses[ev.fp], ev.p, saved, lostFaults)]++
-		}
-	}
-	return causes
-}
-
-// use is one presentation of a refresh token.
-type use struct {
-	p      *proc
-	ended  bool   // an R- was seen
-	status int    // of the answer; 0: none
-	child  string // the new refresh token of a 200
-}
-
-// explain finds why the refresh token whose uses are us was dead when gp
-// presented it; gp's own use is its last one in us.
-func explain(us []*use, gp *proc, saved map[string]bool, lostFaults bool) string {
-	prior := us
-	for i := len(us) - 1; i >= 0; i-- {
-		if us[i].p == gp {
-			prior = us[:i]
-			break
-		}
-	}
-	if len(prior) == 0 {
-		return causeRevokedFamily // its first presentation was rejected
-	}
-	cause := ""
-	for _, u := range prior {
-		killed := u.p.killedAt.Load() != 0
-		switch {
-		case u.status == http.StatusOK && saved[u.child]:
-			return causeUnexplained // rotated and saved, yet the old one was used
-		case u.status == http.StatusOK && killed:
-			cause = causeKillBeforeSave
-		case !u.ended && killed && cause == "":
-			cause = causeKillBeforeAnswer
-		case u.ended && u.status == 0 && lostFaults && cause == "":
-			cause = causeLostResponse
-		}
-	}
-	if cause == "" {
-		return causeUnexplained
-	}
-	return cause
 }

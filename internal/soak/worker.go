@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,12 +67,40 @@ func (e *events) emit(format string, args ...any) {
 	_, _ = io.WriteString(e.w, line)
 }
 
-// tracer is the transport of one merchant: it reports the refreshes it
-// carries to the supervisor.
+// tracer is the transport of the token requests: it reports the refreshes
+// it carries to the supervisor. Its merchant is fixed, or else (merchant -1)
+// told by the refresh token, which the merchant's store loaded or saved
+// first (see tracedStore).
 type tracer struct {
 	merchant int
+	owners   *owners // when merchant is -1
 	ev       *events
 	base     http.RoundTripper
+}
+
+// owners maps the fingerprints of refresh tokens to their merchants, for
+// a transport shared by every merchant.
+type owners struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func (o *owners) set(fp string, merchant int) {
+	if o == nil || fp == "-" {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.m[fp] = merchant
+}
+
+func (o *owners) get(fp string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if m, ok := o.m[fp]; ok {
+		return m
+	}
+	return -1
 }
 
 func (t *tracer) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -88,17 +117,21 @@ func (t *tracer) RoundTrip(req *http.Request) (*http.Response, error) {
 	r2.Body = io.NopCloser(bytes.NewReader(body))
 	r2.ContentLength = int64(len(body))
 	fp := fingerprint(form.Get("refresh_token"))
-	t.ev.emit("R+ %d %s", t.merchant, fp)
+	merchant := t.merchant
+	if merchant < 0 {
+		merchant = t.owners.get(fp)
+	}
+	t.ev.emit("R+ %d %s", merchant, fp)
 	resp, err := t.base.RoundTrip(r2)
 	if err != nil {
-		t.ev.emit("R- %d %s 0 -", t.merchant, fp)
+		t.ev.emit("R- %d %s 0 -", merchant, fp)
 		return nil, err
 	}
 	// Read the answer whole, so that the event tells what the client got.
 	rb, err := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
 	if err != nil {
-		t.ev.emit("R- %d %s 0 -", t.merchant, fp)
+		t.ev.emit("R- %d %s 0 -", merchant, fp)
 		return nil, err
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(rb))
@@ -112,21 +145,33 @@ func (t *tracer) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	if resp.StatusCode == http.StatusBadRequest && bytes.Contains(rb, []byte(ultracarttest.CodeInvalidGrant)) {
-		t.ev.emit("G %d %s", t.merchant, fp)
+		t.ev.emit("G %d %s", merchant, fp)
 	}
-	t.ev.emit("R- %d %s %d %s", t.merchant, fp, resp.StatusCode, newFP)
+	t.owners.set(newFP, merchant)
+	t.ev.emit("R- %d %s %d %s", merchant, fp, resp.StatusCode, newFP)
 	return resp, nil
 }
 
-// tracedStore is a FileStore that reports its saves. It keeps the Locker.
+// tracedStore is a FileStore that reports its saves, and tells owners the
+// merchant of each refresh token it loads or saves. It keeps the Locker.
 type tracedStore struct {
 	*ultracart.FileStore
 	merchant int
+	owners   *owners
 	ev       *events
+}
+
+func (s *tracedStore) Load(ctx context.Context) (*oauth2.Token, error) {
+	t, err := s.FileStore.Load(ctx)
+	if err == nil {
+		s.owners.set(fingerprint(t.RefreshToken), s.merchant)
+	}
+	return t, err
 }
 
 func (s *tracedStore) Save(ctx context.Context, t *oauth2.Token) error {
 	fp := fingerprint(t.RefreshToken)
+	s.owners.set(fp, s.merchant)
 	s.ev.emit("S+ %d %s", s.merchant, fp)
 	err := s.FileStore.Save(ctx, t)
 	res := "ok"
@@ -150,7 +195,6 @@ type workerConfig struct {
 	goroutines int
 	pause      time.Duration
 	timeout    time.Duration
-	early      time.Duration
 }
 
 // oauthConfig is the client configuration of the soak.
@@ -161,20 +205,24 @@ func oauthConfig(base string) *oauth2.Config {
 	}
 }
 
+// merchantKey is the key of merchant m in Merchants.
+func merchantKey(m int) string { return strconv.Itoa(m) }
+
 // runWorker calls the protected resource from many goroutines until its
-// stdin closes (the supervisor went away) or it is killed.
+// stdin closes (the supervisor went away) or it is killed. Its clients come
+// from one Merchants over a FileStore per merchant, with the library's
+// default windows: refreshes in the background ahead of the expiry, callers
+// waiting only inside the early window.
 func runWorker(cfg workerConfig, stdin io.Reader, stdout io.Writer) error {
 	ev := &events{w: stdout}
-	conf := oauthConfig(cfg.url)
+	own := &owners{m: map[string]int{}}
 	base := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64}
-	clients := make([]*http.Client, cfg.merchants)
-	for m := range clients {
-		hc := &http.Client{Timeout: cfg.timeout, Transport: &tracer{merchant: m, ev: ev, base: base}}
-		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
-		store := &tracedStore{FileStore: ultracart.NewFileStore(storePath(cfg.dir, m)), merchant: m, ev: ev}
-		src := ultracart.PersistentTokenSourceWithExpiry(ctx, conf, store, cfg.early)
-		clients[m] = ultracart.NewClient(ctx, src)
-	}
+	hc := &http.Client{Timeout: cfg.timeout, Transport: &tracer{merchant: -1, owners: own, ev: ev, base: base}}
+	merchants := ultracart.NewMerchants(context.WithValue(context.Background(), oauth2.HTTPClient, hc), oauthConfig(cfg.url),
+		func(key string) ultracart.TokenStore {
+			m, _ := strconv.Atoi(key)
+			return &tracedStore{FileStore: ultracart.NewFileStore(storePath(cfg.dir, m)), merchant: m, owners: own, ev: ev}
+		})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { // the supervisor's end of stdin closes when it dies
@@ -188,7 +236,7 @@ func runWorker(cfg workerConfig, stdin io.Reader, stdout io.Writer) error {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				m := rand.IntN(cfg.merchants)
-				if reason := call(ctx, clients[m], cfg.url); reason == "" {
+				if reason := call(ctx, merchants.Client(merchantKey(m)), cfg.url); reason == "" {
 					ok.Add(1)
 				} else if ctx.Err() == nil {
 					ev.emit("F %s", reason)

@@ -524,7 +524,10 @@ func TestPersistentTokenSourcePersistFailure(t *testing.T) {
 	}
 }
 
-func TestPersistentTokenSourcePersistFailureThenNewGrant(t *testing.T) {
+// psPending returns a source whose refresh rotated the token of store and
+// could not save it: the source holds it, pending, after ErrPersist.
+func psPending(t *testing.T) (*ultracarttest.Server, *psStore, *persistentSource, *oauth2.Token) {
+	t.Helper()
 	srv := psServer(t)
 	clock := newPSClock()
 	old := psExpired(srv.IssueToken(""), clock.now())
@@ -535,6 +538,11 @@ func TestPersistentTokenSourcePersistFailureThenNewGrant(t *testing.T) {
 	_, err := src.Token()
 	require.ErrorIs(t, err, ErrPersist)
 	require.NotNil(t, src.unsaved)
+	return srv, store, src, old
+}
+
+func TestPersistentTokenSourcePersistFailureThenNewGrant(t *testing.T) {
+	srv, store, src, _ := psPending(t)
 
 	// Meanwhile the merchant authorized again and the new grant was saved:
 	// it wins over the kept token.
@@ -553,16 +561,7 @@ func TestPersistentTokenSourcePersistFailureThenNewGrant(t *testing.T) {
 // After ErrPersist, a store that was emptied meanwhile (the merchant
 // logged out, revoke removed the file) does not get the pending token back.
 func TestPersistentTokenSourcePersistFailureThenEmptied(t *testing.T) {
-	srv := psServer(t)
-	clock := newPSClock()
-	old := psExpired(srv.IssueToken(""), clock.now())
-	store := newPSStore(old)
-	store.saveErrs = []error{errors.New("disk full")}
-	src := psSource(context.Background(), psConfig(srv), store, clock)
-
-	_, err := src.Token()
-	require.ErrorIs(t, err, ErrPersist)
-	require.NotNil(t, src.unsaved)
+	srv, store, src, old := psPending(t)
 	pending := src.unsaved
 
 	store.loadErr = &noTokenError{where: "the test store"}

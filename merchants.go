@@ -54,6 +54,7 @@ type Merchants struct {
 	ctx   context.Context
 	conf  *oauth2.Config
 	store func(merchant string) TokenStore
+	opts  MerchantsOptions
 	idle  time.Duration
 	now   func() time.Time
 
@@ -79,6 +80,32 @@ type merchantEntry struct {
 // [context.WithoutCancel](ctx); the clients wrap the client under ctx's
 // [oauth2.HTTPClient] key, as [NewClient] does.
 func NewMerchants(ctx context.Context, conf *oauth2.Config, store func(merchant string) TokenStore) *Merchants {
+	return NewMerchantsWithOptions(ctx, conf, store, nil)
+}
+
+// MerchantsOptions are the settings of [NewMerchantsWithOptions]. A nil
+// *MerchantsOptions is equivalent to a zero MerchantsOptions, which gives
+// [NewMerchants]' behaviour.
+type MerchantsOptions struct {
+	// IdleTimeout is how long a merchant's source is kept while nobody
+	// asks for its token. Zero means MerchantIdleTimeout.
+	IdleTimeout time.Duration
+
+	// EarlyExpiry and RefreshAhead are those of every merchant's source,
+	// as in PersistentOptions.
+	EarlyExpiry  time.Duration
+	RefreshAhead time.Duration
+
+	// OnRefresh, when set, is called once for each refresh of any
+	// merchant's token, with the merchant it concerns, as
+	// PersistentOptions.OnRefresh is: a failed background refresh is seen
+	// at once, not at the next request.
+	OnRefresh func(merchant string, ev RefreshEvent)
+}
+
+// NewMerchantsWithOptions is [NewMerchants] with settings; nil opts means
+// the defaults.
+func NewMerchantsWithOptions(ctx context.Context, conf *oauth2.Config, store func(merchant string) TokenStore, opts *MerchantsOptions) *Merchants {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -89,6 +116,12 @@ func NewMerchants(ctx context.Context, conf *oauth2.Config, store func(merchant 
 		idle:    MerchantIdleTimeout,
 		now:     time.Now,
 		entries: make(map[string]*merchantEntry),
+	}
+	if opts != nil {
+		m.opts = *opts
+		if opts.IdleTimeout > 0 {
+			m.idle = opts.IdleTimeout
+		}
 	}
 	m.none = NewClient(ctx, failingSource{errNoMerchant})
 	return m
@@ -148,8 +181,12 @@ func (m *Merchants) add(merchant string, now int64) *merchantEntry {
 	if m.store != nil {
 		store = m.store(merchant)
 	}
+	popts := &PersistentOptions{EarlyExpiry: m.opts.EarlyExpiry, RefreshAhead: m.opts.RefreshAhead}
+	if hook := m.opts.OnRefresh; hook != nil {
+		popts.OnRefresh = func(ev RefreshEvent) { hook(merchant, ev) }
+	}
 	e := &merchantEntry{
-		src:    newPersistentSource(m.ctx, m.conf, store, nil),
+		src:    newPersistentSource(m.ctx, m.conf, store, popts),
 		handle: &merchantSource{m: m, merchant: merchant},
 	}
 	e.client = NewClient(m.ctx, e.handle)

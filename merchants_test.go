@@ -319,3 +319,34 @@ func TestMerchantsClientRecoversRejectedToken(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, "Bearer "+stored.AccessToken, req.Header.Get("Authorization"), "the retry carried the saved token")
 }
+
+func TestMerchantsOptions(t *testing.T) {
+	srv := ultracarttest.NewServer()
+	defer srv.Close()
+	stores := newMStores()
+	stores.put("a", expiredCopy(srv.IssueToken("item_read")))
+	clock := newMClock()
+	var mu sync.Mutex
+	var seen []string
+	conf := &oauth2.Config{ClientID: "merchants-test", Endpoint: srv.Endpoint()}
+	m := NewMerchantsWithOptions(context.Background(), conf, stores.store, &MerchantsOptions{
+		IdleTimeout:  time.Minute,
+		RefreshAhead: -1,
+		OnRefresh: func(merchant string, ev RefreshEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, fmt.Sprintf("%s rotated=%v err=%v", merchant, ev.Rotated, ev.Err))
+		},
+	})
+	m.now = clock.now
+	_, err := m.TokenSource("a").Token()
+	require.NoError(t, err)
+	mu.Lock()
+	assert.Equal(t, []string{"a rotated=true err=<nil>"}, seen, "the hook names the merchant")
+	mu.Unlock()
+
+	clock.add(2 * time.Minute)
+	_, err = m.TokenSource("b").Token() // sweeps "a", idle for longer than IdleTimeout
+	require.ErrorIs(t, err, ErrNoToken)
+	assert.Equal(t, 1, m.len(), "a was dropped after IdleTimeout, not MerchantIdleTimeout")
+}

@@ -202,6 +202,51 @@ func TestExpiresIn(t *testing.T) {
 	}
 }
 
+// TestExpiresInSpelledInAnyCase (issue 17, point 10): x/oauth2 reads the
+// token JSON with encoding/json, which matches member names without regard
+// to case, by Unicode's simple folding (the long s ſ folds to s): a member
+// so spelled must be normalized like expires_in itself, or the exchange
+// fails with an untyped error and the single-use code is lost.
+func TestExpiresInSpelledInAnyCase(t *testing.T) {
+	const unknown = -1
+	tests := []struct {
+		members string // the members after access_token
+		want    int64  // seconds, or unknown
+	}{
+		{`"Expires_In":""`, unknown},
+		{`"EXPIRES_IN":" 3600"`, 3600},
+		{`"expireſ_in":"60.5"`, 60},
+		{`"Expires_in":"abc","expires_in":"120"`, 120},
+		{`"EXPIRES_IN":"7200","Expires_In":null`, 7200},
+		{`"eXpIrEs_In":{"n":1}`, unknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.members, func(t *testing.T) {
+			srv := newRecorder(t, reply(200, `{"access_token":"a","token_type":"bearer",`+tt.members+`}`))
+			for name, exchange := range map[string]func() (*oauth2.Token, error){
+				"Config": func() (*oauth2.Token, error) {
+					return testConfig(srv.URL).Exchange(context.Background(), testCode)
+				},
+				"NewContext": func() (*oauth2.Token, error) {
+					plain := testConfig(srv.URL).Config
+					return plain.Exchange(ultracart.NewContext(context.Background()), testCode)
+				},
+			} {
+				before := time.Now()
+				tok, err := exchange()
+				require.NoError(t, err, name)
+				assert.Equal(t, "a", tok.AccessToken, name)
+				if tt.want == unknown {
+					assert.True(t, tok.Expiry.IsZero(), "%s: expiry %v", name, tok.Expiry)
+					continue
+				}
+				assert.WithinDuration(t, before.Add(time.Duration(tt.want)*time.Second), tok.Expiry, 5*time.Second, name)
+			}
+			assert.Len(t, srv.requests(), 2, "one request each")
+		})
+	}
+}
+
 // TestPlainOAuth2FailsWithoutTranslation shows what NewContext is for: the
 // same answer that works through it breaks plain x/oauth2.
 func TestPlainOAuth2FailsWithoutTranslation(t *testing.T) {

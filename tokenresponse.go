@@ -11,10 +11,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"maps"
 	"math"
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -170,6 +172,7 @@ func translateBody(status int, h http.Header, body []byte, kind requestKind, r *
 		}
 		return nil, e
 	}
+	foldMembers(m)
 	e := newResponseError(status, h, r)
 	if e.setFields(m, r) {
 		return nil, e
@@ -195,6 +198,35 @@ func translateBody(status int, h http.Header, body []byte, kind requestKind, r *
 	delete(m, "error")
 	b, _ := json.Marshal(m) // values came from json.Unmarshal: cannot fail
 	return b, nil
+}
+
+// oauth2Members are the members of a token or device authorization
+// response that x/oauth2 reads.
+var oauth2Members = []string{
+	"access_token", "token_type", "refresh_token", "expires_in", "error", "error_description", "error_uri",
+	"device_code", "user_code", "verification_uri", "verification_url", "verification_uri_complete", "interval",
+}
+
+// foldMembers gives every member that x/oauth2 reads the exact name the
+// translation checks and fixes. x/oauth2 decodes with encoding/json, which
+// takes a member spelled in any case for a field (folding as
+// [strings.EqualFold] does: "EXPIRES_IN", even "expireſ_in"). Of several
+// spellings of one name, a null counts for nothing (as in encoding/json),
+// and then the exact one wins, else the last in byte order.
+func foldMembers(m map[string]json.RawMessage) {
+	moved := map[string]bool{}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		for _, name := range oauth2Members {
+			if k == name || !strings.EqualFold(k, name) {
+				continue
+			}
+			v := m[k]
+			delete(m, k)
+			if cur, ok := m[name]; string(v) != "null" && (!ok || moved[name] || string(cur) == "null") {
+				m[name], moved[name] = v, true
+			}
+		}
+	}
 }
 
 // formObject reads a form-encoded token response as the JSON object it

@@ -44,7 +44,7 @@ func sameOriginRedirects(next func(*http.Request, []*http.Request) error) func(*
 // once: NewContext runs for every token call.
 func sameOriginOnly(req *http.Request, via []*http.Request) error {
 	if !sameOrigin(via[0].URL, req.URL) {
-		e := &Error{Description: "refused to follow a redirect to another origin (" + origin(req.URL) + ")"}
+		e := &Error{Description: requestSecrets(via[0]).clean("refused to follow a redirect to another origin (" + origin(req.URL) + ")")}
 		if req.Response != nil {
 			e.StatusCode = req.Response.StatusCode
 		}
@@ -86,9 +86,15 @@ func origin(u *url.URL) string {
 // [http.Client], to an origin other than that of the request that started the
 // chain.
 func redirectedElsewhere(req *http.Request) bool {
-	first := req
-	for first.Response != nil && first.Response.Request != nil {
-		first = first.Response.Request
-	}
+	first := firstRequest(req)
 	return first != req && !sameOrigin(first.URL, req.URL)
+}
+
+// firstRequest returns the request that started the redirect chain of req
+// (req itself when it is not a redirect made by [http.Client]).
+func firstRequest(req *http.Request) *http.Request {
+	for req.Response != nil && req.Response.Request != nil {
+		req = req.Response.Request
+	}
+	return req
 }

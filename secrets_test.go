@@ -567,3 +567,135 @@ func TestSecretBasicAuthEcho(t *testing.T) {
 		}
 	}
 }
+
+// redirectingTokenServer answers a token request with a redirect to
+// where(secret), secret being the refresh token or code the request
+// carried, and drops the connection of any request to /x, so that a
+// redirect there fails at the network level.
+func redirectingTokenServer(t *testing.T, status int, where func(srvURL, secret string) string) *httptest.Server {
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/x") {
+			c, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				c.Close()
+			}
+			return
+		}
+		r.ParseForm()
+		secret := r.PostForm.Get("refresh_token") + r.PostForm.Get("code") + r.PostForm.Get("device_code")
+		w.Header().Set("Location", where(srv.URL, secret))
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// redirectedTokenCalls are the token calls of the package, each returning
+// its error; the refresh's is also seen by OnRefresh, whose RefreshEvent.Err
+// is returned too.
+func redirectedTokenCalls(t *testing.T, srv *httptest.Server) map[string]func() []error {
+	ctx := context.Background()
+	conf := testConfigAt(srv.URL)
+	expired := func() *oauth2.Token {
+		return &oauth2.Token{AccessToken: secAccess, TokenType: "bearer", RefreshToken: secRefresh, Expiry: time.Now().Add(-time.Hour)}
+	}
+	return map[string]func() []error{
+		"Config.Exchange": func() []error { _, err := conf.Exchange(ctx, secCode); return []error{err} },
+		"Config.TokenSource": func() []error {
+			_, err := conf.TokenSource(ctx, expired()).Token()
+			return []error{err}
+		},
+		"Config.DeviceAccessToken": func() []error {
+			_, err := conf.DeviceAccessToken(ctx, &oauth2.DeviceAuthResponse{DeviceCode: secDevice, Interval: 1})
+			return []error{err}
+		},
+		"PersistentTokenSource": func() []error {
+			var events []error
+			src := ultracart.PersistentTokenSourceWithOptions(ctx, &conf.Config, ultracart.NewMemoryStore(expired()),
+				&ultracart.PersistentOptions{OnRefresh: func(ev ultracart.RefreshEvent) { events = append(events, ev.Err) }})
+			_, err := src.Token()
+			require.Len(t, events, 1)
+			require.Error(t, events[0])
+			return append(events, err)
+		},
+	}
+}
+
+// TestSecretRedirectedTransportError (issue 17, point 1): a token request
+// redirected within its origin to a URL that carries the refresh token (or
+// code, or device code), whose next hop fails at the network level, gives an
+// error that does not quote that URL's secret: not in the error, not in
+// RefreshEvent.Err, not in any error of their chains.
+func TestSecretRedirectedTransportError(t *testing.T) {
+	t.Parallel() // the device poll waits its interval
+	for _, status := range []int{http.StatusTemporaryRedirect, http.StatusFound} {
+		for _, where := range []struct {
+			name string
+			url  func(srvURL, secret string) string
+		}{
+			{"query", func(u, s string) string { return u + "/x?rt=" + url.QueryEscape(s) }},
+			{"path", func(u, s string) string { return u + "/x/" + url.PathEscape(s) }},
+			{"relative", func(_, s string) string { return "/x?rt=" + s }},
+		} {
+			srv := redirectingTokenServer(t, status, where.url)
+			for name, call := range redirectedTokenCalls(t, srv) {
+				t.Run(fmt.Sprintf("%d/%s/%s", status, where.name, name), func(t *testing.T) {
+					t.Parallel()
+					for _, err := range call() {
+						require.Error(t, err)
+						assert.True(t, strings.HasPrefix(err.Error(), "ultracart: "), err.Error())
+						assertNoSecrets(t, err, secAll...)
+						var e *ultracart.Error
+						require.ErrorAs(t, err, &e)
+						assert.Zero(t, e.StatusCode, "no answer came: %v", err)
+						assert.True(t, e.Temporary(), "the connection broke: %v", err)
+						assert.Contains(t, err.Error(), "[redacted]", "the URL is still named, without its secret")
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestSecretForeignRedirectOrigin (issue 17, point 2): the refusal of a
+// token request redirected to another origin names that origin without the
+// request's secrets, even when the secret is the origin's host name, and
+// also after a first redirect within the origin.
+func TestSecretForeignRedirectOrigin(t *testing.T) {
+	t.Parallel() // the device poll waits its interval
+	for _, where := range []struct {
+		name string
+		url  func(srvURL, secret string) string
+	}{
+		{"host", func(_, s string) string { return "http://" + s + ".evil.example/" }},
+		{"user info", func(_, s string) string { return "http://" + s + ":" + s + "@evil.example/" }},
+		{"port", func(_, s string) string { return "http://evil.example:" + s + "/" }},
+		{"after a same-origin hop", func(u, s string) string {
+			return u + "/hop?to=" + url.QueryEscape("http://"+s+".evil.example/")
+		}},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/hop" {
+				http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusTemporaryRedirect)
+				return
+			}
+			r.ParseForm()
+			secret := r.PostForm.Get("refresh_token") + r.PostForm.Get("code") + r.PostForm.Get("device_code")
+			w.Header().Set("Location", where.url("http://"+r.Host, secret))
+			w.WriteHeader(http.StatusTemporaryRedirect)
+		}))
+		t.Cleanup(srv.Close)
+		for name, call := range redirectedTokenCalls(t, srv) {
+			t.Run(where.name+"/"+name, func(t *testing.T) {
+				t.Parallel()
+				for _, err := range call() {
+					require.Error(t, err)
+					assert.True(t, strings.HasPrefix(err.Error(), "ultracart: "), err.Error())
+					assert.Contains(t, err.Error(), "another origin")
+					assertNoSecrets(t, err, secAll...)
+				}
+			})
+		}
+	}
+}

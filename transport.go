@@ -8,6 +8,7 @@ package ultracart
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"golang.org/x/oauth2"
@@ -83,7 +84,11 @@ type dialectTransport struct {
 }
 
 func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	kind := tokenRequestKind(req)
+	// A redirect of a token request is still one: its answer is the token
+	// response, and the secrets to keep out of errors are the first
+	// request's.
+	first := firstRequest(req)
+	kind := tokenRequestKind(first)
 	// Only the device authorization request comes without the caller's
 	// context; every other request keeps its own.
 	noCtx := kind == deviceAuthCall && req.Context() == context.Background() && t.ctx != nil
@@ -101,9 +106,15 @@ func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if kind == notToken {
 		return base.RoundTrip(req)
 	}
-	r := requestSecrets(req)
+	r := requestSecrets(first)
 	resp, err := base.RoundTrip(req)
 	if err != nil {
+		if req != first {
+			// The URL is one the server chose, and may echo a secret:
+			// http.Client quotes it in the *url.Error around this error,
+			// which wrapError drops for this one.
+			return nil, &Error{Err: &url.Error{Op: "Post", URL: r.clean(req.URL.Redacted()), Err: err}}
+		}
 		return nil, err
 	}
 	if to, ok := foreignRedirect(req, resp); ok {
@@ -115,7 +126,7 @@ func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		// under a plain oauth2.Config too.
 		drain(resp)
 		e := newResponseError(resp.StatusCode, resp.Header, r)
-		e.Description = "refused to follow a redirect to another origin (" + to + ")"
+		e.Description = r.clean("refused to follow a redirect to another origin (" + to + ")")
 		return nil, e
 	}
 	return translate(resp, kind, r)

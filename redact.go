@@ -2,6 +2,8 @@ package ultracart
 
 import (
 	"encoding/base64"
+	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -23,18 +25,39 @@ type redactor struct {
 	from *http.Request
 }
 
-// add registers secret, and its URL-encoded form, for removal.
+// add registers each secret for removal, in every form a server may echo
+// it in that can be predicted (see encodings).
 func (r *redactor) add(secrets ...string) {
 	for _, s := range secrets {
-		if s == "" {
-			continue
-		}
-		r.secrets = append(r.secrets, s)
-		if q := url.QueryEscape(s); q != s {
-			r.secrets = append(r.secrets, q)
+		if s != "" {
+			r.secrets = append(r.secrets, encodings(s)...)
 		}
 	}
-	slices.SortStableFunc(r.secrets, func(a, b string) int { return len(b) - len(a) }) // longest first: a secret that holds another is removed whole
+	// Longest first, so that a secret that holds another is removed whole.
+	slices.SortFunc(r.secrets, func(a, b string) int {
+		if len(a) != len(b) {
+			return len(b) - len(a)
+		}
+		return strings.Compare(a, b)
+	})
+	r.secrets = slices.Compact(r.secrets)
+}
+
+// encodings returns s as it is and as the usual encoders write it: query-
+// and path-escaped, inside a JSON string (with encoding/json's HTML
+// escaping, \u003c, and without), and HTML-escaped (&lt;, &#39;).
+func encodings(s string) []string {
+	return []string{s, url.QueryEscape(s), url.PathEscape(s), jsonEscape(s, true), jsonEscape(s, false), html.EscapeString(s)}
+}
+
+// jsonEscape returns s as encoding/json writes it inside a string.
+func jsonEscape(s string, escapeHTML bool) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(escapeHTML)
+	_ = enc.Encode(s) // a string: cannot fail
+	out := strings.TrimSuffix(b.String(), "\n")
+	return out[1 : len(out)-1]
 }
 
 // addAuthorization registers the credentials of an Authorization header:

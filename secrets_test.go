@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -14,7 +15,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -695,6 +698,61 @@ func TestSecretForeignRedirectOrigin(t *testing.T) {
 					assert.Contains(t, err.Error(), "another origin")
 					assertNoSecrets(t, err, secAll...)
 				}
+			})
+		}
+	}
+}
+
+// secretForms are the encodings of s that a server may echo and the package
+// can predict: raw, query- and path-escaped, JSON-escaped (with and without
+// encoding/json's HTML escaping) and HTML-escaped.
+func secretForms(s string) []string {
+	jsonForm := func(html bool) string {
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(html)
+		enc.Encode(s)
+		return strings.TrimSuffix(strings.TrimSuffix(b.String(), "\n"), `"`)[1:]
+	}
+	return []string{s, url.QueryEscape(s), url.PathEscape(s), jsonForm(true), jsonForm(false), html.EscapeString(s)}
+}
+
+// TestSecretEncodedForms (issue 17, point 4): a secret echoed in any form
+// the package can predict (raw, query-escaped, path-escaped as %20,
+// JSON-escaped as \u003c or plain, HTML-escaped as &lt; and &#39;) is
+// redacted, in a body that is not JSON, in a JSON error and in the
+// UC-REST-ERROR header.
+func TestSecretEncodedForms(t *testing.T) {
+	const secret = `sec <client> & 'quote' "SECRET" é/+=?#%`
+	forms := secretForms(secret)
+	require.Len(t, slices.Compact(slices.Sorted(slices.Values(forms))), len(forms), "every form differs: %q", forms)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		var i int
+		fmt.Sscanf(r.URL.Path, "/%d/", &i)
+		echo := secretForms(r.PostForm.Get("client_secret"))[i]
+		w.Header().Set("UC-REST-ERROR", "bad secret "+echo)
+		if strings.Contains(r.URL.Path, "/json/") {
+			reply(http.StatusBadRequest, `{"error":"invalid_client","error_description":`+strconv.Quote("bad secret "+echo)+`}`)(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, "bad secret "+echo)
+	}))
+	t.Cleanup(srv.Close)
+	for i := range forms {
+		for _, body := range []string{"text", "json"} {
+			t.Run(fmt.Sprintf("%q/%s", forms[i], body), func(t *testing.T) {
+				conf := testConfigAt(fmt.Sprintf("%s/%d/%s", srv.URL, i, body))
+				conf.ClientSecret = secret
+				_, err := conf.Exchange(context.Background(), secCode)
+				var e *ultracart.Error
+				require.ErrorAs(t, err, &e)
+				assert.Equal(t, http.StatusBadRequest, e.StatusCode)
+				assert.Equal(t, "bad secret [redacted]", e.RESTError)
+				assert.Contains(t, e.Error(), "bad secret [redacted]")
+				assertNoSecrets(t, err, secret)
 			})
 		}
 	}

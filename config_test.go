@@ -387,6 +387,87 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestRefusedRefreshInEnvelope (issue 16, point 5): UltraCart's OpenAPI
+// spec declares the token endpoint's errors as an ErrorResponse envelope
+// with the UC-REST-ERROR header, which carries no RFC 6749 code. A 400 or
+// 401 so answered to a refresh_token grant is a refused refresh token: it
+// matches ErrInvalidGrant (and not ErrInvalidToken), and is not temporary.
+// For the authorization_code and device_code grants such an answer matches
+// nothing: it may mean a wrong redirect_uri or client as well. An RFC 6749
+// invalid_grant matches for all three; a refresh answered without
+// UltraCart's form (a proxy's page) or with another status does not.
+func TestRefusedRefreshInEnvelope(t *testing.T) {
+	t.Parallel() // the device polls wait their interval
+	const envelope = `{"error":{"developer_message":"The refresh token is invalid.","error_code":"400"},"metadata":{},"success":false}`
+	header := []string{"UC-REST-ERROR", "The refresh token is invalid."}
+	type answer struct {
+		status  int
+		body    string
+		headers []string
+	}
+	expired := &oauth2.Token{AccessToken: testAccessToken, RefreshToken: testRefreshToken, Expiry: time.Now().Add(-time.Hour)}
+	grants := []struct {
+		name  string
+		grant string
+		call  func(conf *ultracart.Config) error
+	}{
+		{"code", "authorization_code", func(conf *ultracart.Config) error {
+			_, err := conf.Exchange(context.Background(), testCode)
+			return err
+		}},
+		{"refresh/Config.TokenSource", "refresh_token", func(conf *ultracart.Config) error {
+			_, err := conf.TokenSource(context.Background(), expired).Token()
+			return err
+		}},
+		{"refresh/PersistentTokenSource", "refresh_token", func(conf *ultracart.Config) error {
+			_, err := ultracart.PersistentTokenSource(context.Background(), &conf.Config, ultracart.NewMemoryStore(expired)).Token()
+			return err
+		}},
+		{"device", "urn:ietf:params:oauth:grant-type:device_code", func(conf *ultracart.Config) error {
+			_, err := conf.DeviceAccessToken(context.Background(), &oauth2.DeviceAuthResponse{DeviceCode: "dc", Interval: 1})
+			return err
+		}},
+	}
+	for _, tt := range []struct {
+		name    string
+		answer  answer
+		refresh bool // the refresh grant's error matches ErrInvalidGrant
+		others  bool // so do the code and device grants' errors
+	}{
+		{"rfc 6749 invalid_grant", answer{400, `{"error":"invalid_grant","error_description":"expired"}`, nil}, true, true},
+		{"envelope at 400", answer{400, envelope, header}, true, false},
+		{"envelope at 401", answer{401, envelope, header}, true, false},
+		{"envelope at 400 without the header", answer{400, envelope, nil}, true, false},
+		{"the header at 400 with an empty body", answer{400, ``, header}, true, false},
+		{"rfc 6749 invalid_request", answer{400, `{"error":"invalid_request"}`, header}, false, false},
+		{"a proxy's page at 400", answer{400, `<html>Bad Request</html>`, []string{"Content-Type", "text/html"}}, false, false},
+		{"envelope at 403", answer{403, envelope, header}, false, false},
+		{"envelope at 500", answer{500, envelope, header}, false, false},
+	} {
+		for _, g := range grants {
+			t.Run(tt.name+"/"+g.name, func(t *testing.T) {
+				t.Parallel()
+				srv := newRecorder(t, reply(tt.answer.status, tt.answer.body, tt.answer.headers...))
+				err := g.call(testConfig(srv.URL))
+				var e *ultracart.Error
+				require.ErrorAs(t, err, &e)
+				assert.Equal(t, tt.answer.status, e.StatusCode)
+				assert.Equal(t, g.grant, srv.only(t).Form.Get("grant_type"))
+				want := tt.others
+				if g.grant == "refresh_token" {
+					want = tt.refresh
+				}
+				assert.Equal(t, want, errors.Is(err, ultracart.ErrInvalidGrant), "matches ErrInvalidGrant: %v", err)
+				if want {
+					assert.False(t, e.Temporary())
+					assert.NotErrorIs(t, err, ultracart.ErrInvalidToken)
+				}
+				assert.NotErrorIs(t, err, ultracart.ErrAccessDenied)
+			})
+		}
+	}
+}
+
 func TestErrorMessages(t *testing.T) {
 	tests := []struct {
 		err  *ultracart.Error

@@ -44,6 +44,10 @@ type Error struct {
 	RESTError        string        // the UC-REST-ERROR response header
 	RetryAfter       time.Duration // the Retry-After response header, when it gave a number of seconds
 	Err              error         // the cause, e.g. *oauth2.RetrieveError or *url.Error
+
+	// refusedRefresh: the answer refused a refresh token in UltraCart's
+	// ErrorResponse form, without an RFC 6749 code (see ErrInvalidGrant).
+	refusedRefresh bool
 }
 
 // Error returns "ultracart: " followed by the code and the most useful message
@@ -88,17 +92,19 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Is reports whether e carries the error code of target, one of
 // [ErrInvalidGrant], [ErrAccessDenied], [ErrInvalidRequest] or
-// [ErrInvalidToken]. A 401 without a code matches ErrInvalidToken too.
+// [ErrInvalidToken]. Two answers without a code match too: UltraCart's
+// refusal of a refresh token in its ErrorResponse form matches
+// ErrInvalidGrant (see there), and any other 401 matches ErrInvalidToken.
 func (e *Error) Is(target error) bool {
 	switch target {
 	case ErrInvalidGrant:
-		return e.Code == "invalid_grant"
+		return e.Code == "invalid_grant" || e.refusedRefresh
 	case ErrAccessDenied:
 		return e.Code == "access_denied"
 	case ErrInvalidRequest:
 		return e.Code == "invalid_request"
 	case ErrInvalidToken:
-		return e.Code == "invalid_token" || (e.Code == "" && e.StatusCode == http.StatusUnauthorized)
+		return e.Code == "invalid_token" || (e.Code == "" && e.StatusCode == http.StatusUnauthorized && !e.refusedRefresh)
 	}
 	return false
 }
@@ -137,9 +143,17 @@ func isTransient(err error) bool {
 var (
 	// ErrInvalidGrant matches an *Error whose Code is "invalid_grant": the
 	// authorization code or refresh token is no longer good, and the merchant
-	// must authorize the application again. The error of a
-	// PersistentTokenSource whose token expired (or was rejected) and has
-	// no refresh token matches it too, for the same reason.
+	// must authorize the application again. UltraCart's spec declares the
+	// token endpoint's errors as an ErrorResponse envelope, which has no
+	// such code: a 400 or 401 answer to a refresh in that form (an
+	// envelope or the UC-REST-ERROR header, without an RFC 6749 code) is a
+	// refused refresh token and matches too, with Code left empty and
+	// Temporary false. The same answer to an authorization code or device
+	// code matches nothing, since there it may as well mean a wrong
+	// redirect URI or client; a body in neither of UltraCart's forms (a
+	// proxy's page) never matches. The error of a PersistentTokenSource
+	// whose token expired (or was rejected) and has no refresh token
+	// matches too, for the same reason.
 	ErrInvalidGrant = errors.New("ultracart: invalid_grant")
 	// ErrAccessDenied matches an *Error whose Code is "access_denied": the
 	// merchant declined to authorize the application.

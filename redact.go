@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"html"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -20,9 +19,6 @@ const redacted = "[redacted]"
 // request cannot make the package leak it. The zero value removes nothing.
 type redactor struct {
 	secrets []string
-	// from is a request whose secrets are still to be collected: that
-	// waits until a text is cleaned, since a success needs none.
-	from *http.Request
 }
 
 // add registers each secret for removal, in every form a server may echo
@@ -97,10 +93,6 @@ func (r *redactor) clean(s string) string {
 	if r == nil {
 		return s
 	}
-	if req := r.from; req != nil {
-		r.from = nil
-		r.addRequest(req)
-	}
 	for _, secret := range r.secrets {
 		if strings.Contains(s, secret) {
 			s = strings.ReplaceAll(s, secret, redacted)
@@ -139,24 +131,11 @@ func excerpt(body []byte, r *redactor) string {
 	return b.String()
 }
 
-// addRequest registers the secrets of a token request: its Authorization
-// header and the secret-bearing fields of its form, read from a copy of its
-// body without consuming the body itself.
-func (r *redactor) addRequest(req *http.Request) {
+// requestSecrets returns a redactor of the secrets of a request whose form
+// is form: its Authorization header and the secret-bearing fields of form.
+func requestSecrets(req *http.Request, form url.Values) *redactor {
+	r := new(redactor)
 	r.addAuthorization(req.Header.Get("Authorization"))
-	if req.GetBody == nil {
-		return
-	}
-	body, err := req.GetBody()
-	if err != nil {
-		return
-	}
-	defer body.Close()
-	b, err := io.ReadAll(io.LimitReader(body, maxBody))
-	if err != nil {
-		return
-	}
-	if form, err := url.ParseQuery(string(b)); err == nil {
-		r.addForm(form)
-	}
+	r.addForm(form)
+	return r
 }

@@ -44,7 +44,7 @@ func sameOriginRedirects(next func(*http.Request, []*http.Request) error) func(*
 // once: NewContext runs for every token call.
 func sameOriginOnly(req *http.Request, via []*http.Request) error {
 	if !sameOrigin(via[0].URL, req.URL) {
-		e := &Error{Description: requestSecrets(via[0]).clean("refused to follow a redirect to another origin (" + origin(req.URL) + ")")}
+		e := &Error{Description: requestSecrets(via[0], requestForm(via[0])).clean("refused to follow a redirect to another origin (" + origin(req.URL) + ")")}
 		if req.Response != nil {
 			e.StatusCode = req.Response.StatusCode
 		}

@@ -35,7 +35,7 @@ const syntheticCode = "ultracart_error"
 
 // translate rewrites a token-endpoint response into RFC 6749 JSON. A body
 // that breaks off is a transport error, so that the cause stays in the chain.
-func translate(resp *http.Response, kind requestKind, r *redactor) (*http.Response, error) {
+func translate(resp *http.Response, kind requestKind, grant string, r *redactor) (*http.Response, error) {
 	body, e := readBody(resp, r)
 	if e != nil && e.Err != nil {
 		return nil, e
@@ -50,9 +50,20 @@ func translate(resp *http.Response, kind requestKind, r *redactor) (*http.Respon
 		out, e = translateBody(resp.StatusCode, resp.Header, body, kind, r)
 	}
 	if e != nil {
+		e.refusedRefresh = grant == "refresh_token" && refusesRefresh(e)
 		out = encodeError(e)
 	}
 	return rewrite(resp, out, kind, r, e != nil), nil
+}
+
+// refusesRefresh reports whether e, the answer to a refresh_token grant,
+// refuses the refresh token in UltraCart's own form: its spec declares the
+// token endpoint's errors as an ErrorResponse envelope with the
+// UC-REST-ERROR header, without an RFC 6749 code. A 400 or 401 so made is
+// UltraCart's verdict on the grant; a page a proxy sends is not.
+func refusesRefresh(e *Error) bool {
+	return e.Code == "" && (e.StatusCode == http.StatusBadRequest || e.StatusCode == http.StatusUnauthorized) &&
+		(e.RESTError != "" || e.DeveloperMessage != "" || e.UserMessage != "" || e.MoreInfo != "" || e.ObjectID != "")
 }
 
 // rewrite gives resp the translated body out, which is an error when
@@ -123,13 +134,14 @@ type wireDetail struct {
 	UserMessage      string `json:"user_message,omitempty"`
 	MoreInfo         string `json:"more_info,omitempty"`
 	ObjectID         string `json:"object_id,omitempty"`
+	RefusedRefresh   bool   `json:"refused_refresh,omitempty"`
 }
 
 func encodeError(e *Error) []byte {
 	w := wireError{Code: e.Code, Description: e.message(), URI: e.URI, Detail: &wireDetail{
 		Status: e.StatusCode, Code: e.Code, Description: e.Description, URI: e.URI,
 		DeveloperMessage: e.DeveloperMessage, UserMessage: e.UserMessage,
-		MoreInfo: e.MoreInfo, ObjectID: e.ObjectID,
+		MoreInfo: e.MoreInfo, ObjectID: e.ObjectID, RefusedRefresh: e.refusedRefresh,
 	}}
 	if w.Code == "" {
 		w.Code = syntheticCode
@@ -154,6 +166,7 @@ func decodeError(re *oauth2.RetrieveError) *Error {
 		d := w.Detail
 		e.StatusCode, e.Code, e.Description, e.URI = d.Status, d.Code, d.Description, d.URI
 		e.DeveloperMessage, e.UserMessage, e.MoreInfo, e.ObjectID = d.DeveloperMessage, d.UserMessage, d.MoreInfo, d.ObjectID
+		e.refusedRefresh = d.RefusedRefresh
 	}
 	return e
 }

@@ -27,6 +27,7 @@ func TestErrorWireRoundTrip(t *testing.T) {
 		{"code only", Error{StatusCode: 401, Code: "invalid_client"}},
 		{"nothing but a status", Error{StatusCode: 503}},
 		{"a refused redirect", Error{StatusCode: 307, Description: "refused to follow a redirect to another origin (https://elsewhere.example)"}},
+		{"a refused refresh", Error{StatusCode: 400, DeveloperMessage: "The refresh token is invalid.", refusedRefresh: true}},
 		{"REST error header and Retry-After", Error{StatusCode: 429, Code: "slow_down", RESTError: "Too many requests.", RetryAfter: 7 * time.Second}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ package ultracart
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -106,7 +107,8 @@ func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if kind == notToken {
 		return base.RoundTrip(req)
 	}
-	r := requestSecrets(first)
+	form := requestForm(first)
+	r := requestSecrets(first, form)
 	resp, err := base.RoundTrip(req)
 	if err != nil {
 		if req != first {
@@ -129,7 +131,7 @@ func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		e.Description = r.clean("refused to follow a redirect to another origin (" + to + ")")
 		return nil, e
 	}
-	return translate(resp, kind, r)
+	return translate(resp, kind, form.Get("grant_type"), r)
 }
 
 // withVersion returns a shallow copy of req with ctx and with the version
@@ -178,8 +180,21 @@ func tokenRequestKind(req *http.Request) requestKind {
 	return notToken
 }
 
-// requestSecrets returns a redactor of the secrets of a token request,
-// which reads them from the request only once it has a text to clean: a
-// successful token response needs no redaction, and so no second parse of
-// the form x/oauth2 just encoded.
-func requestSecrets(req *http.Request) *redactor { return &redactor{from: req} }
+// requestForm returns the form of a POST request, read from a copy of its
+// body without consuming the body itself; nil when there is none.
+func requestForm(req *http.Request) url.Values {
+	if req.GetBody == nil {
+		return nil
+	}
+	body, err := req.GetBody()
+	if err != nil {
+		return nil
+	}
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, maxBody))
+	if err != nil {
+		return nil
+	}
+	form, _ := url.ParseQuery(string(b))
+	return form
+}

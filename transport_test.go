@@ -18,8 +18,8 @@ import (
 // transport: the request it sends on is a shallow copy with the version
 // header (the caller's request unchanged, its URL shared, not cloned); an
 // RFC 6749 body comes back byte for byte and UltraCart's with only its
-// expires_in rewritten; and the request's form is read for its secrets only
-// when an error needs them.
+// expires_in rewritten; and the request's form is read once, for its
+// secrets and grant type.
 func TestDialectTransportCheapPath(t *testing.T) {
 	const rfc = `{"access_token":"at","token_type":"Bearer","refresh_token":"rt","expires_in":3600,"scope":"item_read"}`
 	for _, tc := range []struct {
@@ -27,11 +27,11 @@ func TestDialectTransportCheapPath(t *testing.T) {
 		status     int
 		body       string
 		want       string // the body x/oauth2 gets; "" for an error
-		wantParsed int32  // reads of the request body for its secrets
+		wantParsed int32  // reads of the request body
 	}{
-		{"rfc", http.StatusOK, rfc, rfc, 0},
-		{"ultracart", http.StatusOK, `{"access_token":"at","expires_in":"3600","token_type":"bearer"}`, `{"access_token":"at","expires_in":3600,"token_type":"bearer"}`, 0},
-		{"spaces in expires_in: the full translation", http.StatusOK, `{"access_token":"at","expires_in":" 3600 "}`, `{"access_token":"at","expires_in":3600}`, 0},
+		{"rfc", http.StatusOK, rfc, rfc, 1},
+		{"ultracart", http.StatusOK, `{"access_token":"at","expires_in":"3600","token_type":"bearer"}`, `{"access_token":"at","expires_in":3600,"token_type":"bearer"}`, 1},
+		{"spaces in expires_in: the full translation", http.StatusOK, `{"access_token":"at","expires_in":" 3600 "}`, `{"access_token":"at","expires_in":3600}`, 1},
 		{"an error", http.StatusBadRequest, `{"error":"invalid_grant","error_description":"rt-secret is used"}`, "", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

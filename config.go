@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"golang.org/x/oauth2"
 )
@@ -114,8 +115,12 @@ func (c *Config) Client(ctx context.Context, t *oauth2.Token) *http.Client {
 
 // DeviceAuth starts the device flow (RFC 8628): show the merchant the
 // VerificationURI and UserCode of the [oauth2.DeviceAuthResponse], then call
-// [Config.DeviceAccessToken].
+// [Config.DeviceAccessToken]. UltraCart requires a scope here: without one
+// in Scopes, DeviceAuth fails at once and sends nothing.
 func (c *Config) DeviceAuth(ctx context.Context, opts ...oauth2.AuthCodeOption) (*oauth2.DeviceAuthResponse, error) {
+	if strings.TrimSpace(strings.Join(c.Scopes, "")) == "" {
+		return nil, errors.New("ultracart: the device flow needs a scope: set Config.Scopes (UltraCart's device authorization requires one)")
+	}
 	da, err := c.oauth2Config().DeviceAuth(NewContext(ctx), opts...)
 	return da, wrapError(err)
 }

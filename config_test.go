@@ -29,6 +29,7 @@ func testConfig(baseURL string) *ultracart.Config {
 		ClientID:    "client-1",
 		Endpoint:    ultracart.EndpointAt(baseURL + "/rest/v2"),
 		RedirectURL: "https://app.example/callback?x=1",
+		Scopes:      []string{ultracart.ScopeItemRead}, // the device flow requires one
 	}}
 }
 
@@ -557,4 +558,27 @@ func TestNoSecretsInErrors(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestDeviceAuthWithoutScope (issue 16, point 6): UltraCart's device
+// authorization requires a scope. Config.DeviceAuth without one fails at
+// once with an error that says so, and sends nothing.
+func TestDeviceAuthWithoutScope(t *testing.T) {
+	srv := newRecorder(t, reply(200, `{"device_code":"dc","user_code":"U","verification_uri":"https://v.example","expires_in":"600","interval":"1"}`))
+	for _, scopes := range [][]string{nil, {}, {""}, {" ", ""}} {
+		conf := testConfig(srv.URL)
+		conf.Scopes = scopes
+		da, err := conf.DeviceAuth(context.Background())
+		require.Error(t, err, "scopes %q", scopes)
+		assert.Nil(t, da)
+		assert.True(t, strings.HasPrefix(err.Error(), "ultracart: "), err.Error())
+		assert.Contains(t, err.Error(), "Scopes")
+	}
+	assert.Empty(t, srv.requests(), "nothing was sent")
+
+	conf := testConfig(srv.URL)
+	conf.Scopes = []string{ultracart.ScopeItemRead, ultracart.ScopeOrderRead}
+	_, err := conf.DeviceAuth(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, "item_read order_read", srv.only(t).Form.Get("scope"))
 }

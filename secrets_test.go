@@ -210,6 +210,7 @@ func TestSecretHygiene(t *testing.T) {
 			ClientSecret: secClientSecret,
 			Endpoint:     ultracart.EndpointAt(base),
 			RedirectURL:  "https://app.example/callback",
+			Scopes:       []string{ultracart.ScopeItemRead},
 		}}
 		plain := conf.Config
 		is2xx := m.status >= 200 && m.status <= 299
@@ -371,6 +372,7 @@ func testConfigAt(baseURL string) *ultracart.Config {
 		ClientSecret: secClientSecret,
 		Endpoint:     ultracart.EndpointAt(baseURL + "/rest/v2"),
 		RedirectURL:  "https://app.example/callback",
+		Scopes:       []string{ultracart.ScopeItemRead},
 	}}
 }
 

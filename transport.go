@@ -28,7 +28,8 @@ import (
 //     around it or a fraction (rounded down); an empty, null, missing,
 //     unparseable or non-positive value means "expiry unknown" (a zero
 //     Expiry) and never fails the exchange; a value over about 68 years is
-//     clamped to that;
+//     clamped to that; a member name spelled in another case, which
+//     x/oauth2 reads too ("EXPIRES_IN"), is treated the same;
 //   - an ErrorResponse envelope, an RFC 6749 error at any status (200
 //     included) and a body that is not JSON all become an RFC 6749 error
 //     that x/oauth2 reports as an [*oauth2.RetrieveError], whose texts carry
@@ -37,11 +38,15 @@ import (
 //     ([APIVersionHeader]) unless it has one.
 //
 // Token requests are POSTs whose URL path ends in /oauth/token or
-// /oauth/device/authorize; every other response passes through byte for
-// byte. The client never follows a redirect to another origin (scheme, host
-// and port): a token request so redirected fails with an RFC 6749 error (an
-// [*Error] through [Config]), any other request with an *Error. NewContext
-// on a context that already holds such a client returns ctx.
+// /oauth/device/authorize, and the redirects they lead to; every other
+// response passes through byte for byte. The client never follows a
+// redirect to another origin (scheme, host and port): a token request so
+// redirected fails with an RFC 6749 error (an [*Error] through [Config]),
+// any other request with an *Error. When a redirected token request gets no
+// answer, the *Error names the URL without the request's secrets; x/oauth2
+// returns it inside http.Client's [*url.Error], which quotes the URL as it
+// is, while [Config] and [PersistentTokenSource] return the *Error alone.
+// NewContext on a context that already holds such a client returns ctx.
 func NewContext(ctx context.Context) context.Context {
 	parent := contextClient(ctx)
 	if _, ok := parent.Transport.(*dialectTransport); ok {

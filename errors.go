@@ -216,23 +216,7 @@ const maxBody = 1 << 20
 // readBody reads and closes the body of resp. A body that breaks off is an
 // *Error with the cause in Err; a body over maxBody is an *Error too.
 func readBody(resp *http.Response, r *redactor) ([]byte, *Error) {
-	var body []byte
-	var err error
-	if n := resp.ContentLength; n > 0 && n <= maxBody {
-		// The length is known: one buffer of that size, and one more byte
-		// to find the end (net/http ends the body there, but a response
-		// made by another RoundTripper may hold more than it says).
-		body = make([]byte, n, n+1)
-		if _, err = io.ReadFull(resp.Body, body); err == nil {
-			if k, _ := resp.Body.Read(body[n : n+1]); k > 0 {
-				var rest []byte
-				rest, err = io.ReadAll(io.LimitReader(resp.Body, maxBody-n))
-				body = append(body[:n+1], rest...)
-			}
-		}
-	} else {
-		body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	resp.Body.Close()
 	switch {
 	case err != nil:

@@ -790,31 +790,3 @@ func wireIsError(b []byte) bool {
 	}
 	return json.Unmarshal(b, &w) == nil && w.Code != ""
 }
-
-// FuzzFastTokenBody checks that whenever the fast path answers, the full
-// translation accepts the body too and gives the same object.
-func FuzzFastTokenBody(f *testing.F) {
-	for _, s := range []string{
-		`{"access_token":"at","token_type":"Bearer","refresh_token":"rt","expires_in":3600,"scope":"item_read"}`,
-		`{"access_token":"at","expires_in":"7200","refresh_token":"rt","scope":"item_read order_read","token_type":"bearer"}`,
-		`{"x":{"access_token":5,"y":["}",{"z":"\"]"}]},"access_token":"at","expires_in":1.5e1}`,
-		`{"access_token":"at","ACCESS_TOKEN":"bt"}`,
-		`{"access_token":"at","error":{"developer_message":"x"}}`,
-		`{"access_token":"at","expires_in":" 0x10"}`,
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		out, ok := fastTokenBody(body)
-		if !ok {
-			return
-		}
-		slow, e := translateBody(http.StatusOK, http.Header{"Content-Type": {"application/json"}}, body, tokenCall, new(redactor))
-		if e != nil {
-			t.Fatalf("the fast path answered %q for %q, which the translation refuses: %v", out, body, e)
-		}
-		if !sameJSON(out, slow) {
-			t.Fatalf("for %q the fast path gave %q, the translation %q", body, out, slow)
-		}
-	})
-}

@@ -52,23 +52,12 @@ func NewContext(ctx context.Context) context.Context {
 	if _, ok := parent.Transport.(*dialectTransport); ok {
 		return ctx
 	}
-	c := &dialectClient{
-		client: http.Client{
-			CheckRedirect: sameOriginRedirects(parent.CheckRedirect),
-			Jar:           parent.Jar,
-			Timeout:       parent.Timeout,
-		},
-		transport: dialectTransport{base: parent.Transport, ctx: ctx},
-	}
-	c.client.Transport = &c.transport
-	return context.WithValue(ctx, oauth2.HTTPClient, &c.client)
-}
-
-// dialectClient is the client of NewContext with its transport, made in
-// one allocation, since NewContext runs for every token call.
-type dialectClient struct {
-	client    http.Client
-	transport dialectTransport
+	return context.WithValue(ctx, oauth2.HTTPClient, &http.Client{
+		Transport:     &dialectTransport{base: parent.Transport, ctx: ctx},
+		CheckRedirect: sameOriginRedirects(parent.CheckRedirect),
+		Jar:           parent.Jar,
+		Timeout:       parent.Timeout,
+	})
 }
 
 // contextClient is the client that x/oauth2 would use with ctx.
@@ -103,7 +92,11 @@ func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		if noCtx {
 			ctx = t.ctx
 		}
-		req = withVersion(req, ctx)
+		// A RoundTripper must not change the request it is given.
+		req = req.Clone(ctx)
+		if req.Header.Get(APIVersionHeader) == "" {
+			req.Header.Set(APIVersionHeader, APIVersion)
+		}
 	}
 	base := t.base
 	if base == nil {
@@ -116,8 +109,8 @@ func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	r := requestSecrets(first, form)
 	resp, err := base.RoundTrip(req)
 	if err != nil {
-		if req != first {
-			// The URL is one the server chose, and may echo a secret:
+		if req.Response != nil {
+			// A redirect: its URL is one the server chose, and may echo a secret:
 			// http.Client quotes it in the *url.Error around this error,
 			// which wrapError drops for this one.
 			return nil, &Error{Err: &url.Error{Op: "Post", URL: r.clean(req.URL.Redacted()), Err: err}}
@@ -138,31 +131,6 @@ func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	return translate(resp, kind, form.Get("grant_type"), r)
 }
-
-// withVersion returns a shallow copy of req with ctx and with the version
-// header when req lacks it. A RoundTripper must not change the request it
-// is given; a full Clone would also copy the URL and every header value,
-// which the copy only reads.
-func withVersion(req *http.Request, ctx context.Context) *http.Request {
-	r := req.WithContext(ctx)
-	if req.Header.Get(APIVersionHeader) == "" {
-		h := make(http.Header, len(req.Header)+1)
-		for k, v := range req.Header {
-			h[k] = v
-		}
-		h[apiVersionKey] = apiVersionValue
-		r.Header = h
-	}
-	return r
-}
-
-// The version header as withVersion adds it: the canonical key, and one
-// value slice shared by the requests, which only read it (http.Header.Add
-// on a full slice copies it first).
-var (
-	apiVersionKey   = http.CanonicalHeaderKey(APIVersionHeader)
-	apiVersionValue = []string{APIVersion}
-)
 
 type requestKind int
 

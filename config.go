@@ -29,23 +29,6 @@ type Config struct {
 // oauth2Config returns the embedded configuration with Endpoint filled in.
 func (c *Config) oauth2Config() *oauth2.Config { return withEndpoint(&c.Config) }
 
-// withEndpoint returns a copy of conf whose zero Endpoint is [Endpoint]. It
-// builds a new value rather than copying *conf, whose unexported cache must
-// not be copied.
-func withEndpoint(conf *oauth2.Config) *oauth2.Config {
-	ep := conf.Endpoint
-	if ep == (oauth2.Endpoint{}) {
-		ep = Endpoint
-	}
-	return &oauth2.Config{
-		ClientID:     conf.ClientID,
-		ClientSecret: conf.ClientSecret,
-		Endpoint:     ep,
-		RedirectURL:  conf.RedirectURL,
-		Scopes:       conf.Scopes,
-	}
-}
-
 // AuthCodeURL returns the link that sends the merchant to UltraCart to
 // authorize the application. UltraCart requires a state: make it with
 // [NewState], and check it in the callback with [ParseCallback].

@@ -1,5 +1,9 @@
 package ultracart
 
+// UltraCart's errors: the [*Error] type and the sentinels to branch on, and
+// the reading of an error from an answer in either of UltraCart's formats,
+// which [CheckResponse], [Revoke] and the token-response translation share.
+
 import (
 	"context"
 	"encoding/json"
@@ -8,13 +12,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
-
-	"golang.org/x/oauth2"
 )
 
 // Error is an error that UltraCart reported, or a request to UltraCart that
@@ -312,27 +313,3 @@ func (e *chainError) Error() string {
 }
 
 func (e *chainError) Unwrap() []error { return e.errs }
-
-// wrapError returns the [*Error] that err carries or stands for: the one the
-// transport or redirect check made, one rebuilt from an
-// [*oauth2.RetrieveError], or a network failure with StatusCode 0. Other
-// errors pass through unchanged.
-func wrapError(err error) error {
-	if err == nil {
-		return nil
-	}
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		return decodeError(re)
-	}
-	var ue *url.Error
-	var ne net.Error
-	if errors.As(err, &ue) || errors.As(err, &ne) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return &Error{Err: err}
-	}
-	return err
-}

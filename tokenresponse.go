@@ -3,17 +3,20 @@ package ultracart
 // The token-response translation: UltraCart's token and device
 // authorization responses rewritten into the RFC 6749 form x/oauth2 reads,
 // and both halves of the wire format of a translated error (encodeError
-// writes it into the response, decodeError reads it back from x/oauth2's
-// [*oauth2.RetrieveError]). [NewContext] documents what the translation
-// does.
+// writes it into the response; decodeError, through wrapError, reads it
+// back from the error x/oauth2 returns). [NewContext] documents what the
+// translation does.
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"maps"
 	"math"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -32,6 +35,31 @@ const maxExpiresIn = math.MaxInt32
 // carried no code of its own: an ErrorResponse envelope, a body that is not
 // JSON, a token response without an access token.
 const syntheticCode = "ultracart_error"
+
+// requestKind tells which response a request gets: a token response, a
+// device authorization response, or one the translation leaves alone.
+type requestKind int
+
+const (
+	notToken requestKind = iota
+	tokenCall
+	deviceAuthCall
+)
+
+// tokenRequestKind returns the kind of req: token requests are POSTs whose
+// URL path ends in /oauth/token or /oauth/device/authorize.
+func tokenRequestKind(req *http.Request) requestKind {
+	if req.Method != http.MethodPost {
+		return notToken
+	}
+	switch p := strings.TrimRight(req.URL.Path, "/"); {
+	case strings.HasSuffix(p, "/oauth/token"):
+		return tokenCall
+	case strings.HasSuffix(p, "/oauth/device/authorize"):
+		return deviceAuthCall
+	}
+	return notToken
+}
 
 // translate rewrites a token-endpoint response into RFC 6749 JSON. A body
 // that breaks off is a transport error, so that the cause stays in the chain.
@@ -134,6 +162,30 @@ func decodeError(re *oauth2.RetrieveError) *Error {
 		e.refusedRefresh = d.RefusedRefresh
 	}
 	return e
+}
+
+// wrapError returns the [*Error] that err carries or stands for: the one the
+// transport or redirect check made, one rebuilt from an
+// [*oauth2.RetrieveError], or a network failure with StatusCode 0. Other
+// errors pass through unchanged.
+func wrapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		return decodeError(re)
+	}
+	var ue *url.Error
+	var ne net.Error
+	if errors.As(err, &ue) || errors.As(err, &ne) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Err: err}
+	}
+	return err
 }
 
 // translateBody returns the RFC 6749 form of a successful token-endpoint

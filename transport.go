@@ -2,15 +2,15 @@ package ultracart
 
 // The dialect transport: the client that [NewContext] puts under
 // [oauth2.HTTPClient], so that a plain [oauth2.Config] speaks UltraCart's
-// dialect. It sends the version header, picks out the token requests and
-// hands their responses to the translation in tokenresponse.go.
+// dialect. It sends the version header, picks out the token requests (and
+// their redirects), refuses redirects to another origin and hands the
+// responses to the translation in tokenresponse.go.
 
 import (
 	"context"
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"golang.org/x/oauth2"
 )
@@ -110,9 +110,9 @@ func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	resp, err := base.RoundTrip(req)
 	if err != nil {
 		if req.Response != nil {
-			// A redirect: its URL is one the server chose, and may echo a secret:
-			// http.Client quotes it in the *url.Error around this error,
-			// which wrapError drops for this one.
+			// A redirect: its URL is one the server chose, and may echo
+			// a secret. http.Client quotes it in the *url.Error around
+			// this error, which wrapError drops for this one.
 			return nil, &Error{Err: &url.Error{Op: "Post", URL: r.clean(req.URL.Redacted()), Err: err}}
 		}
 		return nil, err
@@ -122,35 +122,14 @@ func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		// that in a *url.Error quoting the whole Location, whose query may
 		// echo the request's secrets. Returned as the transport's error,
 		// the *Error stays in the chain that x/oauth2 returns (its
-		// *url.Error names only the token URL), so errors.As finds it
-		// under a plain oauth2.Config too.
-		drain(resp)
+		// *url.Error names the URL that was redirected), so errors.As
+		// finds it under a plain oauth2.Config too.
+		resp.Body.Close()
 		e := newResponseError(resp.StatusCode, resp.Header, r)
 		e.Description = r.clean("refused to follow a redirect to another origin (" + to + ")")
 		return nil, e
 	}
 	return translate(resp, kind, form.Get("grant_type"), r)
-}
-
-type requestKind int
-
-const (
-	notToken requestKind = iota
-	tokenCall
-	deviceAuthCall
-)
-
-func tokenRequestKind(req *http.Request) requestKind {
-	if req.Method != http.MethodPost {
-		return notToken
-	}
-	switch p := strings.TrimRight(req.URL.Path, "/"); {
-	case strings.HasSuffix(p, "/oauth/token"):
-		return tokenCall
-	case strings.HasSuffix(p, "/oauth/device/authorize"):
-		return deviceAuthCall
-	}
-	return notToken
 }
 
 // requestForm returns the form of a POST request, read from a copy of its

@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -320,7 +321,7 @@ func parseExpiresIn(raw []byte) (int64, bool) {
 		}
 		s = strings.TrimSpace(str)
 	}
-	if !isDecimal(s) {
+	if !decimal.MatchString(s) {
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(s, 64)
@@ -337,38 +338,8 @@ func parseExpiresIn(raw []byte) (int64, bool) {
 	return int64(f), true
 }
 
-// isDecimal reports whether s is a decimal number: an optional sign, digits
-// with an optional fraction, and an optional exponent. It refuses what
-// strconv.ParseFloat would also take: hexadecimal, "Inf", "NaN", underscores.
-func isDecimal(s string) bool {
-	i := 0
-	if i < len(s) && (s[i] == '+' || s[i] == '-') {
-		i++
-	}
-	digits := 0
-	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
-		digits++
-	}
-	if i < len(s) && s[i] == '.' {
-		for i++; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
-			digits++
-		}
-	}
-	if digits == 0 {
-		return false
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		exp := 0
-		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
-			exp++
-		}
-		if exp == 0 {
-			return false
-		}
-	}
-	return i == len(s)
-}
+// decimal is the syntax of the numbers parseExpiresIn reads: an optional
+// sign, digits with an optional fraction, and an optional exponent. It
+// refuses what strconv.ParseFloat would also take: hexadecimal, "Inf",
+// "NaN", underscores.
+var decimal = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`)

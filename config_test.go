@@ -410,22 +410,22 @@ func TestRefusedRefreshInEnvelope(t *testing.T) {
 	grants := []struct {
 		name  string
 		grant string
-		call  func(conf *ultracart.Config) error
+		call  func(ctx context.Context, conf *ultracart.Config) error
 	}{
-		{"code", "authorization_code", func(conf *ultracart.Config) error {
-			_, err := conf.Exchange(context.Background(), testCode)
+		{"code", "authorization_code", func(ctx context.Context, conf *ultracart.Config) error {
+			_, err := conf.Exchange(ctx, testCode)
 			return err
 		}},
-		{"refresh/Config.TokenSource", "refresh_token", func(conf *ultracart.Config) error {
-			_, err := conf.TokenSource(context.Background(), expired).Token()
+		{"refresh/Config.TokenSource", "refresh_token", func(ctx context.Context, conf *ultracart.Config) error {
+			_, err := conf.TokenSource(ctx, expired).Token()
 			return err
 		}},
-		{"refresh/PersistentTokenSource", "refresh_token", func(conf *ultracart.Config) error {
-			_, err := ultracart.PersistentTokenSource(context.Background(), &conf.Config, ultracart.NewMemoryStore(expired)).Token()
+		{"refresh/PersistentTokenSource", "refresh_token", func(ctx context.Context, conf *ultracart.Config) error {
+			_, err := ultracart.PersistentTokenSource(ctx, &conf.Config, ultracart.NewMemoryStore(expired)).Token()
 			return err
 		}},
-		{"device", "urn:ietf:params:oauth:grant-type:device_code", func(conf *ultracart.Config) error {
-			_, err := conf.DeviceAccessToken(context.Background(), &oauth2.DeviceAuthResponse{DeviceCode: "dc", Interval: 1})
+		{"device", "urn:ietf:params:oauth:grant-type:device_code", func(ctx context.Context, conf *ultracart.Config) error {
+			_, err := conf.DeviceAccessToken(ctx, &oauth2.DeviceAuthResponse{DeviceCode: "dc", Interval: 1})
 			return err
 		}},
 	}
@@ -449,7 +449,7 @@ func TestRefusedRefreshInEnvelope(t *testing.T) {
 			t.Run(tt.name+"/"+g.name, func(t *testing.T) {
 				t.Parallel()
 				srv := newRecorder(t, reply(tt.answer.status, tt.answer.body, tt.answer.headers...))
-				err := g.call(testConfig(srv.URL))
+				err := g.call(ownTransport(t), testConfig(srv.URL))
 				var e *ultracart.Error
 				require.ErrorAs(t, err, &e)
 				assert.Equal(t, tt.answer.status, e.StatusCode)

@@ -596,11 +596,21 @@ func redirectingTokenServer(t *testing.T, status int, where func(srvURL, secret 
 	return srv
 }
 
+// ownTransport returns a context whose HTTP client has a transport of its
+// own, closed when t ends, so that parallel tests closing their servers
+// (which closes the idle connections of http.DefaultTransport) cannot break
+// its connections.
+func ownTransport(t *testing.T) context.Context {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	return context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: tr})
+}
+
 // redirectedTokenCalls are the token calls of the package, each returning
 // its error; the refresh's is also seen by OnRefresh, whose RefreshEvent.Err
 // is returned too.
 func redirectedTokenCalls(t *testing.T, srv *httptest.Server) map[string]func() []error {
-	ctx := context.Background()
+	ctx := ownTransport(t)
 	conf := testConfigAt(srv.URL)
 	expired := func() *oauth2.Token {
 		return &oauth2.Token{AccessToken: secAccess, TokenType: "bearer", RefreshToken: secRefresh, Expiry: time.Now().Add(-time.Hour)}

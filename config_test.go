@@ -464,6 +464,14 @@ func TestRefusedRefreshInEnvelope(t *testing.T) {
 					assert.NotErrorIs(t, err, ultracart.ErrInvalidToken)
 				}
 				assert.NotErrorIs(t, err, ultracart.ErrAccessDenied)
+				if g.grant == "refresh_token" {
+					// Through a plain oauth2.Config, x/oauth2 reads the code.
+					plain := testConfig(srv.URL).Config
+					_, err := plain.TokenSource(ultracart.NewContext(ownTransport(t)), expired).Token()
+					var re *oauth2.RetrieveError
+					require.ErrorAs(t, err, &re)
+					assert.Equal(t, want, re.ErrorCode == "invalid_grant", "x/oauth2's error code: %q", re.ErrorCode)
+				}
 			})
 		}
 	}

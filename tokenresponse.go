@@ -137,7 +137,10 @@ func encodeError(e *Error) []byte {
 		DeveloperMessage: e.DeveloperMessage, UserMessage: e.UserMessage,
 		MoreInfo: e.MoreInfo, ObjectID: e.ObjectID, RefusedRefresh: e.refusedRefresh,
 	}}
-	if w.Code == "" {
+	switch {
+	case e.refusedRefresh:
+		w.Code = "invalid_grant" // what x/oauth2's callers branch on
+	case w.Code == "":
 		w.Code = syntheticCode
 	}
 	if w.URI == "" {

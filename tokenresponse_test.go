@@ -55,7 +55,10 @@ func TestErrorWireRoundTrip(t *testing.T) {
 			var re *oauth2.RetrieveError
 			require.True(t, errors.As(err, &re), "%v", err)
 			wantCode := tc.e.Code
-			if wantCode == "" {
+			switch {
+			case tc.e.refusedRefresh:
+				wantCode = "invalid_grant"
+			case wantCode == "":
 				wantCode = syntheticCode
 			}
 			assert.Equal(t, wantCode, re.ErrorCode, "x/oauth2 reads RFC 6749's fields")

@@ -33,7 +33,8 @@ import (
 //   - an ErrorResponse envelope, an RFC 6749 error at any status (200
 //     included) and a body that is not JSON all become an RFC 6749 error
 //     that x/oauth2 reports as an [*oauth2.RetrieveError], whose texts carry
-//     no secret of the request;
+//     no secret of the request; its ErrorCode is invalid_grant for a
+//     refresh that UltraCart refused in its envelope (see [ErrInvalidGrant]);
 //   - every request carries the X-UltraCart-Api-Version header
 //     ([APIVersionHeader]) unless it has one.
 //

@@ -43,10 +43,11 @@ import (
 // response passes through byte for byte. The client never follows a
 // redirect to another origin (scheme, host and port): a token request so
 // redirected fails with an RFC 6749 error (an [*Error] through [Config]),
-// any other request with an *Error. When a redirected token request gets no
-// answer, the *Error names the URL without the request's secrets; x/oauth2
-// returns it inside http.Client's [*url.Error], which quotes the URL as it
-// is, while [Config] and [PersistentTokenSource] return the *Error alone.
+// any other request with an *Error. The error of a redirected token request
+// (no answer, or a refused redirect) is an *Error that names its URL
+// without the request's secrets; x/oauth2 returns it inside http.Client's
+// [*url.Error], which quotes the redirect's URL as it is, while [Config]
+// and [PersistentTokenSource] return the *Error alone.
 // NewContext on a context that already holds such a client returns ctx.
 func NewContext(ctx context.Context) context.Context {
 	parent := contextClient(ctx)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"golang.org/x/oauth2"
 )
@@ -27,23 +28,6 @@ type Config struct {
 
 // oauth2Config returns the embedded configuration with Endpoint filled in.
 func (c *Config) oauth2Config() *oauth2.Config { return withEndpoint(&c.Config) }
-
-// withEndpoint returns a copy of conf whose zero Endpoint is [Endpoint]. It
-// builds a new value rather than copying *conf, whose unexported cache must
-// not be copied.
-func withEndpoint(conf *oauth2.Config) *oauth2.Config {
-	ep := conf.Endpoint
-	if ep == (oauth2.Endpoint{}) {
-		ep = Endpoint
-	}
-	return &oauth2.Config{
-		ClientID:     conf.ClientID,
-		ClientSecret: conf.ClientSecret,
-		Endpoint:     ep,
-		RedirectURL:  conf.RedirectURL,
-		Scopes:       conf.Scopes,
-	}
-}
 
 // AuthCodeURL returns the link that sends the merchant to UltraCart to
 // authorize the application. UltraCart requires a state: make it with
@@ -114,8 +98,12 @@ func (c *Config) Client(ctx context.Context, t *oauth2.Token) *http.Client {
 
 // DeviceAuth starts the device flow (RFC 8628): show the merchant the
 // VerificationURI and UserCode of the [oauth2.DeviceAuthResponse], then call
-// [Config.DeviceAccessToken].
+// [Config.DeviceAccessToken]. UltraCart requires a scope here: without one
+// in Scopes, DeviceAuth fails at once and sends nothing.
 func (c *Config) DeviceAuth(ctx context.Context, opts ...oauth2.AuthCodeOption) (*oauth2.DeviceAuthResponse, error) {
+	if strings.TrimSpace(strings.Join(c.Scopes, "")) == "" {
+		return nil, errors.New("ultracart: the device flow needs a scope: set Config.Scopes (UltraCart's device authorization requires one)")
+	}
 	da, err := c.oauth2Config().DeviceAuth(NewContext(ctx), opts...)
 	return da, wrapError(err)
 }

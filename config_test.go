@@ -29,6 +29,7 @@ func testConfig(baseURL string) *ultracart.Config {
 		ClientID:    "client-1",
 		Endpoint:    ultracart.EndpointAt(baseURL + "/rest/v2"),
 		RedirectURL: "https://app.example/callback?x=1",
+		Scopes:      []string{ultracart.ScopeItemRead}, // the device flow requires one
 	}}
 }
 
@@ -202,6 +203,51 @@ func TestExpiresIn(t *testing.T) {
 	}
 }
 
+// TestExpiresInSpelledInAnyCase (issue 17, point 10): x/oauth2 reads the
+// token JSON with encoding/json, which matches member names without regard
+// to case, by Unicode's simple folding (the long s ſ folds to s): a member
+// so spelled must be normalized like expires_in itself, or the exchange
+// fails with an untyped error and the single-use code is lost.
+func TestExpiresInSpelledInAnyCase(t *testing.T) {
+	const unknown = -1
+	tests := []struct {
+		members string // the members after access_token
+		want    int64  // seconds, or unknown
+	}{
+		{`"Expires_In":""`, unknown},
+		{`"EXPIRES_IN":" 3600"`, 3600},
+		{`"expireſ_in":"60.5"`, 60},
+		{`"Expires_in":"abc","expires_in":"120"`, 120},
+		{`"EXPIRES_IN":"7200","Expires_In":null`, 7200},
+		{`"eXpIrEs_In":{"n":1}`, unknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.members, func(t *testing.T) {
+			srv := newRecorder(t, reply(200, `{"access_token":"a","token_type":"bearer",`+tt.members+`}`))
+			for name, exchange := range map[string]func() (*oauth2.Token, error){
+				"Config": func() (*oauth2.Token, error) {
+					return testConfig(srv.URL).Exchange(context.Background(), testCode)
+				},
+				"NewContext": func() (*oauth2.Token, error) {
+					plain := testConfig(srv.URL).Config
+					return plain.Exchange(ultracart.NewContext(context.Background()), testCode)
+				},
+			} {
+				before := time.Now()
+				tok, err := exchange()
+				require.NoError(t, err, name)
+				assert.Equal(t, "a", tok.AccessToken, name)
+				if tt.want == unknown {
+					assert.True(t, tok.Expiry.IsZero(), "%s: expiry %v", name, tok.Expiry)
+					continue
+				}
+				assert.WithinDuration(t, before.Add(time.Duration(tt.want)*time.Second), tok.Expiry, 5*time.Second, name)
+			}
+			assert.Len(t, srv.requests(), 2, "one request each")
+		})
+	}
+}
+
 // TestPlainOAuth2FailsWithoutTranslation shows what NewContext is for: the
 // same answer that works through it breaks plain x/oauth2.
 func TestPlainOAuth2FailsWithoutTranslation(t *testing.T) {
@@ -342,6 +388,95 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestRefusedRefreshInEnvelope (issue 16, point 5): UltraCart's OpenAPI
+// spec declares the token endpoint's errors as an ErrorResponse envelope
+// with the UC-REST-ERROR header, which carries no RFC 6749 code. A 400 or
+// 401 so answered to a refresh_token grant is a refused refresh token: it
+// matches ErrInvalidGrant (and not ErrInvalidToken), and is not temporary.
+// For the authorization_code and device_code grants such an answer matches
+// nothing: it may mean a wrong redirect_uri or client as well. An RFC 6749
+// invalid_grant matches for all three; a refresh answered without
+// UltraCart's form (a proxy's page) or with another status does not.
+func TestRefusedRefreshInEnvelope(t *testing.T) {
+	t.Parallel() // the device polls wait their interval
+	const envelope = `{"error":{"developer_message":"The refresh token is invalid.","error_code":"400"},"metadata":{},"success":false}`
+	header := []string{"UC-REST-ERROR", "The refresh token is invalid."}
+	type answer struct {
+		status  int
+		body    string
+		headers []string
+	}
+	expired := &oauth2.Token{AccessToken: testAccessToken, RefreshToken: testRefreshToken, Expiry: time.Now().Add(-time.Hour)}
+	grants := []struct {
+		name  string
+		grant string
+		call  func(ctx context.Context, conf *ultracart.Config) error
+	}{
+		{"code", "authorization_code", func(ctx context.Context, conf *ultracart.Config) error {
+			_, err := conf.Exchange(ctx, testCode)
+			return err
+		}},
+		{"refresh/Config.TokenSource", "refresh_token", func(ctx context.Context, conf *ultracart.Config) error {
+			_, err := conf.TokenSource(ctx, expired).Token()
+			return err
+		}},
+		{"refresh/PersistentTokenSource", "refresh_token", func(ctx context.Context, conf *ultracart.Config) error {
+			_, err := ultracart.PersistentTokenSource(ctx, &conf.Config, ultracart.NewMemoryStore(expired)).Token()
+			return err
+		}},
+		{"device", "urn:ietf:params:oauth:grant-type:device_code", func(ctx context.Context, conf *ultracart.Config) error {
+			_, err := conf.DeviceAccessToken(ctx, &oauth2.DeviceAuthResponse{DeviceCode: "dc", Interval: 1})
+			return err
+		}},
+	}
+	for _, tt := range []struct {
+		name    string
+		answer  answer
+		refresh bool // the refresh grant's error matches ErrInvalidGrant
+		others  bool // so do the code and device grants' errors
+	}{
+		{"rfc 6749 invalid_grant", answer{400, `{"error":"invalid_grant","error_description":"expired"}`, nil}, true, true},
+		{"envelope at 400", answer{400, envelope, header}, true, false},
+		{"envelope at 401", answer{401, envelope, header}, true, false},
+		{"envelope at 400 without the header", answer{400, envelope, nil}, true, false},
+		{"the header at 400 with an empty body", answer{400, ``, header}, true, false},
+		{"rfc 6749 invalid_request", answer{400, `{"error":"invalid_request"}`, header}, false, false},
+		{"a proxy's page at 400", answer{400, `<html>Bad Request</html>`, []string{"Content-Type", "text/html"}}, false, false},
+		{"envelope at 403", answer{403, envelope, header}, false, false},
+		{"envelope at 500", answer{500, envelope, header}, false, false},
+	} {
+		for _, g := range grants {
+			t.Run(tt.name+"/"+g.name, func(t *testing.T) {
+				t.Parallel()
+				srv := newRecorder(t, reply(tt.answer.status, tt.answer.body, tt.answer.headers...))
+				err := g.call(ownTransport(t), testConfig(srv.URL))
+				var e *ultracart.Error
+				require.ErrorAs(t, err, &e)
+				assert.Equal(t, tt.answer.status, e.StatusCode)
+				assert.Equal(t, g.grant, srv.only(t).Form.Get("grant_type"))
+				want := tt.others
+				if g.grant == "refresh_token" {
+					want = tt.refresh
+				}
+				assert.Equal(t, want, errors.Is(err, ultracart.ErrInvalidGrant), "matches ErrInvalidGrant: %v", err)
+				if want {
+					assert.False(t, e.Temporary())
+					assert.NotErrorIs(t, err, ultracart.ErrInvalidToken)
+				}
+				assert.NotErrorIs(t, err, ultracart.ErrAccessDenied)
+				if g.grant == "refresh_token" {
+					// Through a plain oauth2.Config, x/oauth2 reads the code.
+					plain := testConfig(srv.URL).Config
+					_, err := plain.TokenSource(ultracart.NewContext(ownTransport(t)), expired).Token()
+					var re *oauth2.RetrieveError
+					require.ErrorAs(t, err, &re)
+					assert.Equal(t, want, re.ErrorCode == "invalid_grant", "x/oauth2's error code: %q", re.ErrorCode)
+				}
+			})
+		}
+	}
+}
+
 func TestErrorMessages(t *testing.T) {
 	tests := []struct {
 		err  *ultracart.Error
@@ -431,4 +566,49 @@ func TestNoSecretsInErrors(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestDeviceAuthWithoutScope (issue 16, point 6): UltraCart's device
+// authorization requires a scope. Config.DeviceAuth without one fails at
+// once with an error that says so, and sends nothing.
+func TestDeviceAuthWithoutScope(t *testing.T) {
+	srv := newRecorder(t, reply(200, `{"device_code":"dc","user_code":"U","verification_uri":"https://v.example","expires_in":"600","interval":"1"}`))
+	for _, scopes := range [][]string{nil, {}, {""}, {" ", ""}} {
+		conf := testConfig(srv.URL)
+		conf.Scopes = scopes
+		da, err := conf.DeviceAuth(context.Background())
+		require.Error(t, err, "scopes %q", scopes)
+		assert.Nil(t, da)
+		assert.True(t, strings.HasPrefix(err.Error(), "ultracart: "), err.Error())
+		assert.Contains(t, err.Error(), "Scopes")
+	}
+	assert.Empty(t, srv.requests(), "nothing was sent")
+
+	conf := testConfig(srv.URL)
+	conf.Scopes = []string{ultracart.ScopeItemRead, ultracart.ScopeOrderRead}
+	_, err := conf.DeviceAuth(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, "item_read order_read", srv.only(t).Form.Get("scope"))
+}
+
+// TestExchangeThroughSameOriginRedirect: a token request redirected within
+// its origin is still a token request, whose answer is translated (here an
+// expires_in that plain x/oauth2 cannot read) and whose form is sent again.
+func TestExchangeThroughSameOriginRedirect(t *testing.T) {
+	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/rest/v2/oauth/token" {
+			http.Redirect(w, r, "/moved/token", http.StatusPermanentRedirect)
+			return
+		}
+		reply(200, `{"access_token":"a","token_type":"bearer","expires_in":" 3600"}`)(w, r)
+	})
+	before := time.Now()
+	tok, err := testConfig(srv.URL).Exchange(context.Background(), testCode)
+	require.NoError(t, err)
+	assert.WithinDuration(t, before.Add(time.Hour), tok.Expiry, 5*time.Second)
+	reqs := srv.requests()
+	require.Len(t, reqs, 2)
+	assert.Equal(t, "/moved/token", reqs[1].Path)
+	assert.Equal(t, testCode, reqs[1].Form.Get("code"))
+	assert.Equal(t, ultracart.APIVersion, reqs[1].Header.Get("X-UltraCart-Api-Version"))
 }

@@ -53,6 +53,23 @@ func EndpointAt(baseURL string) oauth2.Endpoint {
 	}
 }
 
+// withEndpoint returns a copy of conf whose zero Endpoint is [Endpoint]. It
+// builds a new value rather than copying *conf, whose unexported cache must
+// not be copied.
+func withEndpoint(conf *oauth2.Config) *oauth2.Config {
+	ep := conf.Endpoint
+	if ep == (oauth2.Endpoint{}) {
+		ep = Endpoint
+	}
+	return &oauth2.Config{
+		ClientID:     conf.ClientID,
+		ClientSecret: conf.ClientSecret,
+		Endpoint:     ep,
+		RedirectURL:  conf.RedirectURL,
+		Scopes:       conf.Scopes,
+	}
+}
+
 // Scopes accepted by UltraCart, for [oauth2.Config.Scopes]: a read and a
 // write scope for each resource.
 const (

@@ -1,5 +1,9 @@
 package ultracart
 
+// UltraCart's errors: the [*Error] type and the sentinels to branch on, and
+// the reading of an error from an answer in either of UltraCart's formats,
+// which [CheckResponse], [Revoke] and the token-response translation share.
+
 import (
 	"context"
 	"encoding/json"
@@ -8,13 +12,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
-
-	"golang.org/x/oauth2"
 )
 
 // Error is an error that UltraCart reported, or a request to UltraCart that
@@ -44,6 +45,10 @@ type Error struct {
 	RESTError        string        // the UC-REST-ERROR response header
 	RetryAfter       time.Duration // the Retry-After response header, when it gave a number of seconds
 	Err              error         // the cause, e.g. *oauth2.RetrieveError or *url.Error
+
+	// refusedRefresh: the answer refused a refresh token in UltraCart's
+	// ErrorResponse form, without an RFC 6749 code (see ErrInvalidGrant).
+	refusedRefresh bool
 }
 
 // Error returns "ultracart: " followed by the code and the most useful message
@@ -88,17 +93,19 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Is reports whether e carries the error code of target, one of
 // [ErrInvalidGrant], [ErrAccessDenied], [ErrInvalidRequest] or
-// [ErrInvalidToken]. A 401 without a code matches ErrInvalidToken too.
+// [ErrInvalidToken]. Two answers without a code match too: UltraCart's
+// refusal of a refresh token in its ErrorResponse form matches
+// ErrInvalidGrant (see there), and any other 401 matches ErrInvalidToken.
 func (e *Error) Is(target error) bool {
 	switch target {
 	case ErrInvalidGrant:
-		return e.Code == "invalid_grant"
+		return e.Code == "invalid_grant" || e.refusedRefresh
 	case ErrAccessDenied:
 		return e.Code == "access_denied"
 	case ErrInvalidRequest:
 		return e.Code == "invalid_request"
 	case ErrInvalidToken:
-		return e.Code == "invalid_token" || (e.Code == "" && e.StatusCode == http.StatusUnauthorized)
+		return e.Code == "invalid_token" || (e.Code == "" && e.StatusCode == http.StatusUnauthorized && !e.refusedRefresh)
 	}
 	return false
 }
@@ -137,9 +144,17 @@ func isTransient(err error) bool {
 var (
 	// ErrInvalidGrant matches an *Error whose Code is "invalid_grant": the
 	// authorization code or refresh token is no longer good, and the merchant
-	// must authorize the application again. The error of a
-	// PersistentTokenSource whose token expired (or was rejected) and has
-	// no refresh token matches it too, for the same reason.
+	// must authorize the application again. UltraCart's spec declares the
+	// token endpoint's errors as an ErrorResponse envelope, which has no
+	// such code: a 400 or 401 answer to a refresh in that form (an
+	// envelope or the UC-REST-ERROR header, without an RFC 6749 code) is a
+	// refused refresh token and matches too, with Code left empty and
+	// Temporary false. The same answer to an authorization code or device
+	// code matches nothing, since there it may as well mean a wrong
+	// redirect URI or client; a body in neither of UltraCart's forms (a
+	// proxy's page) never matches. The error of a PersistentTokenSource
+	// whose token expired (or was rejected) and has no refresh token
+	// matches too, for the same reason.
 	ErrInvalidGrant = errors.New("ultracart: invalid_grant")
 	// ErrAccessDenied matches an *Error whose Code is "access_denied": the
 	// merchant declined to authorize the application.
@@ -202,23 +217,7 @@ const maxBody = 1 << 20
 // readBody reads and closes the body of resp. A body that breaks off is an
 // *Error with the cause in Err; a body over maxBody is an *Error too.
 func readBody(resp *http.Response, r *redactor) ([]byte, *Error) {
-	var body []byte
-	var err error
-	if n := resp.ContentLength; n > 0 && n <= maxBody {
-		// The length is known: one buffer of that size, and one more byte
-		// to find the end (net/http ends the body there, but a response
-		// made by another RoundTripper may hold more than it says).
-		body = make([]byte, n, n+1)
-		if _, err = io.ReadFull(resp.Body, body); err == nil {
-			if k, _ := resp.Body.Read(body[n : n+1]); k > 0 {
-				var rest []byte
-				rest, err = io.ReadAll(io.LimitReader(resp.Body, maxBody-n))
-				body = append(body[:n+1], rest...)
-			}
-		}
-	} else {
-		body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
-	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	resp.Body.Close()
 	switch {
 	case err != nil:
@@ -314,27 +313,3 @@ func (e *chainError) Error() string {
 }
 
 func (e *chainError) Unwrap() []error { return e.errs }
-
-// wrapError returns the [*Error] that err carries or stands for: the one the
-// transport or redirect check made, one rebuilt from an
-// [*oauth2.RetrieveError], or a network failure with StatusCode 0. Other
-// errors pass through unchanged.
-func wrapError(err error) error {
-	if err == nil {
-		return nil
-	}
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) {
-		return decodeError(re)
-	}
-	var ue *url.Error
-	var ne net.Error
-	if errors.As(err, &ue) || errors.As(err, &ne) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return &Error{Err: err}
-	}
-	return err
-}

@@ -276,7 +276,11 @@ func ExampleConfig_DeviceAuth() {
 	uc := ultracarttest.NewServer()
 	defer uc.Close()
 	uc.SetOptions(ultracarttest.Options{DevicePending: 1}) // the merchant takes a moment to approve
-	conf := &ultracart.Config{Config: oauth2.Config{ClientID: "my-client-id", Endpoint: uc.Endpoint()}}
+	conf := &ultracart.Config{Config: oauth2.Config{
+		ClientID: "my-client-id",
+		Scopes:   []string{ultracart.ScopeItemRead}, // the device flow requires one
+		Endpoint: uc.Endpoint(),
+	}}
 
 	ctx := context.Background()
 	da, err := conf.DeviceAuth(ctx)

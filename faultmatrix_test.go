@@ -387,6 +387,7 @@ func runMatrixCell(t *testing.T, op matrixOp, f matrixFault) {
 			ClientSecret: matrixClientSecret,
 			Endpoint:     srv.Endpoint(),
 			RedirectURL:  matrixRedirect,
+			Scopes:       []string{ultracart.ScopeItemRead},
 		}},
 		ctx:     context.WithValue(context.Background(), oauth2.HTTPClient, client),
 		client:  client,
@@ -467,7 +468,7 @@ func assertNoSecrets(t *testing.T, err error, secrets ...string) {
 func findSecrets(err error, secrets ...string) []string {
 	var forms []string
 	for _, s := range secrets {
-		forms = append(forms, s, url.QueryEscape(s), url.PathEscape(s))
+		forms = append(forms, secretForms(s)...)
 	}
 	texts := []string{fmt.Sprintf("%v", err), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)}
 	for queue := []error{err}; len(queue) > 0; queue = queue[1:] {

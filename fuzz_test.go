@@ -24,7 +24,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -366,8 +365,14 @@ func sameJSON(a, b []byte) bool {
 	return errA == nil && errB == nil && reflect.DeepEqual(va, vb)
 }
 
-// decimalSyntax is the number syntax parseExpiresIn accepts (isDecimal).
-var decimalSyntax = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
+// decimalSyntax reports whether s is a number that parseExpiresIn reads:
+// one strconv.ParseFloat takes (perhaps out of range) made only of digits,
+// signs, a point and an exponent, so not hexadecimal, "Inf", "NaN" or with
+// underscores.
+func decimalSyntax(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return (err == nil || errors.Is(err, strconv.ErrRange)) && strings.Trim(s, "0123456789+-.eE") == ""
+}
 
 // FuzzParseExpiresIn compares parseExpiresIn with a reference that reads
 // the number exactly (math/big) instead of as a float64: accepted means a
@@ -406,7 +411,7 @@ func FuzzParseExpiresIn(f *testing.F) {
 			}
 			s = strings.TrimSpace(str)
 		}
-		if !decimalSyntax.MatchString(s) {
+		if !decimalSyntax(s) {
 			if ok {
 				t.Fatalf("parseExpiresIn(%q) = %d, accepted a non-decimal", raw, n)
 			}
@@ -789,32 +794,4 @@ func wireIsError(b []byte) bool {
 		Code string `json:"error"`
 	}
 	return json.Unmarshal(b, &w) == nil && w.Code != ""
-}
-
-// FuzzFastTokenBody checks that whenever the fast path answers, the full
-// translation accepts the body too and gives the same object.
-func FuzzFastTokenBody(f *testing.F) {
-	for _, s := range []string{
-		`{"access_token":"at","token_type":"Bearer","refresh_token":"rt","expires_in":3600,"scope":"item_read"}`,
-		`{"access_token":"at","expires_in":"7200","refresh_token":"rt","scope":"item_read order_read","token_type":"bearer"}`,
-		`{"x":{"access_token":5,"y":["}",{"z":"\"]"}]},"access_token":"at","expires_in":1.5e1}`,
-		`{"access_token":"at","ACCESS_TOKEN":"bt"}`,
-		`{"access_token":"at","error":{"developer_message":"x"}}`,
-		`{"access_token":"at","expires_in":" 0x10"}`,
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		out, ok := fastTokenBody(body)
-		if !ok {
-			return
-		}
-		slow, e := translateBody(http.StatusOK, http.Header{"Content-Type": {"application/json"}}, body, tokenCall, new(redactor))
-		if e != nil {
-			t.Fatalf("the fast path answered %q for %q, which the translation refuses: %v", out, body, e)
-		}
-		if !sameJSON(out, slow) {
-			t.Fatalf("for %q the fast path gave %q, the translation %q", body, out, slow)
-		}
-	})
 }

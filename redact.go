@@ -2,7 +2,8 @@ package ultracart
 
 import (
 	"encoding/base64"
-	"io"
+	"encoding/json"
+	"html"
 	"net/http"
 	"net/url"
 	"slices"
@@ -18,23 +19,41 @@ const redacted = "[redacted]"
 // request cannot make the package leak it. The zero value removes nothing.
 type redactor struct {
 	secrets []string
-	// from is a request whose secrets are still to be collected: that
-	// waits until a text is cleaned, since a success needs none.
-	from *http.Request
 }
 
-// add registers secret, and its URL-encoded form, for removal.
+// add registers each secret for removal, in every form a server may echo
+// it in that can be predicted (see encodings).
 func (r *redactor) add(secrets ...string) {
 	for _, s := range secrets {
-		if s == "" {
-			continue
-		}
-		r.secrets = append(r.secrets, s)
-		if q := url.QueryEscape(s); q != s {
-			r.secrets = append(r.secrets, q)
+		if s != "" {
+			r.secrets = append(r.secrets, encodings(s)...)
 		}
 	}
-	slices.SortStableFunc(r.secrets, func(a, b string) int { return len(b) - len(a) }) // longest first: a secret that holds another is removed whole
+	// Longest first, so that a secret that holds another is removed whole.
+	slices.SortFunc(r.secrets, func(a, b string) int {
+		if len(a) != len(b) {
+			return len(b) - len(a)
+		}
+		return strings.Compare(a, b)
+	})
+	r.secrets = slices.Compact(r.secrets)
+}
+
+// encodings returns s as it is and as the usual encoders write it: query-
+// and path-escaped, inside a JSON string (with encoding/json's HTML
+// escaping, \u003c, and without), and HTML-escaped (&lt;, &#39;).
+func encodings(s string) []string {
+	return []string{s, url.QueryEscape(s), url.PathEscape(s), jsonEscape(s, true), jsonEscape(s, false), html.EscapeString(s)}
+}
+
+// jsonEscape returns s as encoding/json writes it inside a string.
+func jsonEscape(s string, escapeHTML bool) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(escapeHTML)
+	_ = enc.Encode(s) // a string: cannot fail
+	out := strings.TrimSuffix(b.String(), "\n")
+	return out[1 : len(out)-1]
 }
 
 // addAuthorization registers the credentials of an Authorization header:
@@ -74,10 +93,6 @@ func (r *redactor) clean(s string) string {
 	if r == nil {
 		return s
 	}
-	if req := r.from; req != nil {
-		r.from = nil
-		r.addRequest(req)
-	}
 	for _, secret := range r.secrets {
 		if strings.Contains(s, secret) {
 			s = strings.ReplaceAll(s, secret, redacted)
@@ -116,24 +131,11 @@ func excerpt(body []byte, r *redactor) string {
 	return b.String()
 }
 
-// addRequest registers the secrets of a token request: its Authorization
-// header and the secret-bearing fields of its form, read from a copy of its
-// body without consuming the body itself.
-func (r *redactor) addRequest(req *http.Request) {
+// requestSecrets returns a redactor of the secrets of a request whose form
+// is form: its Authorization header and the secret-bearing fields of form.
+func requestSecrets(req *http.Request, form url.Values) *redactor {
+	r := new(redactor)
 	r.addAuthorization(req.Header.Get("Authorization"))
-	if req.GetBody == nil {
-		return
-	}
-	body, err := req.GetBody()
-	if err != nil {
-		return
-	}
-	defer body.Close()
-	b, err := io.ReadAll(io.LimitReader(body, maxBody))
-	if err != nil {
-		return
-	}
-	if form, err := url.ParseQuery(string(b)); err == nil {
-		r.addForm(form)
-	}
+	r.addForm(form)
+	return r
 }

@@ -29,31 +29,24 @@ func foreignRedirect(req *http.Request, resp *http.Response) (string, bool) {
 // redirect to another origin with an [*Error], then defers to next (or to the
 // standard limit of 10 redirects).
 func sameOriginRedirects(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
-	if next == nil {
-		return sameOriginOnly
-	}
 	return func(req *http.Request, via []*http.Request) error {
-		if err := sameOriginOnly(req, via[:1]); err != nil {
-			return err
+		if !sameOrigin(via[0].URL, req.URL) {
+			var r redactor
+			r.addAuthorization(via[0].Header.Get("Authorization"))
+			e := &Error{Description: r.clean("refused to follow a redirect to another origin (" + origin(req.URL) + ")")}
+			if req.Response != nil {
+				e.StatusCode = req.Response.StatusCode
+			}
+			return e
 		}
-		return next(req, via)
-	}
-}
-
-// sameOriginOnly is the CheckRedirect of sameOriginRedirects(nil), made
-// once: NewContext runs for every token call.
-func sameOriginOnly(req *http.Request, via []*http.Request) error {
-	if !sameOrigin(via[0].URL, req.URL) {
-		e := &Error{Description: "refused to follow a redirect to another origin (" + origin(req.URL) + ")"}
-		if req.Response != nil {
-			e.StatusCode = req.Response.StatusCode
+		if next != nil {
+			return next(req, via)
 		}
-		return e
+		if len(via) >= 10 {
+			return &Error{Description: "stopped after 10 redirects"}
+		}
+		return nil
 	}
-	if len(via) >= 10 {
-		return &Error{Description: "stopped after 10 redirects"}
-	}
-	return nil
 }
 
 // sameOrigin reports whether a and b have the same scheme, host and port.
@@ -86,9 +79,15 @@ func origin(u *url.URL) string {
 // [http.Client], to an origin other than that of the request that started the
 // chain.
 func redirectedElsewhere(req *http.Request) bool {
-	first := req
-	for first.Response != nil && first.Response.Request != nil {
-		first = first.Response.Request
-	}
+	first := firstRequest(req)
 	return first != req && !sameOrigin(first.URL, req.URL)
+}
+
+// firstRequest returns the request that started the redirect chain of req
+// (req itself when it is not a redirect made by [http.Client]).
+func firstRequest(req *http.Request) *http.Request {
+	for req.Response != nil && req.Response.Request != nil {
+		req = req.Response.Request
+	}
+	return req
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -14,7 +15,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -207,6 +210,7 @@ func TestSecretHygiene(t *testing.T) {
 			ClientSecret: secClientSecret,
 			Endpoint:     ultracart.EndpointAt(base),
 			RedirectURL:  "https://app.example/callback",
+			Scopes:       []string{ultracart.ScopeItemRead},
 		}}
 		plain := conf.Config
 		is2xx := m.status >= 200 && m.status <= 299
@@ -368,6 +372,7 @@ func testConfigAt(baseURL string) *ultracart.Config {
 		ClientSecret: secClientSecret,
 		Endpoint:     ultracart.EndpointAt(baseURL + "/rest/v2"),
 		RedirectURL:  "https://app.example/callback",
+		Scopes:       []string{ultracart.ScopeItemRead},
 	}}
 }
 
@@ -564,6 +569,203 @@ func TestSecretBasicAuthEcho(t *testing.T) {
 		for _, err := range []error{err1, err2} {
 			require.Error(t, err)
 			assert.Empty(t, findSecrets(err, secret, secCode))
+		}
+	}
+}
+
+// redirectingTokenServer answers a token request with a redirect to
+// where(secret), secret being the refresh token or code the request
+// carried, and drops the connection of any request to /x, so that a
+// redirect there fails at the network level.
+func redirectingTokenServer(t *testing.T, status int, where func(srvURL, secret string) string) *httptest.Server {
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/x") {
+			c, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				c.Close()
+			}
+			return
+		}
+		r.ParseForm()
+		secret := r.PostForm.Get("refresh_token") + r.PostForm.Get("code") + r.PostForm.Get("device_code")
+		w.Header().Set("Location", where(srv.URL, secret))
+		w.WriteHeader(status)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// ownTransport returns a context whose HTTP client has a transport of its
+// own, closed when t ends, so that parallel tests closing their servers
+// (which closes the idle connections of http.DefaultTransport) cannot break
+// its connections.
+func ownTransport(t *testing.T) context.Context {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	return context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: tr})
+}
+
+// redirectedTokenCalls are the token calls of the package, each returning
+// its error; the refresh's is also seen by OnRefresh, whose RefreshEvent.Err
+// is returned too.
+func redirectedTokenCalls(t *testing.T, srv *httptest.Server) map[string]func() []error {
+	ctx := ownTransport(t)
+	conf := testConfigAt(srv.URL)
+	expired := func() *oauth2.Token {
+		return &oauth2.Token{AccessToken: secAccess, TokenType: "bearer", RefreshToken: secRefresh, Expiry: time.Now().Add(-time.Hour)}
+	}
+	return map[string]func() []error{
+		"Config.Exchange": func() []error { _, err := conf.Exchange(ctx, secCode); return []error{err} },
+		"Config.TokenSource": func() []error {
+			_, err := conf.TokenSource(ctx, expired()).Token()
+			return []error{err}
+		},
+		"Config.DeviceAccessToken": func() []error {
+			_, err := conf.DeviceAccessToken(ctx, &oauth2.DeviceAuthResponse{DeviceCode: secDevice, Interval: 1})
+			return []error{err}
+		},
+		"PersistentTokenSource": func() []error {
+			var events []error
+			src := ultracart.PersistentTokenSourceWithOptions(ctx, &conf.Config, ultracart.NewMemoryStore(expired()),
+				&ultracart.PersistentOptions{OnRefresh: func(ev ultracart.RefreshEvent) { events = append(events, ev.Err) }})
+			_, err := src.Token()
+			require.Len(t, events, 1)
+			require.Error(t, events[0])
+			return append(events, err)
+		},
+	}
+}
+
+// TestSecretRedirectedTransportError (issue 17, point 1): a token request
+// redirected within its origin to a URL that carries the refresh token (or
+// code, or device code), whose next hop fails at the network level, gives an
+// error that does not quote that URL's secret: not in the error, not in
+// RefreshEvent.Err, not in any error of their chains.
+func TestSecretRedirectedTransportError(t *testing.T) {
+	t.Parallel() // the device poll waits its interval
+	for _, status := range []int{http.StatusTemporaryRedirect, http.StatusFound} {
+		for _, where := range []struct {
+			name string
+			url  func(srvURL, secret string) string
+		}{
+			{"query", func(u, s string) string { return u + "/x?rt=" + url.QueryEscape(s) }},
+			{"path", func(u, s string) string { return u + "/x/" + url.PathEscape(s) }},
+			{"relative", func(_, s string) string { return "/x?rt=" + s }},
+		} {
+			srv := redirectingTokenServer(t, status, where.url)
+			for name, call := range redirectedTokenCalls(t, srv) {
+				t.Run(fmt.Sprintf("%d/%s/%s", status, where.name, name), func(t *testing.T) {
+					t.Parallel()
+					for _, err := range call() {
+						require.Error(t, err)
+						assert.True(t, strings.HasPrefix(err.Error(), "ultracart: "), err.Error())
+						assertNoSecrets(t, err, secAll...)
+						var e *ultracart.Error
+						require.ErrorAs(t, err, &e)
+						assert.Zero(t, e.StatusCode, "no answer came: %v", err)
+						assert.True(t, e.Temporary(), "the connection broke: %v", err)
+						assert.Contains(t, err.Error(), "[redacted]", "the URL is still named, without its secret")
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestSecretForeignRedirectOrigin (issue 17, point 2): the refusal of a
+// token request redirected to another origin names that origin without the
+// request's secrets, even when the secret is the origin's host name, and
+// also after a first redirect within the origin.
+func TestSecretForeignRedirectOrigin(t *testing.T) {
+	t.Parallel() // the device poll waits its interval
+	for _, where := range []struct {
+		name string
+		url  func(srvURL, secret string) string
+	}{
+		{"host", func(_, s string) string { return "http://" + s + ".evil.example/" }},
+		{"user info", func(_, s string) string { return "http://" + s + ":" + s + "@evil.example/" }},
+		{"port", func(_, s string) string { return "http://evil.example:" + s + "/" }},
+		{"after a same-origin hop", func(u, s string) string {
+			return u + "/hop?to=" + url.QueryEscape("http://"+s+".evil.example/")
+		}},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/hop" {
+				http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusTemporaryRedirect)
+				return
+			}
+			r.ParseForm()
+			secret := r.PostForm.Get("refresh_token") + r.PostForm.Get("code") + r.PostForm.Get("device_code")
+			w.Header().Set("Location", where.url("http://"+r.Host, secret))
+			w.WriteHeader(http.StatusTemporaryRedirect)
+		}))
+		t.Cleanup(srv.Close)
+		for name, call := range redirectedTokenCalls(t, srv) {
+			t.Run(where.name+"/"+name, func(t *testing.T) {
+				t.Parallel()
+				for _, err := range call() {
+					require.Error(t, err)
+					assert.True(t, strings.HasPrefix(err.Error(), "ultracart: "), err.Error())
+					assert.Contains(t, err.Error(), "another origin")
+					assertNoSecrets(t, err, secAll...)
+				}
+			})
+		}
+	}
+}
+
+// secretForms are the encodings of s that a server may echo and the package
+// can predict: raw, query- and path-escaped, JSON-escaped (with and without
+// encoding/json's HTML escaping) and HTML-escaped.
+func secretForms(s string) []string {
+	jsonForm := func(html bool) string {
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(html)
+		enc.Encode(s)
+		return strings.TrimSuffix(strings.TrimSuffix(b.String(), "\n"), `"`)[1:]
+	}
+	return []string{s, url.QueryEscape(s), url.PathEscape(s), jsonForm(true), jsonForm(false), html.EscapeString(s)}
+}
+
+// TestSecretEncodedForms (issue 17, point 4): a secret echoed in any form
+// the package can predict (raw, query-escaped, path-escaped as %20,
+// JSON-escaped as \u003c or plain, HTML-escaped as &lt; and &#39;) is
+// redacted, in a body that is not JSON, in a JSON error and in the
+// UC-REST-ERROR header.
+func TestSecretEncodedForms(t *testing.T) {
+	const secret = `sec <client> & 'quote' "SECRET" é/+=?#%`
+	forms := secretForms(secret)
+	require.Len(t, slices.Compact(slices.Sorted(slices.Values(forms))), len(forms), "every form differs: %q", forms)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		var i int
+		fmt.Sscanf(r.URL.Path, "/%d/", &i)
+		echo := secretForms(r.PostForm.Get("client_secret"))[i]
+		w.Header().Set("UC-REST-ERROR", "bad secret "+echo)
+		if strings.Contains(r.URL.Path, "/json/") {
+			reply(http.StatusBadRequest, `{"error":"invalid_client","error_description":`+strconv.Quote("bad secret "+echo)+`}`)(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, "bad secret "+echo)
+	}))
+	t.Cleanup(srv.Close)
+	for i := range forms {
+		for _, body := range []string{"text", "json"} {
+			t.Run(fmt.Sprintf("%q/%s", forms[i], body), func(t *testing.T) {
+				conf := testConfigAt(fmt.Sprintf("%s/%d/%s", srv.URL, i, body))
+				conf.ClientSecret = secret
+				_, err := conf.Exchange(context.Background(), secCode)
+				var e *ultracart.Error
+				require.ErrorAs(t, err, &e)
+				assert.Equal(t, http.StatusBadRequest, e.StatusCode)
+				assert.Equal(t, "bad secret [redacted]", e.RESTError)
+				assert.Contains(t, e.Error(), "bad secret [redacted]")
+				assertNoSecrets(t, err, secret)
+			})
 		}
 	}
 }

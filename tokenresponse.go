@@ -3,18 +3,24 @@ package ultracart
 // The token-response translation: UltraCart's token and device
 // authorization responses rewritten into the RFC 6749 form x/oauth2 reads,
 // and both halves of the wire format of a translated error (encodeError
-// writes it into the response, decodeError reads it back from x/oauth2's
-// [*oauth2.RetrieveError]). [NewContext] documents what the translation
-// does.
+// writes it into the response; decodeError, through wrapError, reads it
+// back from the error x/oauth2 returns). [NewContext] documents what the
+// translation does.
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"maps"
 	"math"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -31,26 +37,57 @@ const maxExpiresIn = math.MaxInt32
 // JSON, a token response without an access token.
 const syntheticCode = "ultracart_error"
 
+// requestKind tells which response a request gets: a token response, a
+// device authorization response, or one the translation leaves alone.
+type requestKind int
+
+const (
+	notToken requestKind = iota
+	tokenCall
+	deviceAuthCall
+)
+
+// tokenRequestKind returns the kind of req: token requests are POSTs whose
+// URL path ends in /oauth/token or /oauth/device/authorize.
+func tokenRequestKind(req *http.Request) requestKind {
+	if req.Method != http.MethodPost {
+		return notToken
+	}
+	switch p := strings.TrimRight(req.URL.Path, "/"); {
+	case strings.HasSuffix(p, "/oauth/token"):
+		return tokenCall
+	case strings.HasSuffix(p, "/oauth/device/authorize"):
+		return deviceAuthCall
+	}
+	return notToken
+}
+
 // translate rewrites a token-endpoint response into RFC 6749 JSON. A body
 // that breaks off is a transport error, so that the cause stays in the chain.
-func translate(resp *http.Response, kind requestKind, r *redactor) (*http.Response, error) {
+func translate(resp *http.Response, kind requestKind, grant string, r *redactor) (*http.Response, error) {
 	body, e := readBody(resp, r)
 	if e != nil && e.Err != nil {
 		return nil, e
-	}
-	if e == nil && kind == tokenCall && resp.StatusCode >= 200 && resp.StatusCode <= 299 && resp.Header.Get("UC-REST-ERROR") == "" {
-		if out, ok := fastTokenBody(body); ok {
-			return passOn(resp, out), nil
-		}
 	}
 	var out []byte
 	if e == nil {
 		out, e = translateBody(resp.StatusCode, resp.Header, body, kind, r)
 	}
 	if e != nil {
+		e.refusedRefresh = grant == "refresh_token" && refusesRefresh(e)
 		out = encodeError(e)
 	}
 	return rewrite(resp, out, kind, r, e != nil), nil
+}
+
+// refusesRefresh reports whether e, the answer to a refresh_token grant,
+// refuses the refresh token in UltraCart's own form: its spec declares the
+// token endpoint's errors as an ErrorResponse envelope with the
+// UC-REST-ERROR header, without an RFC 6749 code. A 400 or 401 so made is
+// UltraCart's verdict on the grant; a page a proxy sends is not.
+func refusesRefresh(e *Error) bool {
+	return e.Code == "" && (e.StatusCode == http.StatusBadRequest || e.StatusCode == http.StatusUnauthorized) &&
+		(e.RESTError != "" || e.DeveloperMessage != "" || e.UserMessage != "" || e.MoreInfo != "" || e.ObjectID != "")
 }
 
 // rewrite gives resp the translated body out, which is an error when
@@ -72,36 +109,6 @@ func rewrite(resp *http.Response, out []byte, kind requestKind, r *redactor, fai
 	return resp
 }
 
-// passOn gives resp the body out from the fast path, changing no more of
-// its headers than it must: the JSON content type and the length.
-func passOn(resp *http.Response, out []byte) *http.Response {
-	h := resp.Header
-	if h == nil {
-		h = http.Header{}
-		resp.Header = h
-	}
-	if h.Get("Content-Type") != "application/json" {
-		h.Set("Content-Type", "application/json")
-	}
-	if h.Get("Content-Encoding") != "" {
-		h.Del("Content-Encoding")
-	}
-	if n, err := strconv.Atoi(h.Get("Content-Length")); err != nil || n != len(out) {
-		h.Set("Content-Length", strconv.Itoa(len(out)))
-	}
-	resp.ContentLength = int64(len(out))
-	b := new(bodyReader)
-	b.Reset(out)
-	resp.Body = b
-	return resp
-}
-
-// bodyReader is a response body over bytes already read, in one
-// allocation.
-type bodyReader struct{ bytes.Reader }
-
-func (*bodyReader) Close() error { return nil }
-
 // wireError is the translated form of an error response: RFC 6749's three
 // fields for x/oauth2, and under "ultracart" everything decodeError
 // needs to rebuild the *Error.
@@ -121,15 +128,19 @@ type wireDetail struct {
 	UserMessage      string `json:"user_message,omitempty"`
 	MoreInfo         string `json:"more_info,omitempty"`
 	ObjectID         string `json:"object_id,omitempty"`
+	RefusedRefresh   bool   `json:"refused_refresh,omitempty"`
 }
 
 func encodeError(e *Error) []byte {
 	w := wireError{Code: e.Code, Description: e.message(), URI: e.URI, Detail: &wireDetail{
 		Status: e.StatusCode, Code: e.Code, Description: e.Description, URI: e.URI,
 		DeveloperMessage: e.DeveloperMessage, UserMessage: e.UserMessage,
-		MoreInfo: e.MoreInfo, ObjectID: e.ObjectID,
+		MoreInfo: e.MoreInfo, ObjectID: e.ObjectID, RefusedRefresh: e.refusedRefresh,
 	}}
-	if w.Code == "" {
+	switch {
+	case e.refusedRefresh:
+		w.Code = "invalid_grant" // what x/oauth2's callers branch on
+	case w.Code == "":
 		w.Code = syntheticCode
 	}
 	if w.URI == "" {
@@ -152,8 +163,33 @@ func decodeError(re *oauth2.RetrieveError) *Error {
 		d := w.Detail
 		e.StatusCode, e.Code, e.Description, e.URI = d.Status, d.Code, d.Description, d.URI
 		e.DeveloperMessage, e.UserMessage, e.MoreInfo, e.ObjectID = d.DeveloperMessage, d.UserMessage, d.MoreInfo, d.ObjectID
+		e.refusedRefresh = d.RefusedRefresh
 	}
 	return e
+}
+
+// wrapError returns the [*Error] that err carries or stands for: the one the
+// transport or redirect check made, one rebuilt from an
+// [*oauth2.RetrieveError], or a network failure with StatusCode 0. Other
+// errors pass through unchanged.
+func wrapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		return decodeError(re)
+	}
+	var ue *url.Error
+	var ne net.Error
+	if errors.As(err, &ue) || errors.As(err, &ne) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Err: err}
+	}
+	return err
 }
 
 // translateBody returns the RFC 6749 form of a successful token-endpoint
@@ -170,6 +206,7 @@ func translateBody(status int, h http.Header, body []byte, kind requestKind, r *
 		}
 		return nil, e
 	}
+	foldMembers(m)
 	e := newResponseError(status, h, r)
 	if e.setFields(m, r) {
 		return nil, e
@@ -195,6 +232,35 @@ func translateBody(status int, h http.Header, body []byte, kind requestKind, r *
 	delete(m, "error")
 	b, _ := json.Marshal(m) // values came from json.Unmarshal: cannot fail
 	return b, nil
+}
+
+// oauth2Members are the members of a token or device authorization
+// response that x/oauth2 reads.
+var oauth2Members = []string{
+	"access_token", "token_type", "refresh_token", "expires_in", "error", "error_description", "error_uri",
+	"device_code", "user_code", "verification_uri", "verification_url", "verification_uri_complete", "interval",
+}
+
+// foldMembers gives every member that x/oauth2 reads the exact name the
+// translation checks and fixes. x/oauth2 decodes with encoding/json, which
+// takes a member spelled in any case for a field (folding as
+// [strings.EqualFold] does: "EXPIRES_IN", even "expireſ_in"). Of several
+// spellings of one name, a null counts for nothing (as in encoding/json),
+// and then the exact one wins, else the last in byte order.
+func foldMembers(m map[string]json.RawMessage) {
+	moved := map[string]bool{}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		for _, name := range oauth2Members {
+			if k == name || !strings.EqualFold(k, name) {
+				continue
+			}
+			v := m[k]
+			delete(m, k)
+			if cur, ok := m[name]; string(v) != "null" && (!ok || moved[name] || string(cur) == "null") {
+				m[name], moved[name] = v, true
+			}
+		}
+	}
 }
 
 // formObject reads a form-encoded token response as the JSON object it
@@ -258,7 +324,7 @@ func parseExpiresIn(raw []byte) (int64, bool) {
 		}
 		s = strings.TrimSpace(str)
 	}
-	if !isDecimal(s) {
+	if !decimal.MatchString(s) {
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(s, 64)
@@ -275,203 +341,8 @@ func parseExpiresIn(raw []byte) (int64, bool) {
 	return int64(f), true
 }
 
-// isDecimal reports whether s is a decimal number: an optional sign, digits
-// with an optional fraction, and an optional exponent. It refuses what
-// strconv.ParseFloat would also take: hexadecimal, "Inf", "NaN", underscores.
-func isDecimal(s string) bool {
-	i := 0
-	if i < len(s) && (s[i] == '+' || s[i] == '-') {
-		i++
-	}
-	digits := 0
-	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
-		digits++
-	}
-	if i < len(s) && s[i] == '.' {
-		for i++; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
-			digits++
-		}
-	}
-	if digits == 0 {
-		return false
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		exp := 0
-		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
-			exp++
-		}
-		if exp == 0 {
-			return false
-		}
-	}
-	return i == len(s)
-}
-
-// The fast path of the token-response translation.
-//
-// Most successful token responses need little or no work: an RFC 6749 body
-// (a numeric expires_in, no envelope) is already what x/oauth2 reads, and
-// UltraCart's own differs only in its string expires_in. fastTokenBody
-// recognizes those two without decoding the body into values: it checks that
-// the body is valid JSON, then walks the members of its top-level object
-// once, and either hands the body back as it is or rewrites the one value.
-// Anything it is not sure of (an error member, a member whose name x/oauth2
-// would match only case-insensitively, a repeated member, a value of an
-// unexpected type, an expires_in it would have to drop) goes to the full
-// translation, which decides as before. FuzzFastTokenBody checks that both
-// give the same object whenever the fast path answers.
-
-// tokenMember is a top-level member of a token response that fastTokenBody
-// looks at: x/oauth2 reads each of them, matching names case-insensitively.
-type tokenMember int
-
-const (
-	memberOther tokenMember = iota
-	memberAccessToken
-	memberTokenType
-	memberRefreshToken
-	memberExpiresIn
-	memberError
-	memberErrorDescription
-	memberErrorURI
-)
-
-var tokenMemberNames = [...]string{
-	memberAccessToken:      "access_token",
-	memberTokenType:        "token_type",
-	memberRefreshToken:     "refresh_token",
-	memberExpiresIn:        "expires_in",
-	memberError:            "error",
-	memberErrorDescription: "error_description",
-	memberErrorURI:         "error_uri",
-}
-
-// fastTokenBody returns the RFC 6749 form of the body of a successful (2xx)
-// token response, when it can be had without decoding the body: body itself
-// when it already is in that form, or body with only its expires_in
-// rewritten as a whole number of seconds. ok is false when the full
-// translation must decide.
-func fastTokenBody(body []byte) (out []byte, ok bool) {
-	if !json.Valid(body) {
-		return nil, false
-	}
-	sc := objectScanner{b: body}
-	if !sc.open() {
-		return nil, false
-	}
-	var seen [len(tokenMemberNames)]bool
-	var hasAccess bool
-	expStart, expEnd := -1, -1
-	for {
-		key, vs, ve, more, ok := sc.next()
-		if !ok {
-			return nil, false
-		}
-		if !more {
-			break
-		}
-		m, exact := matchMember(key)
-		if m == memberOther {
-			continue
-		}
-		if !exact || seen[m] {
-			return nil, false
-		}
-		seen[m] = true
-		val := body[vs:ve]
-		switch m {
-		case memberAccessToken:
-			if val[0] != '"' || len(val) == 2 { // not a string, or ""
-				return nil, false
-			}
-			hasAccess = true
-		case memberTokenType, memberRefreshToken:
-			if val[0] != '"' && string(val) != "null" {
-				return nil, false
-			}
-		case memberExpiresIn:
-			expStart, expEnd = vs, ve
-		default: // an error member, even an empty one: let the translation judge
-			return nil, false
-		}
-	}
-	if !hasAccess {
-		return nil, false
-	}
-	if expStart < 0 {
-		return body, true
-	}
-	raw := body[expStart:expEnd]
-	if plainSeconds(raw) {
-		return body, true
-	}
-	var n int64
-	if len(raw) > 2 && raw[0] == '"' && plainSeconds(raw[1:len(raw)-1]) {
-		// UltraCart's "7200": the digits themselves, without decoding.
-		for _, c := range raw[1 : len(raw)-1] {
-			n = n*10 + int64(c-'0')
-		}
-		ok = true
-	} else {
-		n, ok = parseExpiresIn(raw)
-	}
-	if !ok {
-		return nil, false // null, empty or no number: the translation removes the member
-	}
-	out = make([]byte, 0, len(body)+10)
-	out = append(out, body[:expStart]...)
-	out = strconv.AppendInt(out, n, 10)
-	return append(out, body[expEnd:]...), true
-}
-
-// plainSeconds reports whether raw is a JSON number that x/oauth2 reads as
-// the translation would: a positive integer of at most nine digits, so
-// below math.MaxInt32.
-func plainSeconds(raw []byte) bool {
-	if len(raw) == 0 || len(raw) > 9 || raw[0] == '0' {
-		return false
-	}
-	for _, c := range raw {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// matchMember returns the member of a token response that x/oauth2 would
-// fill from a member named key, and whether key is that member's exact
-// name. A key with an escape or a byte outside ASCII is reported as an
-// inexact match of a made-up member, since encoding/json's case folding
-// reaches beyond ASCII (the Kelvin sign matches k).
-func matchMember(key []byte) (tokenMember, bool) {
-	for _, c := range key {
-		if c == '\\' || c >= 0x80 {
-			return memberError, false
-		}
-	}
-	for m, name := range tokenMemberNames {
-		if m == 0 || len(name) != len(key) {
-			continue
-		}
-		exact, fold := true, true
-		for i := range key {
-			c, n := key[i], name[i]
-			if c != n {
-				exact = false
-				if c|0x20 != n || n < 'a' || n > 'z' {
-					fold = false
-					break
-				}
-			}
-		}
-		if fold {
-			return tokenMember(m), exact
-		}
-	}
-	return memberOther, false
-}
+// decimal is the syntax of the numbers parseExpiresIn reads: an optional
+// sign, digits with an optional fraction, and an optional exponent. It
+// refuses what strconv.ParseFloat would also take: hexadecimal, "Inf",
+// "NaN", underscores.
+var decimal = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`)

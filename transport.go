@@ -2,13 +2,15 @@ package ultracart
 
 // The dialect transport: the client that [NewContext] puts under
 // [oauth2.HTTPClient], so that a plain [oauth2.Config] speaks UltraCart's
-// dialect. It sends the version header, picks out the token requests and
-// hands their responses to the translation in tokenresponse.go.
+// dialect. It sends the version header, picks out the token requests (and
+// their redirects), refuses redirects to another origin and hands the
+// responses to the translation in tokenresponse.go.
 
 import (
 	"context"
+	"io"
 	"net/http"
-	"strings"
+	"net/url"
 
 	"golang.org/x/oauth2"
 )
@@ -26,42 +28,38 @@ import (
 //     around it or a fraction (rounded down); an empty, null, missing,
 //     unparseable or non-positive value means "expiry unknown" (a zero
 //     Expiry) and never fails the exchange; a value over about 68 years is
-//     clamped to that;
+//     clamped to that; a member name spelled in another case, which
+//     x/oauth2 reads too ("EXPIRES_IN"), is treated the same;
 //   - an ErrorResponse envelope, an RFC 6749 error at any status (200
 //     included) and a body that is not JSON all become an RFC 6749 error
 //     that x/oauth2 reports as an [*oauth2.RetrieveError], whose texts carry
-//     no secret of the request;
+//     no secret of the request; its ErrorCode is invalid_grant for a
+//     refresh that UltraCart refused in its envelope (see [ErrInvalidGrant]);
 //   - every request carries the X-UltraCart-Api-Version header
 //     ([APIVersionHeader]) unless it has one.
 //
 // Token requests are POSTs whose URL path ends in /oauth/token or
-// /oauth/device/authorize; every other response passes through byte for
-// byte. The client never follows a redirect to another origin (scheme, host
-// and port): a token request so redirected fails with an RFC 6749 error (an
-// [*Error] through [Config]), any other request with an *Error. NewContext
-// on a context that already holds such a client returns ctx.
+// /oauth/device/authorize, and the redirects they lead to; every other
+// response passes through byte for byte. The client never follows a
+// redirect to another origin (scheme, host and port): a token request so
+// redirected fails with an RFC 6749 error (an [*Error] through [Config]),
+// any other request with an *Error. The error of a redirected token request
+// (no answer, or a refused redirect) is an *Error that names its URL
+// without the request's secrets; x/oauth2 returns it inside http.Client's
+// [*url.Error], which quotes the redirect's URL as it is, while [Config]
+// and [PersistentTokenSource] return the *Error alone.
+// NewContext on a context that already holds such a client returns ctx.
 func NewContext(ctx context.Context) context.Context {
 	parent := contextClient(ctx)
 	if _, ok := parent.Transport.(*dialectTransport); ok {
 		return ctx
 	}
-	c := &dialectClient{
-		client: http.Client{
-			CheckRedirect: sameOriginRedirects(parent.CheckRedirect),
-			Jar:           parent.Jar,
-			Timeout:       parent.Timeout,
-		},
-		transport: dialectTransport{base: parent.Transport, ctx: ctx},
-	}
-	c.client.Transport = &c.transport
-	return context.WithValue(ctx, oauth2.HTTPClient, &c.client)
-}
-
-// dialectClient is the client of NewContext with its transport, made in
-// one allocation, since NewContext runs for every token call.
-type dialectClient struct {
-	client    http.Client
-	transport dialectTransport
+	return context.WithValue(ctx, oauth2.HTTPClient, &http.Client{
+		Transport:     &dialectTransport{base: parent.Transport, ctx: ctx},
+		CheckRedirect: sameOriginRedirects(parent.CheckRedirect),
+		Jar:           parent.Jar,
+		Timeout:       parent.Timeout,
+	})
 }
 
 // contextClient is the client that x/oauth2 would use with ctx.
@@ -83,7 +81,11 @@ type dialectTransport struct {
 }
 
 func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	kind := tokenRequestKind(req)
+	// A redirect of a token request is still one: its answer is the token
+	// response, and the secrets to keep out of errors are the first
+	// request's.
+	first := firstRequest(req)
+	kind := tokenRequestKind(first)
 	// Only the device authorization request comes without the caller's
 	// context; every other request keeps its own.
 	noCtx := kind == deviceAuthCall && req.Context() == context.Background() && t.ctx != nil
@@ -92,7 +94,11 @@ func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		if noCtx {
 			ctx = t.ctx
 		}
-		req = withVersion(req, ctx)
+		// A RoundTripper must not change the request it is given.
+		req = req.Clone(ctx)
+		if req.Header.Get(APIVersionHeader) == "" {
+			req.Header.Set(APIVersionHeader, APIVersion)
+		}
 	}
 	base := t.base
 	if base == nil {
@@ -101,9 +107,16 @@ func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if kind == notToken {
 		return base.RoundTrip(req)
 	}
-	r := requestSecrets(req)
+	form := requestForm(first)
+	r := requestSecrets(first, form)
 	resp, err := base.RoundTrip(req)
 	if err != nil {
+		if req.Response != nil {
+			// A redirect: its URL is one the server chose, and may echo
+			// a secret. http.Client quotes it in the *url.Error around
+			// this error, which wrapError drops for this one.
+			return nil, &Error{Err: &url.Error{Op: "Post", URL: r.clean(req.URL.Redacted()), Err: err}}
+		}
 		return nil, err
 	}
 	if to, ok := foreignRedirect(req, resp); ok {
@@ -111,64 +124,31 @@ func (t *dialectTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		// that in a *url.Error quoting the whole Location, whose query may
 		// echo the request's secrets. Returned as the transport's error,
 		// the *Error stays in the chain that x/oauth2 returns (its
-		// *url.Error names only the token URL), so errors.As finds it
-		// under a plain oauth2.Config too.
-		drain(resp)
+		// *url.Error names the URL that was redirected), so errors.As
+		// finds it under a plain oauth2.Config too.
+		resp.Body.Close()
 		e := newResponseError(resp.StatusCode, resp.Header, r)
-		e.Description = "refused to follow a redirect to another origin (" + to + ")"
+		e.Description = r.clean("refused to follow a redirect to another origin (" + to + ")")
 		return nil, e
 	}
-	return translate(resp, kind, r)
+	return translate(resp, kind, form.Get("grant_type"), r)
 }
 
-// withVersion returns a shallow copy of req with ctx and with the version
-// header when req lacks it. A RoundTripper must not change the request it
-// is given; a full Clone would also copy the URL and every header value,
-// which the copy only reads.
-func withVersion(req *http.Request, ctx context.Context) *http.Request {
-	r := req.WithContext(ctx)
-	if req.Header.Get(APIVersionHeader) == "" {
-		h := make(http.Header, len(req.Header)+1)
-		for k, v := range req.Header {
-			h[k] = v
-		}
-		h[apiVersionKey] = apiVersionValue
-		r.Header = h
+// requestForm returns the form of a POST request, read from a copy of its
+// body without consuming the body itself; nil when there is none.
+func requestForm(req *http.Request) url.Values {
+	if req.GetBody == nil {
+		return nil
 	}
-	return r
+	body, err := req.GetBody()
+	if err != nil {
+		return nil
+	}
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, maxBody))
+	if err != nil {
+		return nil
+	}
+	form, _ := url.ParseQuery(string(b))
+	return form
 }
-
-// The version header as withVersion adds it: the canonical key, and one
-// value slice shared by the requests, which only read it (http.Header.Add
-// on a full slice copies it first).
-var (
-	apiVersionKey   = http.CanonicalHeaderKey(APIVersionHeader)
-	apiVersionValue = []string{APIVersion}
-)
-
-type requestKind int
-
-const (
-	notToken requestKind = iota
-	tokenCall
-	deviceAuthCall
-)
-
-func tokenRequestKind(req *http.Request) requestKind {
-	if req.Method != http.MethodPost {
-		return notToken
-	}
-	switch p := strings.TrimRight(req.URL.Path, "/"); {
-	case strings.HasSuffix(p, "/oauth/token"):
-		return tokenCall
-	case strings.HasSuffix(p, "/oauth/device/authorize"):
-		return deviceAuthCall
-	}
-	return notToken
-}
-
-// requestSecrets returns a redactor of the secrets of a token request,
-// which reads them from the request only once it has a text to clean: a
-// successful token response needs no redaction, and so no second parse of
-// the form x/oauth2 just encoded.
-func requestSecrets(req *http.Request) *redactor { return &redactor{from: req} }

@@ -183,7 +183,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintf(stderr, "ultracart-token: %s: %s\nRun 'ultracart-token %s --help' for usage.\n", cmd.name, message(err), cmd.name)
 		return exitUsage
 	}
-	if cmd.flags&clientFlags != 0 {
+	if cmd.flags&secretFlags != 0 {
 		if err := o.readSecret(stdin); err != nil {
 			fmt.Fprintf(stderr, "ultracart-token: %s: %s\n", cmd.name, message(err))
 			return exitUsage
@@ -385,14 +385,24 @@ func parseFlags(cmd *command, args []string, getenv func(string) string) (*optio
 }
 
 // splitGlobal splits the flags before the command from the command and
-// what follows it.
+// what follows it. An unknown flag there is an error: whether it takes a
+// value, and so which word is the command, is unknown.
 func splitGlobal(args []string) (flags, rest []string, err error) {
+	if err := refuseSecretFlag(args); err != nil {
+		return nil, nil, err
+	}
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "-" && args[0] != "--" {
 		a := args[0]
 		flags, args = append(flags, a), args[1:]
 		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		i := slices.IndexFunc(optionTable, func(f option) bool { return f.name == name })
-		if i < 0 || optionTable[i].arg == "" || hasValue {
+		switch {
+		case slices.Contains([]string{"h", "help", "v", "version"}, name):
+			continue
+		case i < 0:
+			typed, _, _ := strings.Cut(a, "=")
+			return nil, nil, fmt.Errorf("flag provided but not defined: %s", typed)
+		case optionTable[i].arg == "" || hasValue:
 			continue
 		}
 		if len(args) == 0 {

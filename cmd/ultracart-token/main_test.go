@@ -586,7 +586,9 @@ func TestGlobalFlagsBeforeCommand(t *testing.T) {
 		{[]string{"status", "-x"}, "ultracart-token: status: flag provided but not defined: -x\n"},
 		{[]string{"status", "--x"}, "ultracart-token: status: flag provided but not defined: --x\n"},
 		{[]string{"status", "--x=1"}, "ultracart-token: status: flag provided but not defined: --x\n"},
-		{[]string{"-x", "status"}, "ultracart-token: status: flag provided but not defined: -x\n"},
+		{[]string{"-x", "status"}, "ultracart-token: flag provided but not defined: -x\n"},
+		{[]string{"--bogus", "value", "status"}, "ultracart-token: flag provided but not defined: --bogus\n"},
+		{[]string{"--client-secret", "s3cr3t", "token"}, "ultracart-token: --client-secret is not accepted"},
 		{[]string{"--json", "token"}, "ultracart-token: token: flag provided but not defined: --json\n"},
 		{[]string{"token", "-timeout", "1s"}, "ultracart-token: token: flag provided but not defined: -timeout\n"},
 		{[]string{"--token-file"}, "ultracart-token: flag needs an argument: --token-file\n"},
@@ -595,6 +597,7 @@ func TestGlobalFlagsBeforeCommand(t *testing.T) {
 		r := c.run(tt.args...)
 		assert.Equal(t, exitUsage, r.code, "%v", tt.args)
 		assert.True(t, strings.HasPrefix(r.stderr, tt.want), "%v: %s", tt.args, r.stderr)
+		assert.NotContains(t, r.stderr, "s3cr3t")
 	}
 }
 

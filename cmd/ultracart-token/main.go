@@ -388,11 +388,11 @@ func parseFlags(cmd *command, args []string, getenv func(string) string) (*optio
 // what follows it. An unknown flag there is an error: whether it takes a
 // value, and so which word is the command, is unknown.
 func splitGlobal(args []string) (flags, rest []string, err error) {
-	if err := refuseSecretFlag(args); err != nil {
-		return nil, nil, err
-	}
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "-" && args[0] != "--" {
 		a := args[0]
+		if err := refuseSecretFlag(args[:1]); err != nil {
+			return nil, nil, err
+		}
 		flags, args = append(flags, a), args[1:]
 		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		i := slices.IndexFunc(optionTable, func(f option) bool { return f.name == name })

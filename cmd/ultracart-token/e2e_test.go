@@ -405,9 +405,18 @@ func TestBinaryProfilesShareTheApplication(t *testing.T) {
 	assertFailed(t, r, exitFailure, "no token in "+u.tokenFile("")+"; run `ultracart-token login` first")
 	r = u.login(nil, "", "--merchant", "beta")
 	assert.Contains(t, r.stderr, "Token saved to "+u.tokenFile("beta")+" (")
+	assert.NotContains(t, r.stderr, "Remembered for every profile", "the same application")
 	r = u.run(nil, "", "status", "--merchant", "beta")
 	assertOK(t, r)
 	assert.Contains(t, r.stdout, "client id:  app-1\nendpoint:   "+u.endpoint()+"\n")
+
+	// Another application replaces it, and login says so.
+	r = u.login(nil, "", "--merchant", "gamma", "--client-id", "app-2", "--endpoint", u.endpoint())
+	assert.Contains(t, r.stderr, `Remembered for every profile: client id "app-2" with endpoint `+u.endpoint()+`, instead of "app-1" with `+u.endpoint())
+	r = u.login(nil, "", "--merchant", "gamma", "--client-id", "app-1", "--endpoint", u.endpoint())
+	assert.Contains(t, r.stderr, `instead of "app-2"`)
+	r = u.run(nil, "", "logout", "--merchant", "gamma")
+	assertOK(t, r)
 
 	// Forgotten on request: the next login needs the client id again.
 	r = u.run(nil, "", "logout", "--merchant", "beta", "--forget-client")

@@ -59,7 +59,7 @@ func runLogin(ctx context.Context, o *options, e *env) error {
 		saved = tok
 		return nil
 	}
-	var err error
+	prev, err := loadClientFile(o.appFile) // parseFlags read it: no error
 	if o.device {
 		err = deviceLogin(ctx, o.config(), e, save)
 	} else {
@@ -76,6 +76,10 @@ func runLogin(ctx context.Context, o *options, e *env) error {
 	}
 	fmt.Fprintf(e.stderr, "Authorized. Token saved to %s (expires %s, scope %s, refresh: %s).\n",
 		o.tokenFile, untilText(saved.Expiry, time.Now()), scopeText(saved), yesNo(saved.RefreshToken != ""))
+	if prev.ClientID != "" && (prev.ClientID != o.clientID || orDefault(prev.Endpoint) != o.endpointURL()) {
+		fmt.Fprintf(e.stderr, "Remembered for every profile: client id %q with endpoint %s, instead of %q with %s; "+
+			"a profile logged in with the former needs to log in again.\n", o.clientID, o.endpointURL(), prev.ClientID, orDefault(prev.Endpoint))
+	}
 	return nil
 }
 

@@ -425,4 +425,12 @@ func TestBinaryProfilesShareTheApplication(t *testing.T) {
 	assert.Contains(t, r.stdout, `Forgot client id "app-1" and its endpoint `+u.endpoint())
 	r = u.run(nil, "", "login", "--merchant", "beta")
 	assertUsage(t, r, "no client id: pass --client-id")
+
+	// Also with no token to revoke.
+	u.login(nil, "", "--merchant", "beta", "--client-id", "app-1", "--endpoint", u.endpoint())
+	r = u.run(nil, "", "logout", "--forget-client")
+	assertOK(t, r)
+	assert.Equal(t, `Forgot client id "app-1" and its endpoint `+u.endpoint()+"; the next login needs --client-id (and --endpoint)\n", r.stdout)
+	assert.NoFileExists(t, clientFile(u.tokenFile("")))
+	assert.FileExists(t, u.tokenFile("beta"), "the other profiles keep their tokens")
 }

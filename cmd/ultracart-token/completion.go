@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 )
 
 // runCompletion is the completion command: a completion script for bash or
-// zsh, made from the tables of commands and options, on stdout.
+// zsh, made from the tables of commands and options, on stdout. --merchant
+// completes the profiles, read from the directory the script names.
 //
 //	source <(ultracart-token completion bash)   # in ~/.bashrc
 //	source <(ultracart-token completion zsh)    # in ~/.zshrc
@@ -48,12 +50,27 @@ func writeBashCompletion(w io.Writer) {
 			withPath = append(withPath, "--"+f.name)
 		}
 	}
+	profiles := "/nonexistent"
+	if dir, err := configDir(); err == nil {
+		profiles = filepath.Join(dir, "merchants")
+	}
 	fmt.Fprintf(w, `# bash completion for ultracart-token; load it with:
 #   source <(ultracart-token completion bash)
 _ultracart_token() {
-	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd="" i
+	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd="" i f n names=""
+	case $prev in
+	--merchant)
+		for f in %s/*.json; do
+			n=${f##*/} n=${n%%.json}
+			[[ -f $f && $n != *.* ]] && names+=" $n"
+		done
+		COMPREPLY=($(compgen -W "$names" -- "$cur")); return ;;
+	%s) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	%s) return ;;
+	esac
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
+		%s) ((i++)) ;;
 		-*) ;;
 		*) cmd=${COMP_WORDS[i]}; break ;;
 		esac
@@ -62,14 +79,10 @@ _ultracart_token() {
 	"") COMPREPLY=($(compgen -W %q -- "$cur")); return ;;
 	help) COMPREPLY=($(compgen -W %q -- "$cur")); return ;;
 	esac
-	case $prev in
-	%s) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-	%s) return ;;
-	esac
 	local flags=""
 	case $cmd in
-`, strings.Join(names, " "), strings.Join(names[:len(names)-3], " "),
-		strings.Join(withPath, "|"), strings.Join(withValue, "|"))
+`, shellQuote(profiles), strings.Join(withPath, "|"), strings.Join(withValue, "|"), strings.Join(withValue, "|"),
+		strings.Join(names, " "), strings.Join(names[:len(names)-3], " "))
 	for _, c := range commands {
 		pattern := c.name
 		if c.alias != "" {

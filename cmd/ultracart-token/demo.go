@@ -35,6 +35,7 @@ func runDemo(ctx context.Context, _ *options, e *env) error {
 		clientID:  "demo-client",
 		endpoint:  fake.URL + "/rest/v2",
 		tokenFile: filepath.Join(dir, "token.json"),
+		appFile:   filepath.Join(dir, "token.client.json"),
 		timeout:   30 * time.Second,
 	}
 	conf := &o.config().Config

@@ -68,7 +68,7 @@ func TestBinaryLockHeld(t *testing.T) {
 		require.NoError(t, err)
 		defer unlock()
 
-		s := u.start(nil, "login", "--device", "--client-id", "app-1", "--endpoint", u.endpoint())
+		s := u.start(nil, "login", "--device", "--scopes", "item_read", "--client-id", "app-1", "--endpoint", u.endpoint())
 		assert.Equal(t, path+".lock (Ctrl-C to cancel)...", s.stderr.waitLine(t, lockWaitLine))
 		assert.Equal(t, 1, u.fake.Stats().Exchange+u.fake.Stats().DeviceToken, "approved, and waiting to save")
 		assert.NoFileExists(t, path, "nothing saved while another process holds the lock")
@@ -98,7 +98,7 @@ func TestBinaryLoginUnwritable(t *testing.T) {
 		{"token file is a directory", dir, []string{"cannot write the token file " + dir + ": it is a directory"}},
 	}
 	for _, tt := range tests {
-		for _, flow := range [][]string{{"--device"}, {"--no-browser"}} {
+		for _, flow := range [][]string{{"--device", "--scopes", "item_read"}, {"--no-browser"}} {
 			t.Run(tt.name+" "+flow[0], func(t *testing.T) {
 				u := newUserCLI(t)
 				r := u.run(nil, "", append([]string{"login", "--client-id", "app-1", "--endpoint", u.endpoint(), "--token-file", tt.tokenFile}, flow...)...)
@@ -196,8 +196,8 @@ func TestBinaryErrorsPointAtFix(t *testing.T) {
 	u := newUserCLI(t)
 	t.Run("wrong endpoint", func(t *testing.T) {
 		u := u.with(t)
-		wrong := u.fake.URL + "/wrong/v2"
-		r := u.run(nil, "", "login", "--device", "--client-id", "app-1", "--endpoint", wrong)
+		wrong := u.fake.URL + "/wrong/rest/v2"
+		r := u.run(nil, "", "login", "--device", "--scopes", "item_read", "--client-id", "app-1", "--endpoint", wrong)
 		assertFailed(t, r, exitFailure, "ultracart-token: login: starting the device flow: ", "(HTTP 404)",
 			"nothing answers at "+wrong+"/oauth/device/authorize: check --endpoint (or ULTRACART_ENDPOINT), UltraCart's is https://secure.ultracart.com/rest/v2")
 		r = u.run(nil, "", "login", "--no-browser", "--client-id", "app-1", "--endpoint", wrong)
@@ -207,7 +207,7 @@ func TestBinaryErrorsPointAtFix(t *testing.T) {
 		u := u.with(t)
 		u.fake.SetOptions(ultracarttest.Options{ClientID: "the-real-app"})
 		defer u.fake.SetOptions(ultracarttest.Options{})
-		r := u.run(nil, "", "login", "--device", "--client-id", "typo-app", "--endpoint", u.endpoint())
+		r := u.run(nil, "", "login", "--device", "--scopes", "item_read", "--client-id", "typo-app", "--endpoint", u.endpoint())
 		assertFailed(t, r, exitFailure, "invalid_client", "(HTTP 401)", `UltraCart does not know client id "typo-app"`, "check --client-id")
 
 		// The browser flow fails at once, not after --timeout.
@@ -225,7 +225,7 @@ func TestBinaryErrorsPointAtFix(t *testing.T) {
 		require.NoError(t, os.WriteFile(path, []byte(`{"access_token": "uc-at-0123`), 0o600))
 		for _, args := range [][]string{{"token", "--client-id", "app-1"}, {"status"}, {"revoke", "--client-id", "app-1"}} {
 			r := u.run(nil, "", args...)
-			assertFailed(t, r, exitFailure, "the token file "+path+" is corrupt", "; run `ultracart-token login` again to replace it, or remove it")
+			assertFailed(t, r, exitFailure, "the token file "+path+" is corrupt", "; run `ultracart-token login", "` again to replace it, or remove it")
 			assert.NotContains(t, r.stderr, "ultracart: ", "one prefix")
 		}
 	})
@@ -234,7 +234,7 @@ func TestBinaryErrorsPointAtFix(t *testing.T) {
 		r := u.run(nil, "", "login", "--timeout", "5")
 		assertUsage(t, r, `ultracart-token: login: invalid value "5" for flag --timeout: `, "(a duration such as 90s or 5m)")
 		r = u.run(nil, "", "token", "-bogus")
-		assertUsage(t, r, "flag provided but not defined: --bogus")
+		assertUsage(t, r, "flag provided but not defined: -bogus")
 		r = u.run(nil, "", "token", "--client-id")
 		assertUsage(t, r, "flag needs an argument: --client-id")
 		r = u.run(nil, "", "login", "--device=maybe")
@@ -285,12 +285,18 @@ func TestBinaryCompletion(t *testing.T) {
 		{"ultracart-token st", "status"},
 		{"ultracart-token lo", "login logout"},
 		{"ultracart-token ", "login token status revoke logout demo version completion help --help --version"},
-		{"ultracart-token status --", "--help --json --merchant --token-file"},
+		{"ultracart-token status --", "--help --client-id --json --merchant --token-file --endpoint"},
 		{"ultracart-token login --tok", "--token-file"},
 		{"ultracart-token token --client-secret", "--client-secret-file"},
 		{"ultracart-token completion ", "--help bash zsh"},
 		{"ultracart-token help re", "revoke"},
-		{"ultracart-token token --merchant ", ""},
+		{"ultracart-token token --merchant ", "acme beta"},
+		{"ultracart-token --merchant a", "acme"},
+	}
+	// issue 21 point 7: --merchant completes the profiles.
+	for _, m := range []string{"acme", "beta", "bad.name", "acme.client"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(u.config, "merchants"), 0o700))
+		require.NoError(t, os.WriteFile(filepath.Join(u.config, "merchants", m+".json"), []byte("{}"), 0o600))
 	}
 	for _, tt := range tests {
 		t.Run(tt.line, func(t *testing.T) {
@@ -374,7 +380,7 @@ func TestOptionTable(t *testing.T) {
 				continue
 			}
 			t.Run(cmd.name+" "+f.name+f.envVar, func(t *testing.T) {
-				env := map[string]string{"ULTRACART_CLIENT_ID": "id", "ULTRACART_TOKEN_FILE": filepath.Join(t.TempDir(), "t.json")}
+				env := map[string]string{"ULTRACART_CLIENT_ID": "id", "ULTRACART_TOKEN_FILE": filepath.Join(t.TempDir(), "t.json"), "ULTRACART_SCOPES": "item_read"}
 				value := func(o *options) any {
 					switch p := f.field(o).(type) {
 					case *string:
@@ -390,7 +396,7 @@ func TestOptionTable(t *testing.T) {
 				var want any
 				switch f.field(&options{}).(type) {
 				case *string:
-					arg, want = "http://127.0.0.1:1/x", "http://127.0.0.1:1/x"
+					arg, want = "http://127.0.0.1:1/rest/v2", "http://127.0.0.1:1/rest/v2"
 					if f.name == "merchant" {
 						arg, want = "m1", "m1"
 					}

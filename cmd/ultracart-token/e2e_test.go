@@ -279,24 +279,27 @@ func TestBinaryLoginRemembersClient(t *testing.T) {
 	require.NoError(t, err)
 	assert.WithinDuration(t, refreshed.Expiry, expiry, time.Second)
 
-	// A flag still beats what login remembered.
-	r = u.run(nil, "", "token", "--endpoint", closedURL(t))
+	// Flags still beat what login remembered, given together.
+	r = u.run(nil, "", "token", "--client-id", "app-1", "--endpoint", closedURL(t))
 	assert.Equal(t, exitOK, r.code, "a valid token needs no request: %s", r.stderr)
 
-	// revoke, with no flag either; it forgets the client with the token.
+	// revoke, with no flag either; the client stays remembered.
 	r = u.run(nil, "", "revoke")
 	assertOK(t, r)
 	assert.Equal(t, "Revoked at UltraCart; removed "+u.tokenFile("")+"\n", r.stdout)
 	req, _ = u.fake.LastRequest(ultracarttest.RevokePath)
 	assert.Equal(t, "app-1", req.Form.Get("client_id"))
 	assert.NoFileExists(t, u.tokenFile(""))
-	assert.NoFileExists(t, clientFile(u.tokenFile("")))
+	assert.FileExists(t, clientFile(u.tokenFile("")))
 	assert.FileExists(t, u.tokenFile("")+".lock", "the lock file stays")
 
 	// Logged out: token says to log in, status --json says so.
 	r = u.run(nil, "", "token")
-	assertFailed(t, r, exitFailure, "ultracart-token: no token in "+u.tokenFile("")+"; run `ultracart-token login --client-id ID` first")
+	assertFailed(t, r, exitFailure, "ultracart-token: no token in "+u.tokenFile("")+"; run `ultracart-token login` first")
 	// A token file without what login remembers needs a client id.
+	require.NoError(t, os.Remove(clientFile(u.tokenFile(""))))
+	r = u.run(nil, "", "token")
+	assertFailed(t, r, exitFailure, "ultracart-token: no token in "+u.tokenFile("")+"; run `ultracart-token login --client-id ID` first")
 	require.NoError(t, ultracart.NewFileStore(u.tokenFile("")).Save(context.Background(), refreshed))
 	r = u.run(nil, "", "token")
 	assertUsage(t, r, "no client id: pass --client-id or set ULTRACART_CLIENT_ID (login remembers it)")
@@ -316,8 +319,8 @@ func TestBinaryMerchants(t *testing.T) {
 	t.Parallel()
 	u := newUserCLI(t)
 	for i, m := range []string{"acme", "beta"} {
-		flow := []string{"--device"}[:i] // one of each
-		r := u.login(nil, "", append(flow, "--merchant", m, "--client-id", "app-"+m, "--endpoint", u.endpoint())...)
+		flow := [][]string{nil, {"--device", "--scopes", "item_read"}}[i] // one of each
+		r := u.login(nil, "", append(flow, "--merchant", m, "--client-id", "app-1", "--endpoint", u.endpoint())...)
 		assert.Contains(t, r.stderr, "Token saved to "+u.tokenFile(m)+" (")
 	}
 	acme, beta := load(t, u.tokenFile("acme")), load(t, u.tokenFile("beta"))
@@ -335,12 +338,12 @@ func TestBinaryMerchants(t *testing.T) {
 
 	r = u.run(nil, "", "status", "--merchant", "beta")
 	assertOK(t, r)
-	assert.Contains(t, r.stdout, "merchant:   beta\nclient id:  app-beta\n")
+	assert.Contains(t, r.stdout, "merchant:   beta\nclient id:  app-1\n")
 	assert.Contains(t, r.stdout, "merchants:  acme, beta (pick one with --merchant NAME)\n")
 	r, st := u.statusJSON("--merchant", "acme")
 	assertOK(t, r)
 	assert.Equal(t, "acme", st["merchant"])
-	assert.Equal(t, "app-acme", st["client_id"])
+	assert.Equal(t, "app-1", st["client_id"])
 	assert.Equal(t, []any{"acme", "beta"}, st["merchants"])
 
 	// The default profile has no token: status points at the others.
@@ -376,4 +379,58 @@ func statusWith(t *testing.T, fake *ultracarttest.Server, access string) int {
 	t.Helper()
 	c := &cli{t: t, fake: fake}
 	return c.apiStatus(access)
+}
+
+// TestBinaryProfilesShareTheApplication: issue 21 point 5. The application
+// (client id and endpoint) is remembered once for every profile, survives a
+// logout, and is forgotten only on request.
+func TestBinaryProfilesShareTheApplication(t *testing.T) {
+	t.Parallel()
+	u := newUserCLI(t)
+	u.login(nil, "", "--client-id", "app-1", "--endpoint", u.endpoint())
+
+	// A new profile, no flag but its name.
+	r := u.login(nil, "", "--merchant", "acme")
+	assert.Contains(t, r.stderr, "Token saved to "+u.tokenFile("acme")+" (")
+	req, ok := u.fake.LastRequest(ultracarttest.TokenPath)
+	require.True(t, ok)
+	assert.Equal(t, "app-1", req.Form.Get("client_id"))
+
+	// Logged out everywhere, the application is still known.
+	for _, m := range []string{"", "acme"} {
+		r = u.run(nil, "", "logout", "--merchant="+m)
+		assertOK(t, r)
+	}
+	r = u.run(nil, "", "token")
+	assertFailed(t, r, exitFailure, "no token in "+u.tokenFile("")+"; run `ultracart-token login` first")
+	r = u.login(nil, "", "--merchant", "beta")
+	assert.Contains(t, r.stderr, "Token saved to "+u.tokenFile("beta")+" (")
+	assert.NotContains(t, r.stderr, "Remembered for every profile", "the same application")
+	r = u.run(nil, "", "status", "--merchant", "beta")
+	assertOK(t, r)
+	assert.Contains(t, r.stdout, "client id:  app-1\nendpoint:   "+u.endpoint()+"\n")
+
+	// Another application replaces it, and login says so.
+	r = u.login(nil, "", "--merchant", "gamma", "--client-id", "app-2", "--endpoint", u.endpoint())
+	assert.Contains(t, r.stderr, `Remembered for every profile: client id "app-2" with endpoint `+u.endpoint()+`, instead of "app-1" with `+u.endpoint())
+	r = u.login(nil, "", "--merchant", "gamma", "--client-id", "app-1", "--endpoint", u.endpoint())
+	assert.Contains(t, r.stderr, `instead of "app-2"`)
+	r = u.run(nil, "", "logout", "--merchant", "gamma")
+	assertOK(t, r)
+
+	// Forgotten on request: the next login needs the client id again.
+	r = u.run(nil, "", "logout", "--merchant", "beta", "--forget-client")
+	assertOK(t, r)
+	assert.Contains(t, r.stdout, "Revoked at UltraCart; removed "+u.tokenFile("beta")+"\n")
+	assert.Contains(t, r.stdout, `Forgot client id "app-1" and its endpoint `+u.endpoint())
+	r = u.run(nil, "", "login", "--merchant", "beta")
+	assertUsage(t, r, "no client id: pass --client-id")
+
+	// Also with no token to revoke.
+	u.login(nil, "", "--merchant", "beta", "--client-id", "app-1", "--endpoint", u.endpoint())
+	r = u.run(nil, "", "logout", "--forget-client")
+	assertOK(t, r)
+	assert.Equal(t, `Forgot client id "app-1" and its endpoint `+u.endpoint()+"; the next login needs --client-id (and --endpoint)\n", r.stdout)
+	assert.NoFileExists(t, clientFile(u.tokenFile("")))
+	assert.FileExists(t, u.tokenFile("beta"), "the other profiles keep their tokens")
 }

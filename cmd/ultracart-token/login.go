@@ -41,14 +41,14 @@ func runLogin(ctx context.Context, o *options, e *env) error {
 	save := func(tok *oauth2.Token) error {
 		// Under the token file's lock, so that no refresh in another
 		// process overwrites the new token with one of the old grant.
-		store := ultracart.NewFileStore(o.tokenFile)
+		store := e.store(o.tokenFile)
 		err := waitForLock(ctx, e, o.tokenFile, func(ctx context.Context) error {
 			unlock, err := store.Lock(ctx)
 			if err != nil {
 				return err
 			}
 			defer unlock()
-			if err := saveClientFile(o.tokenFile, clientSettings{ClientID: o.clientID, Endpoint: o.endpoint}); err != nil {
+			if err := saveClientFile(o.appFile, clientSettings{ClientID: o.clientID, Endpoint: o.endpoint}); err != nil {
 				return err
 			}
 			return store.Save(ctx, tok)
@@ -59,7 +59,7 @@ func runLogin(ctx context.Context, o *options, e *env) error {
 		saved = tok
 		return nil
 	}
-	var err error
+	prev, err := loadClientFile(o.appFile) // parseFlags read it: no error
 	if o.device {
 		err = deviceLogin(ctx, o.config(), e, save)
 	} else {
@@ -76,6 +76,10 @@ func runLogin(ctx context.Context, o *options, e *env) error {
 	}
 	fmt.Fprintf(e.stderr, "Authorized. Token saved to %s (expires %s, scope %s, refresh: %s).\n",
 		o.tokenFile, untilText(saved.Expiry, time.Now()), scopeText(saved), yesNo(saved.RefreshToken != ""))
+	if prev.ClientID != "" && (prev.ClientID != o.clientID || orDefault(prev.Endpoint) != o.endpointURL()) {
+		fmt.Fprintf(e.stderr, "Remembered for every profile: client id %q with endpoint %s, instead of %q with %s; "+
+			"a profile logged in with the former needs to log in again.\n", o.clientID, o.endpointURL(), prev.ClientID, orDefault(prev.Endpoint))
+	}
 	return nil
 }
 
@@ -90,7 +94,8 @@ func browserLogin(ctx context.Context, conf *ultracart.Config, e *env, save func
 		return err
 	}
 	conf.RedirectURL = redirect
-	state := ultracart.NewState()
+	state, probe := ultracart.NewState(), ultracart.NewState()
+	e.redact.add(probe)
 
 	// Only the redirect with this login's state ends it: anything else on
 	// the machine can send a request to the callback.
@@ -107,6 +112,7 @@ func browserLogin(ctx context.Context, conf *ultracart.Config, e *env, save func
 			return
 		}
 		code, err := ultracart.ParseCallback(r, state)
+		e.redact.add(code)
 		if errors.Is(err, ultracart.ErrStateMismatch) {
 			page(w, http.StatusBadRequest, "This redirect does not belong to the login in progress (its state does not match); the login keeps waiting.")
 			return
@@ -121,7 +127,7 @@ func browserLogin(ctx context.Context, conf *ultracart.Config, e *env, save func
 		}
 		err = finishCallback(ctx, conf, code, err, save)
 		if err != nil {
-			page(w, http.StatusBadRequest, "Authorization failed: "+message(err))
+			page(w, http.StatusBadRequest, "Authorization failed: "+e.redact.clean(message(err)))
 		} else {
 			page(w, http.StatusOK, "Authorized. You can close this window.")
 		}
@@ -147,11 +153,12 @@ func browserLogin(ctx context.Context, conf *ultracart.Config, e *env, save func
 		<-served
 	}()
 
-	if err := checkAuthorize(ctx, conf); err != nil {
+	if err := checkAuthorize(ctx, conf, probe); err != nil {
 		return err
 	}
 	authURL := conf.AuthCodeURL(state)
 	fmt.Fprintf(e.stderr, "Open this URL to authorize: %s\n", authURL)
+	e.redact.add(state) // from now on: the person needs it in the URL alone
 	if e.browser != nil {
 		e.browser(authURL)
 	}
@@ -183,16 +190,16 @@ func finishCallback(ctx context.Context, conf *ultracart.Config, code string, er
 }
 
 // checkAuthorize opens the authorize link once without a browser and
-// without following its redirect, with a state of its own, so that a link
+// without following its redirect, with a state of its own (state), so that a link
 // UltraCart refuses (an unknown client id, a wrong endpoint) fails the login
 // at once instead of after the whole --timeout. A page or a redirect is
 // what a good link gives; the person at the browser does the rest.
-func checkAuthorize(ctx context.Context, conf *ultracart.Config) error {
+func checkAuthorize(ctx context.Context, conf *ultracart.Config, state string) error {
 	authURL := conf.Endpoint.AuthURL
 	if authURL == "" {
 		authURL = ultracart.Endpoint.AuthURL
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, conf.AuthCodeURL(ultracart.NewState()), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, conf.AuthCodeURL(state), nil)
 	if err != nil {
 		return err
 	}
@@ -273,6 +280,7 @@ func deviceLogin(ctx context.Context, conf *ultracart.Config, e *env, save func(
 	if err != nil {
 		return fmt.Errorf("starting the device flow: %w", err)
 	}
+	e.redact.add(da.DeviceCode)
 	fmt.Fprintf(e.stderr, "Visit %s and enter code %s\n", da.VerificationURI, da.UserCode)
 	if e.browser != nil {
 		if da.VerificationURIComplete != "" {

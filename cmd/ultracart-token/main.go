@@ -1,12 +1,9 @@
 // Command ultracart-token gets an UltraCart OAuth 2.0 token, keeps it in a
-// file and prints a valid access token for scripts.
+// file and prints a valid access token for scripts. Install it with
 //
-// Install it from a clone of the repository with
+//	go install github.com/ultracart-go/ultracart/cmd/ultracart-token@latest
 //
-//	go install ./cmd/ultracart-token
-//
-// (or, once the module is published, go install
-// github.com/ultracart-go/ultracart/cmd/ultracart-token@latest). Then:
+// (from a clone of the repository: go install ./cmd/ultracart-token). Then:
 //
 //	ultracart-token login --client-id ID  # authorize in the browser (or --device)
 //	curl -H "Authorization: Bearer $(ultracart-token token)" \
@@ -20,8 +17,9 @@
 // ULTRACART_CLIENT_ID, from the application's profile at UltraCart) and, if
 // the application has one, its client secret (ULTRACART_CLIENT_SECRET or
 // --client-secret-file, never a flag, since flags show in ps). It remembers
-// the client id and endpoint beside the token, so the other commands need
-// no flags.
+// the client id and endpoint once for every profile, so the other commands,
+// and the login of another merchant, need no flags; logout keeps them, and
+// logout --forget-client forgets them.
 //
 // The token is kept in ultracart/token.json in the user's configuration
 // directory (os.UserConfigDir: ~/.config on Linux, ~/Library/Application
@@ -35,6 +33,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -47,6 +46,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -81,8 +81,13 @@ const httpTimeout = 30 * time.Second
 // env is what a command reads and writes besides its flags.
 type env struct {
 	stdin  io.Reader
-	stdout io.Writer
+	stdout io.Writer // redacted, as stderr is
 	stderr io.Writer
+	// tokenOut is stdout unredacted, for the token command's token alone.
+	tokenOut io.Writer
+	// redact learns the secrets the command meets and removes them from
+	// stdout and stderr.
+	redact *redactor
 	// browser opens a URL for the person at the terminal; nil opens none.
 	browser func(url string)
 }
@@ -106,8 +111,8 @@ func init() {
 	commands = []*command{
 		{name: "login", summary: "authorize in the browser (or with --device) and save the token", flags: clientFlags | fileFlags | loginFlags, run: runLogin},
 		{name: "token", summary: "print a valid access token, refreshing and saving it as needed", flags: clientFlags | fileFlags | tokenFlags, run: runToken},
-		{name: "status", summary: "show the token file, the client, the expiry, the scope and whether it can refresh", flags: fileFlags | statusFlags, run: runStatus},
-		{name: "revoke", alias: "logout", summary: "revoke the token at UltraCart and remove the token file", flags: clientFlags | fileFlags, run: runRevoke},
+		{name: "status", summary: "show the token file, the client, the expiry, the scope and whether it can refresh", flags: appFlags | fileFlags | statusFlags, run: runStatus},
+		{name: "revoke", alias: "logout", summary: "revoke the token at UltraCart and remove the token file", flags: clientFlags | fileFlags | revokeFlags, run: runRevoke},
 		{name: "demo", summary: "run login, an API call, a refresh, a restart and revoke against a fake UltraCart", run: runDemo},
 		{name: "version", summary: "print the version of ultracart-token", run: runVersion},
 		{name: "completion", args: "bash|zsh", summary: "print the shell completion script for bash or zsh", run: runCompletion},
@@ -126,21 +131,34 @@ func lookup(name string) *command {
 // run runs the tool with args (without the program name) and returns its
 // exit status. getenv reads the environment.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	redact := &redactor{}
+	redact.add(getenv("ULTRACART_CLIENT_SECRET"))
+	stderr = redact.writer(stderr)
+	e := &env{stdin: stdin, stdout: redact.writer(stdout), stderr: stderr, tokenOut: stdout, redact: redact}
 	if getenv("CI") == "" {
 		e.browser = openBrowser
 	}
-	if len(args) == 0 {
-		toolUsage(stderr)
+	// Flags before the command are the command's, as gh's are.
+	global, args, err := splitGlobal(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "ultracart-token: %s\nRun 'ultracart-token --help' for usage.\n", message(err))
 		return exitUsage
 	}
-	switch args[0] {
-	case "-h", "-help", "--help":
-		toolUsage(stdout)
-		return exitOK
-	case "-version", "--version":
-		args = []string{"version"}
-	case "help":
+	for _, f := range global {
+		switch f {
+		case "-h", "-help", "--help":
+			toolUsage(stdout)
+			return exitOK
+		case "-v", "-version", "--version":
+			global, args = nil, []string{"version"}
+		}
+	}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, "ultracart-token: missing command\n")
+		shortUsage(stderr)
+		return exitUsage
+	}
+	if args[0] == "help" {
 		if len(args) == 1 {
 			toolUsage(stdout)
 			return exitOK
@@ -152,7 +170,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintf(stderr, "ultracart-token: unknown command %q\nRun 'ultracart-token --help' for usage.\n", args[0])
 		return exitUsage
 	}
-	o, err := parseFlags(cmd, args[1:], getenv)
+	o, err := parseFlags(cmd, append(global, args[1:]...), getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		commandUsage(stdout, cmd)
 		return exitOK
@@ -165,11 +183,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintf(stderr, "ultracart-token: %s: %s\nRun 'ultracart-token %s --help' for usage.\n", cmd.name, message(err), cmd.name)
 		return exitUsage
 	}
-	if cmd.flags&clientFlags != 0 {
+	if cmd.flags&secretFlags != 0 {
 		if err := o.readSecret(stdin); err != nil {
 			fmt.Fprintf(stderr, "ultracart-token: %s: %s\n", cmd.name, message(err))
 			return exitUsage
 		}
+		redact.add(o.clientSecret)
 	}
 	if err := cmd.run(ctx, o, e); err != nil {
 		if errors.Is(err, errReported) {
@@ -211,11 +230,16 @@ func (e usageError) Error() string { return e.msg }
 type flagGroup int
 
 const (
-	clientFlags flagGroup = 1 << iota // --client-id, --client-secret-file, --endpoint
+	appFlags    flagGroup = 1 << iota // --client-id, --endpoint
+	secretFlags                       // --client-secret-file
 	fileFlags                         // --merchant, --token-file
 	loginFlags                        // --redirect-url, --scopes, --device, --no-browser, --timeout
 	tokenFlags                        // --refresh
 	statusFlags                       // --json
+	revokeFlags                       // --forget-client
+
+	// clientFlags are the options of a command that talks to UltraCart.
+	clientFlags = appFlags | secretFlags
 )
 
 // options are the parsed flags, with the environment and what login
@@ -227,6 +251,7 @@ type options struct {
 	endpoint         string
 	merchant         string
 	tokenFile        string
+	appFile          string // where login remembers the client id and endpoint
 	redirectURL      string
 	scopes           string
 	device           bool
@@ -234,6 +259,7 @@ type options struct {
 	timeout          time.Duration
 	refresh          bool
 	json             bool
+	forgetClient     bool
 	args             []string // positional arguments, for a command that takes them
 
 	// flagged is which option names were set on the command line.
@@ -253,20 +279,20 @@ type option struct {
 }
 
 var optionTable = []option{
-	{group: clientFlags, name: "client-id", arg: "ID", envVar: "ULTRACART_CLIENT_ID",
-		help:  "the application's client id (login remembers it for the token file)",
+	{group: appFlags, name: "client-id", arg: "ID", envVar: "ULTRACART_CLIENT_ID",
+		help:  "the application's client id (login remembers it, with --endpoint, for every profile)",
 		field: func(o *options) any { return &o.clientID }},
-	{group: clientFlags, envVar: "ULTRACART_CLIENT_SECRET",
+	{group: secretFlags, envVar: "ULTRACART_CLIENT_SECRET",
 		help:  "the application's client secret, if it has one; never a flag, since\nflags show in ps and in the shell history, and never saved",
 		field: func(o *options) any { return &o.clientSecret }},
-	{group: clientFlags, name: "client-secret-file", arg: "PATH", envVar: "ULTRACART_CLIENT_SECRET_FILE",
+	{group: secretFlags, name: "client-secret-file", arg: "PATH", envVar: "ULTRACART_CLIENT_SECRET_FILE",
 		help:  "read the client secret from this file, or from stdin with -",
 		field: func(o *options) any { return &o.clientSecretFile }},
 	{group: loginFlags, name: "redirect-url", arg: "URL", envVar: "ULTRACART_REDIRECT_URL",
 		help:  "the loopback callback URL, e.g. http://127.0.0.1:8765/callback\n(default: a random port on 127.0.0.1)",
 		field: func(o *options) any { return &o.redirectURL }},
 	{group: loginFlags, name: "scopes", arg: "LIST", envVar: "ULTRACART_SCOPES",
-		help:  "scopes to ask for, separated by commas or spaces, e.g. item_read,order_read\n(default: the scopes of the application profile)",
+		help:  "scopes to ask for, separated by commas or spaces, e.g. item_read,order_read\n(default: the scopes of the application profile; --device needs them)",
 		field: func(o *options) any { return &o.scopes }},
 	{group: loginFlags, name: "device",
 		help:  "use the device flow: print a URL and a code to enter there",
@@ -289,9 +315,12 @@ var optionTable = []option{
 	{group: fileFlags, name: "token-file", arg: "PATH", envVar: "ULTRACART_TOKEN_FILE",
 		help:  "where the token is kept\n(default: ultracart/token.json in the user's config directory)",
 		field: func(o *options) any { return &o.tokenFile }},
-	{group: clientFlags, name: "endpoint", arg: "URL", envVar: "ULTRACART_ENDPOINT",
-		help:  "advanced: the REST API base URL, for a sandbox or a fake (login remembers it)\n(default: " + defaultEndpoint + ")",
+	{group: appFlags, name: "endpoint", arg: "URL", envVar: "ULTRACART_ENDPOINT",
+		help:  "advanced: the REST API base URL, ending in /rest/v2, for a sandbox or a fake\n(login remembers it); plain http only on this machine (default: " + defaultEndpoint + ")",
 		field: func(o *options) any { return &o.endpoint }},
+	{group: revokeFlags, name: "forget-client",
+		help:  "also forget the client id and endpoint that login remembered for every profile",
+		field: func(o *options) any { return &o.forgetClient }},
 }
 
 // defaultEndpoint is the REST API base URL of UltraCart.
@@ -324,7 +353,7 @@ func parseFlags(cmd *command, args []string, getenv func(string) string) (*optio
 		}
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, flagError(err)
+		return nil, flagError(err, args)
 	}
 	fs.Visit(func(f *flag.Flag) { o.flagged[f.Name] = true })
 	o.args = fs.Args()
@@ -339,17 +368,49 @@ func parseFlags(cmd *command, args []string, getenv func(string) string) (*optio
 	if o.timeout <= 0 {
 		return nil, errors.New("--timeout must be positive")
 	}
+	if o.device && o.scopes == "" {
+		return nil, errors.New("--device needs --scopes (or ULTRACART_SCOPES): the device flow asks UltraCart for a scope, such as --scopes item_read")
+	}
 	if cmd.flags&fileFlags != 0 {
 		if err := o.chooseTokenFile(getenv); err != nil {
 			return nil, err
 		}
 	}
-	if cmd.flags&clientFlags != 0 {
-		if err := o.fillClient(cmd.name == "login"); err != nil {
+	if cmd.flags&appFlags != 0 {
+		if err := o.fillClient(cmd); err != nil {
 			return nil, err
 		}
 	}
 	return o, nil
+}
+
+// splitGlobal splits the flags before the command from the command and
+// what follows it. An unknown flag there is an error: whether it takes a
+// value, and so which word is the command, is unknown.
+func splitGlobal(args []string) (flags, rest []string, err error) {
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "-" && args[0] != "--" {
+		a := args[0]
+		if err := refuseSecretFlag(args[:1]); err != nil {
+			return nil, nil, err
+		}
+		flags, args = append(flags, a), args[1:]
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		i := slices.IndexFunc(optionTable, func(f option) bool { return f.name == name })
+		switch {
+		case slices.Contains([]string{"h", "help", "v", "version"}, name):
+			continue
+		case i < 0:
+			typed, _, _ := strings.Cut(a, "=")
+			return nil, nil, fmt.Errorf("flag provided but not defined: %s", typed)
+		case optionTable[i].arg == "" || hasValue:
+			continue
+		}
+		if len(args) == 0 {
+			return nil, nil, fmt.Errorf("flag needs an argument: %s", a)
+		}
+		flags, args = append(flags, args[0]), args[1:]
+	}
+	return flags, args, nil
 }
 
 // refuseSecretFlag refuses --client-secret without repeating its value.
@@ -369,15 +430,27 @@ func refuseSecretFlag(args []string) error {
 
 // flagDash matches a flag name in the flag package's errors, which write
 // flags with one dash.
-var flagDash = regexp.MustCompile(`(^|[\s(])-([a-z][a-z0-9-]*)`)
+var flagDash = regexp.MustCompile(`(^|[\s(])-([a-zA-Z][a-zA-Z0-9-]*)`)
 
-// flagError rewrites an error of the flag package with flags written
-// --flag, as the help writes them.
-func flagError(err error) error {
+// flagError rewrites an error of the flag package with flags written as
+// they were typed in args, or else --flag, as the help writes them.
+func flagError(err error, args []string) error {
 	if errors.Is(err, flag.ErrHelp) {
 		return err
 	}
-	msg := flagDash.ReplaceAllString(err.Error(), "$1--$2")
+	msg := flagDash.ReplaceAllStringFunc(err.Error(), func(m string) string {
+		sub := flagDash.FindStringSubmatch(m)
+		for _, a := range args {
+			if a == "--" {
+				break
+			}
+			typed, _, _ := strings.Cut(a, "=")
+			if strings.HasPrefix(a, "-") && strings.TrimLeft(typed, "-") == sub[2] {
+				return sub[1] + typed
+			}
+		}
+		return sub[1] + "--" + sub[2]
+	})
 	if strings.Contains(msg, "--timeout") {
 		msg += " (a duration such as 90s or 5m)"
 	}
@@ -402,12 +475,14 @@ func (o *options) chooseTokenFile(getenv func(string) string) error {
 		o.merchant = ""
 	}
 	if o.tokenFile != "" {
+		o.appFile = clientFile(o.tokenFile)
 		return nil
 	}
 	dir, err := configDir()
 	if err != nil {
 		return fmt.Errorf("no token file: pass --token-file or set ULTRACART_TOKEN_FILE (%v)", err)
 	}
+	o.appFile = clientFile(filepath.Join(dir, "token.json"))
 	if o.merchant != "" {
 		o.tokenFile = filepath.Join(dir, "merchants", o.merchant+".json")
 	} else {
@@ -425,36 +500,67 @@ func configDir() (string, error) {
 	return filepath.Join(dir, "ultracart"), nil
 }
 
-// fillClient completes the client settings from what login remembered for
-// the token file.
-func (o *options) fillClient(login bool) error {
-	if o.clientID == "" || o.endpoint == "" {
-		saved, err := loadClientFile(o.tokenFile)
-		if err != nil {
-			return err
-		}
-		// The remembered endpoint belongs to the remembered client.
-		if o.endpoint == "" && (o.clientID == "" || o.clientID == saved.ClientID) {
-			o.endpoint = saved.Endpoint
-		}
-		if o.clientID == "" {
-			o.clientID = saved.ClientID
-		}
-	}
-	if o.clientID == "" {
-		if _, err := os.Stat(o.tokenFile); !login && errors.Is(err, fs.ErrNotExist) {
-			return notLoggedIn{fmt.Sprintf("no token in %s; run `ultracart-token login --client-id ID` first", o.tokenFile)}
-		}
-		return errors.New("no client id: pass --client-id or set ULTRACART_CLIENT_ID (login remembers it)")
-	}
+// fillClient completes the client id and endpoint from what login
+// remembered, which belong together: an override of one without the other
+// is refused, so that no token goes to another endpoint, or as another
+// client, unasked. A command that talks to UltraCart needs a client id.
+func (o *options) fillClient(cmd *command) error {
 	if o.endpoint != "" {
-		u, err := url.Parse(o.endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("--endpoint must be an http or https URL, such as %s", defaultEndpoint)
+		if err := checkEndpoint(o.endpoint); err != nil {
+			return fmt.Errorf("--endpoint %s: %w", o.endpoint, err)
 		}
+	}
+	saved, err := loadClientFile(o.appFile)
+	if err != nil {
+		return err
+	}
+	remembered := fmt.Sprintf("login remembered client id %q with endpoint %s; pass --client-id and --endpoint together "+
+		"(or ULTRACART_CLIENT_ID and ULTRACART_ENDPOINT), or neither", saved.ClientID, orDefault(saved.Endpoint))
+	switch {
+	case saved.ClientID == "" || (o.clientID != "" && o.endpoint != ""):
+		// Nothing remembered, or both given.
+	case o.endpoint == "" && (o.clientID == "" || o.clientID == saved.ClientID || saved.Endpoint == ""):
+		o.clientID = cmp.Or(o.clientID, saved.ClientID)
+		o.endpoint = saved.Endpoint
+		if o.endpoint != "" {
+			if err := checkEndpoint(o.endpoint); err != nil {
+				return fmt.Errorf("the endpoint %s remembered in %s: %w", o.endpoint, o.appFile, err)
+			}
+		}
+	case o.endpoint == "":
+		return fmt.Errorf("client id %q without its endpoint: %s", o.clientID, remembered)
+	case o.clientID == "" && strings.TrimRight(o.endpoint, "/") == strings.TrimRight(orDefault(saved.Endpoint), "/"):
+		o.clientID = saved.ClientID
+	default:
+		return fmt.Errorf("endpoint %s without its client id: %s", o.endpoint, remembered)
+	}
+	if o.clientID != "" || cmd.flags&secretFlags == 0 {
+		return nil
+	}
+	if _, err := os.Stat(o.tokenFile); cmd.name != "login" && errors.Is(err, fs.ErrNotExist) {
+		return notLoggedIn{message(tokenError(ultracart.ErrNoToken, o))}
+	}
+	return errors.New("no client id: pass --client-id or set ULTRACART_CLIENT_ID (login remembers it)")
+}
+
+// checkEndpoint says what is wrong with a REST API base URL, if anything:
+// https, or plain http on this machine (as RFC 8252 allows for loopback
+// redirects), ending in /rest/v2.
+func checkEndpoint(endpoint string) error {
+	u, err := url.Parse(endpoint)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return fmt.Errorf("must be an https URL, such as %s", defaultEndpoint)
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		return fmt.Errorf("plain http is only for this machine (127.0.0.1, ::1, localhost): the tokens and the client secret would cross the network in clear; use https, such as %s", defaultEndpoint)
+	case !strings.HasSuffix(strings.TrimRight(u.Path, "/"), "/rest/v2") || u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("must end in /rest/v2, the base of the REST API, such as %s", defaultEndpoint)
 	}
 	return nil
 }
+
+// orDefault is endpoint, or UltraCart's when it is empty.
+func orDefault(endpoint string) string { return cmp.Or(endpoint, defaultEndpoint) }
 
 // readSecret reads the client secret from --client-secret-file, when given.
 func (o *options) readSecret(stdin io.Reader) error {
@@ -479,12 +585,33 @@ func (o *options) readSecret(stdin io.Reader) error {
 }
 
 // endpointURL is the REST API base URL in use.
-func (o *options) endpointURL() string {
-	if o.endpoint != "" {
-		return o.endpoint
+func (o *options) endpointURL() string { return orDefault(o.endpoint) }
+
+// loginCommand is the login command line that logs in the profile of o
+// again: a hint repeats the flags that select the profile.
+func (o *options) loginCommand() string {
+	cmd := "ultracart-token login"
+	switch {
+	case o.merchant != "":
+		cmd += " --merchant " + o.merchant
+	case o.flagged["token-file"]:
+		cmd += " --token-file " + shellQuote(o.tokenFile)
 	}
-	return defaultEndpoint
+	if o.clientID == "" {
+		cmd += " --client-id ID"
+	}
+	return cmd
 }
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if shellSafe.MatchString(s) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_./:@%+=,-]+$`)
 
 // config returns the OAuth 2.0 configuration the options describe.
 func (o *options) config() *ultracart.Config {
@@ -508,6 +635,23 @@ func withHTTPClient(ctx context.Context) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Timeout: httpTimeout})
 }
 
+// shortUsage is the usage for a command line without a command.
+func shortUsage(w io.Writer) {
+	fmt.Fprint(w, "Usage: ultracart-token <command> [flags]\n\nCommands:\n")
+	writeCommands(w)
+	fmt.Fprint(w, "\nRun 'ultracart-token --help' for the flags and environment variables, 'ultracart-token <command> --help' for those of one command.\n")
+}
+
+func writeCommands(w io.Writer) {
+	for _, c := range commands {
+		name := c.name
+		if c.alias != "" {
+			name += ", " + c.alias
+		}
+		fmt.Fprintf(w, "  %-16s %s\n", name, c.summary)
+	}
+}
+
 func toolUsage(w io.Writer) {
 	fmt.Fprint(w, `ultracart-token gets an UltraCart OAuth 2.0 token, keeps it in a file and
 prints a valid access token for scripts.
@@ -517,14 +661,8 @@ Usage:
 
 Commands:
 `)
-	for _, c := range commands {
-		name := c.name
-		if c.alias != "" {
-			name += ", " + c.alias
-		}
-		fmt.Fprintf(w, "  %-16s %s\n", name, c.summary)
-	}
-	fmt.Fprint(w, "\nFlags (each command takes those it uses; see 'ultracart-token <command> --help'):\n")
+	writeCommands(w)
+	fmt.Fprint(w, "\nFlags (before or after the command; each takes those it uses, see 'ultracart-token <command> --help'):\n")
 	for _, f := range optionTable {
 		var users []string
 		for _, c := range commands {
@@ -534,7 +672,7 @@ Commands:
 		}
 		writeOption(w, f, "for "+strings.Join(users, ", "))
 	}
-	fmt.Fprint(w, `  --version
+	fmt.Fprint(w, `  -v, --version
         print the version (also: ultracart-token version)
 
 Example:

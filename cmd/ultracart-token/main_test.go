@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +60,7 @@ func TestHelp(t *testing.T) {
 	}
 	r = c.run("status", "--help")
 	assert.Contains(t, r.stdout, "--token-file")
-	assert.NotContains(t, r.stdout, "--client-id", "status needs no client")
+	assert.NotContains(t, r.stdout, "--client-secret-file", "status needs no client secret")
 }
 
 func TestUsageErrors(t *testing.T) {
@@ -71,10 +73,10 @@ func TestUsageErrors(t *testing.T) {
 		{name: "no command", args: nil, want: "Usage:"},
 		{name: "unknown command", args: []string{"tokn"}, want: `ultracart-token: unknown command "tokn"`},
 		{name: "unknown flag", args: []string{"token", "--bogus"}, want: "ultracart-token: token: flag provided but not defined: --bogus\n"},
-		{name: "flag of another command", args: []string{"status", "--client-id", "x"}, want: "flag provided but not defined: --client-id\n"},
+		{name: "flag of another command", args: []string{"status", "--refresh"}, want: "flag provided but not defined: --refresh\n"},
 		{name: "extra argument", args: []string{"token", "extra"}, want: `ultracart-token: token: unexpected argument "extra"`},
 		{name: "no client id for login", args: []string{"login"}, unset: "ULTRACART_CLIENT_ID", want: "ultracart-token: login: no client id: pass --client-id or set ULTRACART_CLIENT_ID (login remembers it)\n"},
-		{name: "bad endpoint", args: []string{"token", "--endpoint", "127.0.0.1:1/rest/v2"}, want: "--endpoint must be an http or https URL"},
+		{name: "bad endpoint", args: []string{"token", "--endpoint", "127.0.0.1:1/rest/v2"}, want: "--endpoint 127.0.0.1:1/rest/v2: must be an https URL"},
 		{name: "bad timeout", args: []string{"login", "--timeout", "0s"}, want: "--timeout must be positive"},
 		{name: "redirect URL not on this machine", args: []string{"login", "--redirect-url", "https://app.example/callback"}, want: "ultracart-token: login: --redirect-url must be an http URL on this machine"},
 	}
@@ -239,9 +241,9 @@ func TestStatus(t *testing.T) {
 			r := c.run("status")
 			require.Equal(t, exitOK, r.code, r.stderr)
 			assert.Empty(t, r.stderr)
-			want := fmt.Sprintf("token file: %s\nclient id:  not remembered: pass --client-id to token and revoke\nendpoint:   not remembered\n"+
+			want := fmt.Sprintf("token file: %s\nclient id:  %s\nendpoint:   %s/rest/v2\n"+
 				"expires:    %s\nscope:      %s\nrefresh:    %s\n",
-				c.tokenFile, tt.expires(c.loadToken()), tt.scope, tt.refresh)
+				c.tokenFile, testClientID, c.fake.URL, tt.expires(c.loadToken()), tt.scope, tt.refresh)
 			assert.Equal(t, want, r.stdout)
 			assertNoSecrets(t, r.stdout)
 			assert.Equal(t, before, c.fake.Stats(), "status makes no request")
@@ -489,4 +491,287 @@ func TestREADMECommandLine(t *testing.T) {
 		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
 		assert.Contains(t, section, "`"+name+"`", "status --json field")
 	}
+}
+
+// TestPlainHTTPOnlyForLoopback: issue 21 point 1. Plain http is for this
+// machine only, and the endpoint is the /rest/v2 base; anything else is a
+// usage error that says why, before any request.
+func TestPlainHTTPOnlyForLoopback(t *testing.T) {
+	tests := []struct {
+		endpoint string
+		want     string // "" when accepted
+	}{
+		{"http://example.com/rest/v2", "plain http is only for this machine"},
+		{"http://10.0.0.1:8080/rest/v2", "plain http is only for this machine"},
+		{"http://127.0.0.1.example.com/rest/v2", "plain http is only for this machine"},
+		{"https://secure.ultracart.com", "must end in /rest/v2"},
+		{"https://secure.ultracart.com/rest/v2/oauth/token", "must end in /rest/v2"},
+		{"ftp://secure.ultracart.com/rest/v2", "must be an https URL"},
+		{"secure.ultracart.com/rest/v2", "must be an https URL"},
+		{"https://secure.ultracart.com/rest/v2", ""},
+		{"https://sandbox.example/rest/v2/", ""},
+		{"http://127.0.0.1:8080/rest/v2", ""},
+		{"http://127.200.3.4/rest/v2", ""},
+		{"http://[::1]:8080/rest/v2", ""},
+		{"http://localhost:8080/rest/v2", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.endpoint, func(t *testing.T) {
+			c := newCLI(t)
+			for _, args := range [][]string{{"token"}, {"login", "--device", "--scopes", "item_read"}, {"revoke"}} {
+				o, err := parseFlags(lookup(args[0]), append(args[1:], "--endpoint", tt.endpoint), c.getenv)
+				if tt.want == "" {
+					require.NoError(t, err)
+					assert.Equal(t, tt.endpoint, o.endpointURL())
+					continue
+				}
+				require.Error(t, err)
+				r := c.run(append(args, "--endpoint", tt.endpoint)...)
+				assertUsage(t, r, "ultracart-token: "+args[0]+": --endpoint "+tt.endpoint+": ", tt.want, defaultEndpoint)
+				assert.Zero(t, c.fake.Stats(), "no request")
+			}
+		})
+	}
+}
+
+// TestDeviceLoginNeedsScopes: issue 16 point 6. The device flow asks for a
+// scope: login --device without one is a usage error that asks for
+// --scopes, and nothing is sent.
+func TestDeviceLoginNeedsScopes(t *testing.T) {
+	c := newCLI(t)
+	r := c.run("login", "--device")
+	assertUsage(t, r, "ultracart-token: login: --device needs --scopes (or ULTRACART_SCOPES)", "such as --scopes item_read")
+	assert.Zero(t, c.fake.Stats(), "no request")
+
+	c.env["ULTRACART_SCOPES"] = "order_read"
+	r = c.run("login", "--device")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	req, ok := c.fake.LastRequest(ultracarttest.DeviceAuthPath)
+	require.True(t, ok)
+	assert.Equal(t, "order_read", req.Form.Get("scope"))
+}
+
+// TestGlobalFlagsBeforeCommand: issue 21 point 4. Flags may come before the
+// command, -v is --version, and an unknown flag is named as it was typed.
+func TestGlobalFlagsBeforeCommand(t *testing.T) {
+	c := newCLI(t)
+	tok := c.fake.IssueToken("")
+	c.saveToken(tok)
+	delete(c.env, "ULTRACART_TOKEN_FILE")
+	for _, args := range [][]string{
+		{"--token-file", c.tokenFile, "token"},
+		{"--token-file=" + c.tokenFile, "token"},
+		{"-token-file", c.tokenFile, "--client-id", "x", "token"},
+		{"--token-file", c.tokenFile, "token", "--client-id", "x"},
+	} {
+		r := c.run(args...)
+		assert.Equal(t, exitOK, r.code, "%v: %s", args, r.stderr)
+		assert.Equal(t, tok.AccessToken+"\n", r.stdout, "%v", args)
+	}
+	r := c.run("--token-file", c.tokenFile, "status")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "token file: "+c.tokenFile+"\n")
+
+	for _, args := range [][]string{{"-v"}, {"--version"}} {
+		r := c.run(args...)
+		assert.Equal(t, exitOK, r.code, r.stderr)
+		assert.True(t, strings.HasPrefix(r.stdout, "ultracart-token "), r.stdout)
+		assert.Empty(t, r.stderr)
+	}
+
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"status", "-x"}, "ultracart-token: status: flag provided but not defined: -x\n"},
+		{[]string{"status", "--x"}, "ultracart-token: status: flag provided but not defined: --x\n"},
+		{[]string{"status", "--x=1"}, "ultracart-token: status: flag provided but not defined: --x\n"},
+		{[]string{"-x", "status"}, "ultracart-token: flag provided but not defined: -x\n"},
+		{[]string{"--bogus", "value", "status"}, "ultracart-token: flag provided but not defined: --bogus\n"},
+		{[]string{"--client-secret", "s3cr3t", "token"}, "ultracart-token: --client-secret is not accepted"},
+		{[]string{"--json", "token"}, "ultracart-token: token: flag provided but not defined: --json\n"},
+		{[]string{"token", "-timeout", "1s"}, "ultracart-token: token: flag provided but not defined: -timeout\n"},
+		{[]string{"--token-file"}, "ultracart-token: flag needs an argument: --token-file\n"},
+	}
+	for _, tt := range tests {
+		r := c.run(tt.args...)
+		assert.Equal(t, exitUsage, r.code, "%v", tt.args)
+		assert.True(t, strings.HasPrefix(r.stderr, tt.want), "%v: %s", tt.args, r.stderr)
+		assert.NotContains(t, r.stderr, "s3cr3t")
+	}
+}
+
+// TestMissingCommand: issue 21 point 7. A bare ultracart-token says what is
+// missing, then a short usage: the commands, and where the rest is.
+func TestMissingCommand(t *testing.T) {
+	for _, args := range [][]string{nil, {"--merchant", "acme"}} {
+		c := newCLI(t)
+		r := c.run(args...)
+		assert.Equal(t, exitUsage, r.code)
+		assert.Empty(t, r.stdout)
+		assert.True(t, strings.HasPrefix(r.stderr, "ultracart-token: missing command\n"), r.stderr)
+		for _, cmd := range commands {
+			assert.Contains(t, r.stderr, "\n  "+cmd.name)
+		}
+		assert.Contains(t, r.stderr, "Run 'ultracart-token --help'")
+		assert.NotContains(t, r.stderr, "--client-secret-file", "the flags are in --help")
+		assert.Less(t, strings.Count(r.stderr, "\n"), 20)
+	}
+}
+
+// TestClientIDAndEndpointStayTogether: issue 21 point 3. The client id and
+// the endpoint login remembered are used together: overriding one without
+// the other is refused, by token and status alike, before any request.
+func TestClientIDAndEndpointStayTogether(t *testing.T) {
+	remembered := func(c *cli, endpoint string) {
+		require.NoError(t, saveClientFile(clientFile(c.tokenFile), clientSettings{ClientID: "app-1", Endpoint: endpoint}))
+		c.saveToken(expired(c, c.fake.IssueToken("")))
+		delete(c.env, "ULTRACART_CLIENT_ID")
+		delete(c.env, "ULTRACART_ENDPOINT")
+	}
+	t.Run("refused", func(t *testing.T) {
+		for _, tt := range []struct {
+			env  map[string]string
+			args []string
+			want string
+		}{
+			{env: map[string]string{"ULTRACART_CLIENT_ID": "other-app"}, want: `client id "other-app" without its endpoint`},
+			{args: []string{"--client-id", "other-app"}, want: `client id "other-app" without its endpoint`},
+			{args: []string{"--endpoint", "https://sandbox.example/rest/v2"}, want: `endpoint https://sandbox.example/rest/v2 without its client id`},
+			{env: map[string]string{"ULTRACART_ENDPOINT": "https://sandbox.example/rest/v2"}, want: `endpoint https://sandbox.example/rest/v2 without its client id`},
+		} {
+			c := newCLI(t)
+			remembered(c, c.fake.URL+"/rest/v2")
+			maps.Copy(c.env, tt.env)
+			for _, cmd := range [][]string{{"token", "--refresh"}, {"status"}, {"revoke"}} {
+				r := c.run(append(cmd, tt.args...)...)
+				assertUsage(t, r, tt.want, `login remembered client id "app-1" with endpoint `+c.fake.URL+"/rest/v2",
+					"pass --client-id and --endpoint together")
+			}
+			assert.Zero(t, c.fake.Stats(), "no request")
+		}
+	})
+	t.Run("accepted", func(t *testing.T) {
+		for _, tt := range []struct {
+			name             string
+			endpoint         string // remembered
+			args             []string
+			wantID, wantBase string // "" for the fake's
+		}{
+			{name: "nothing given", wantID: "app-1"},
+			{name: "the same client id", args: []string{"--client-id", "app-1"}, wantID: "app-1"},
+			{name: "both given", args: []string{"--client-id", "other-app", "--endpoint", "https://sandbox.example/rest/v2"},
+				wantID: "other-app", wantBase: "https://sandbox.example/rest/v2"},
+			{name: "another client id, UltraCart's endpoint remembered", endpoint: "-", args: []string{"--client-id", "other-app"},
+				wantID: "other-app", wantBase: defaultEndpoint},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				c := newCLI(t)
+				endpoint := c.fake.URL + "/rest/v2"
+				if tt.endpoint == "-" {
+					endpoint = ""
+				}
+				remembered(c, endpoint)
+				if tt.wantBase == "" {
+					tt.wantBase = c.fake.URL + "/rest/v2"
+				}
+				for _, cmd := range []string{"token", "status", "revoke"} {
+					o, err := parseFlags(lookup(cmd), tt.args, c.getenv)
+					require.NoError(t, err)
+					assert.Equal(t, tt.wantID, o.clientID)
+					assert.Equal(t, tt.wantBase, o.endpointURL())
+				}
+				r := c.run(append([]string{"status"}, tt.args...)...)
+				assert.Contains(t, r.stdout, "client id:  "+tt.wantID+"\nendpoint:   "+tt.wantBase+"\n", "status shows what token uses")
+			})
+		}
+	})
+}
+
+// TestHintsKeepTheProfile: issue 21 point 6. A hint repeats the flags that
+// select the profile, and token and status give the same one.
+func TestHintsKeepTheProfile(t *testing.T) {
+	c := newCLI(t)
+	other := filepath.Join(t.TempDir(), "other.json")
+	tests := []struct {
+		name  string
+		env   map[string]string
+		args  []string
+		file  string
+		login string
+	}{
+		{name: "merchant", args: []string{"--merchant", "nope"}, login: "ultracart-token login --merchant nope"},
+		{name: "merchant, no client id", env: map[string]string{"ULTRACART_CLIENT_ID": ""}, args: []string{"--merchant", "nope"},
+			login: "ultracart-token login --merchant nope --client-id ID"},
+		{name: "token file", args: []string{"--token-file", other}, file: other, login: "ultracart-token login --token-file " + other},
+		{name: "token file with a space", args: []string{"--token-file", other + " x"}, file: other + " x", login: "ultracart-token login --token-file '" + other + " x'"},
+		{name: "default profile", login: "ultracart-token login"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := c.with(t)
+			maps.Copy(c.env, tt.env)
+			var lines []string
+			for _, cmd := range []string{"token", "status"} {
+				r := c.run(append([]string{cmd}, tt.args...)...)
+				assert.Equal(t, exitFailure, r.code, r.stderr)
+				assert.Contains(t, r.stderr, "; run `"+tt.login+"` first")
+				lines = append(lines, r.stderr)
+			}
+			assert.Equal(t, lines[0], lines[1], "token and status give the same hint")
+		})
+	}
+	t.Run("invalid grant", func(t *testing.T) {
+		c := c.with(t)
+		tok := c.fake.IssueToken("")
+		require.NoError(t, ultracart.Revoke(context.Background(), &oauth2.Config{ClientID: testClientID, Endpoint: c.fake.Endpoint()}, tok.AccessToken))
+		c.saveToken(expired(c, tok))
+		path := c.tokenFile
+		delete(c.env, "ULTRACART_TOKEN_FILE")
+		r := c.run("token", "--token-file", path)
+		assert.Contains(t, r.stderr, "run `ultracart-token login --token-file "+path+"` again")
+	})
+}
+
+// with returns a copy of c for a subtest t, with an environment of its own.
+func (c *cli) with(t *testing.T) *cli {
+	d := *c
+	d.t = t
+	d.env = maps.Clone(c.env)
+	return &d
+}
+
+// TestTokenFileReadableByOthers: issue 21 point 2. A token file others can
+// read is named on stderr with the fix, and the command's writes leave it
+// readable by the user alone.
+func TestTokenFileReadableByOthers(t *testing.T) {
+	c := newCLI(t)
+	tok := c.fake.IssueToken("")
+	c.saveToken(tok)
+	require.NoError(t, os.Chmod(c.tokenFile, 0o644))
+	want := "ultracart-token: warning: others can read the token file " + c.tokenFile + " (mode 0644); run: chmod 600 " + c.tokenFile + "\n"
+	unix := runtime.GOOS != "windows" // which has no permission bits for others
+	if !unix {
+		want = ""
+	}
+	for _, cmd := range []string{"token", "status"} {
+		r := c.run(cmd)
+		assert.Equal(t, exitOK, r.code, r.stderr)
+		assert.Equal(t, want, r.stderr, cmd)
+	}
+	r := c.run("status", "--json")
+	assert.Equal(t, want, r.stderr)
+
+	// A refresh writes the file: readable by the user alone.
+	c.saveToken(expired(c, tok))
+	require.NoError(t, os.Chmod(c.tokenFile, 0o640))
+	r = c.run("token")
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	fi, err := os.Stat(c.tokenFile)
+	require.NoError(t, err)
+	if unix {
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	}
+	r = c.run("token")
+	assert.Empty(t, r.stderr)
 }

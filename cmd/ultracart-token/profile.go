@@ -9,44 +9,45 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 )
 
-// clientSettings is what login remembers beside the token file: which
-// application and endpoint the token belongs to, so that token, status and
-// revoke need no flags. It never holds the client secret.
+// clientSettings is what login remembers once for every profile: which
+// application and endpoint the tokens belong to, so that token, status,
+// revoke and the login of another merchant need no flags. It never holds
+// the client secret.
 type clientSettings struct {
 	ClientID string `json:"client_id"`
 	Endpoint string `json:"endpoint,omitempty"` // empty: UltraCart's
 }
 
-// clientFile is where login remembers the client of the token file at
-// path: token.json → token.client.json.
+// clientFile is where login remembers the client beside a token file:
+// token.json → token.client.json. The default token file's serves every
+// merchant profile; a --token-file has its own.
 func clientFile(tokenFile string) string {
 	return strings.TrimSuffix(tokenFile, ".json") + ".client.json"
 }
 
-// loadClientFile reads what login remembered for the token file; nothing
+// loadClientFile reads what login remembered in the file at path; nothing
 // remembered is the zero value.
-func loadClientFile(tokenFile string) (clientSettings, error) {
+func loadClientFile(path string) (clientSettings, error) {
 	var c clientSettings
-	path := clientFile(tokenFile)
 	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return c, nil
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return c, nil // login says whether the directory can be written
 	}
 	if err != nil {
 		return c, fmt.Errorf("reading %s: %w", path, err)
 	}
 	if err := json.Unmarshal(b, &c); err != nil {
-		return c, fmt.Errorf("%s is corrupt; run `ultracart-token login` again, or remove it and pass --client-id", path)
+		return c, fmt.Errorf("%s is corrupt; remove it and log in again with --client-id", path)
 	}
 	return c, nil
 }
 
-// saveClientFile remembers the client of the token file, atomically (a
+// saveClientFile remembers the client in the file at path, atomically (a
 // temporary file renamed over it), with mode 0600.
-func saveClientFile(tokenFile string, c clientSettings) error {
-	path := clientFile(tokenFile)
+func saveClientFile(path string, c clientSettings) error {
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err
@@ -73,9 +74,8 @@ func saveClientFile(tokenFile string, c clientSettings) error {
 	return nil
 }
 
-// removeClientFile forgets the client of the token file.
-func removeClientFile(tokenFile string) error {
-	path := clientFile(tokenFile)
+// removeClientFile forgets the client remembered in the file at path.
+func removeClientFile(path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("removing %s: %w", path, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -24,13 +25,14 @@ import (
 const tokenMinLife = time.Minute
 
 func runToken(ctx context.Context, o *options, e *env) error {
+	warnReadable(e, o.tokenFile)
 	ctx = withHTTPClient(ctx)
 	conf := o.config()
 	// A short-lived program: no refresh in the background, which its exit
 	// would cut off after UltraCart rotated the refresh token; instead, a
 	// token with less than tokenMinLife left is refreshed before it is
 	// printed, so that a script has time to use it.
-	src := ultracart.PersistentTokenSourceWithOptions(ctx, &conf.Config, ultracart.NewFileStore(o.tokenFile),
+	src := ultracart.PersistentTokenSourceWithOptions(ctx, &conf.Config, e.store(o.tokenFile),
 		&ultracart.PersistentOptions{EarlyExpiry: tokenMinLife, RefreshAhead: -1})
 	tok, err := src.Token()
 	if err == nil && o.refresh {
@@ -40,12 +42,12 @@ func runToken(ctx context.Context, o *options, e *env) error {
 		tok, err = src.Token()
 	}
 	if err != nil {
-		return tokenError(err, o.tokenFile)
+		return tokenError(err, o)
 	}
 	if tok.Expiry.IsZero() {
 		fmt.Fprintln(e.stderr, "ultracart-token: the token's expiry is unknown (UltraCart gave no lifetime); if UltraCart rejects it, run `ultracart-token token --refresh`")
 	}
-	fmt.Fprintln(e.stdout, tok.AccessToken)
+	fmt.Fprintln(e.tokenOut, tok.AccessToken)
 	return nil
 }
 
@@ -53,24 +55,17 @@ func runToken(ctx context.Context, o *options, e *env) error {
 // remembered beside it only: no request, no refresh, and never the token
 // itself on the output. With --json it prints a statusJSON, logged out too.
 func runStatus(ctx context.Context, o *options, e *env) error {
+	warnReadable(e, o.tokenFile)
 	st := statusJSON{TokenFile: o.tokenFile, Merchant: o.merchant, Merchants: merchants()}
 	if st.Merchants == nil {
 		st.Merchants = []string{}
 	}
-	saved, serr := loadClientFile(o.tokenFile)
-	st.ClientID, st.Endpoint = saved.ClientID, saved.Endpoint
-	if st.ClientID != "" && st.Endpoint == "" {
-		st.Endpoint = defaultEndpoint
+	if o.clientID != "" {
+		st.ClientID, st.Endpoint = o.clientID, o.endpointURL()
 	}
-	tok, err := ultracart.NewFileStore(o.tokenFile).Load(ctx)
-	if err == nil {
-		err = serr
-	}
+	tok, err := e.store(o.tokenFile).Load(ctx)
 	if err != nil {
-		err = tokenError(err, o.tokenFile)
-		if others := otherProfiles(st.Merchants, o.merchant); others != "" && errors.Is(err, errNoToken) {
-			err = fmt.Errorf("%w (other profiles: %s)", err, others)
-		}
+		err = tokenError(err, o)
 		if o.json {
 			st.Error = message(err)
 			writeJSON(e, st)
@@ -96,7 +91,7 @@ func runStatus(ctx context.Context, o *options, e *env) error {
 	}
 	client, endpoint := st.ClientID, st.Endpoint
 	if client == "" {
-		client, endpoint = "not remembered: pass --client-id to token and revoke", "not remembered"
+		client, endpoint = "not remembered: pass --client-id to token and revoke (or log in again)", "not remembered"
 	}
 	fmt.Fprintf(e.stdout, "token file: %s\n", o.tokenFile)
 	if o.merchant != "" {
@@ -115,7 +110,7 @@ type statusJSON struct {
 	LoggedIn    bool       `json:"logged_in"`   // a token is stored (it may have expired)
 	Merchant    string     `json:"merchant"`    // the --merchant profile; "" for the default
 	TokenFile   string     `json:"token_file"`  // the token file's path
-	ClientID    string     `json:"client_id"`   // the client login remembered; "" if none
+	ClientID    string     `json:"client_id"`   // the client id token would use; "" if none
 	Endpoint    string     `json:"endpoint"`    // its REST API base URL; "" if none
 	Expiry      *time.Time `json:"expiry"`      // the access token's expiry; null when unknown
 	Expired     bool       `json:"expired"`     // the access token has expired
@@ -142,18 +137,34 @@ func otherProfiles(names []string, current string) string {
 	return strings.Join(flags, ", ")
 }
 
-// runRevoke is the revoke command: it revokes the grant at UltraCart by its
-// access token (refreshed first if it has expired, since UltraCart revokes
-// by access token), then removes the token file under its lock, and what
-// login remembered beside it. When UltraCart no longer knows the grant, the
-// file is removed all the same.
+// runRevoke is the revoke command: revokeToken, then with --forget-client
+// it forgets the client id and endpoint login remembered, also when there
+// was no token to revoke.
 func runRevoke(ctx context.Context, o *options, e *env) error {
+	warnReadable(e, o.tokenFile)
+	err := revokeToken(ctx, o, e)
+	if !o.forgetClient || (err != nil && !errors.Is(err, errNoToken)) {
+		return err
+	}
+	if err := removeClientFile(o.appFile); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Forgot client id %q and its endpoint %s; the next login needs --client-id (and --endpoint)\n", o.clientID, o.endpointURL())
+	return nil
+}
+
+// revokeToken revokes the grant at UltraCart by its access token
+// (refreshed first if it has expired, since UltraCart revokes by access
+// token), then removes the token file under its lock. When UltraCart no
+// longer knows the grant, the file is removed all the same. What login
+// remembered stays, for the next login of any profile.
+func revokeToken(ctx context.Context, o *options, e *env) error {
 	ctx = withHTTPClient(ctx)
 	conf := o.config()
 	if err := awaitLock(ctx, e, o.tokenFile); err != nil {
 		return fmt.Errorf("revoke: %w", err)
 	}
-	tok, err := ultracart.PersistentTokenSource(ctx, &conf.Config, ultracart.NewFileStore(o.tokenFile)).Token()
+	tok, err := ultracart.PersistentTokenSource(ctx, &conf.Config, e.store(o.tokenFile)).Token()
 	if errors.Is(err, ultracart.ErrInvalidGrant) {
 		if err := removeTokenFile(ctx, e, o.tokenFile); err != nil {
 			return err
@@ -162,7 +173,7 @@ func runRevoke(ctx context.Context, o *options, e *env) error {
 		return nil
 	}
 	if err != nil {
-		return tokenError(err, o.tokenFile)
+		return tokenError(err, o)
 	}
 	if err := ultracart.Revoke(ctx, &conf.Config, tok.AccessToken); err != nil {
 		var ue *ultracart.Error
@@ -184,13 +195,46 @@ func runRevoke(ctx context.Context, o *options, e *env) error {
 }
 
 // removeTokenFile removes the token file under its lock (the lock file
-// stays), then what login remembered beside it.
+// stays).
 func removeTokenFile(ctx context.Context, e *env, path string) error {
 	store := ultracart.NewFileStore(path)
 	if err := waitForLock(ctx, e, path, store.Remove); err != nil {
 		return fmt.Errorf("removing the token file: %w", err)
 	}
-	return removeClientFile(path)
+	return nil
+}
+
+// store is the token file at path, whose tokens the redactor learns as
+// they are read and written.
+func (e *env) store(path string) fileStore {
+	return fileStore{ultracart.NewFileStore(path), e.redact}
+}
+
+type fileStore struct {
+	*ultracart.FileStore
+	redact *redactor
+}
+
+func (s fileStore) Load(ctx context.Context) (*oauth2.Token, error) {
+	tok, err := s.FileStore.Load(ctx)
+	s.redact.addToken(tok)
+	return tok, err
+}
+
+func (s fileStore) Save(ctx context.Context, tok *oauth2.Token) error {
+	s.redact.addToken(tok)
+	return s.FileStore.Save(ctx, tok)
+}
+
+// warnReadable warns on stderr, as ssh does for keys, when others can read
+// or change the token file.
+func warnReadable(e *env, path string) {
+	fi, err := os.Stat(path)
+	if err != nil || runtime.GOOS == "windows" || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	fmt.Fprintf(e.stderr, "ultracart-token: warning: others can read the token file %s (mode %04o); run: chmod 600 %s\n",
+		path, fi.Mode().Perm(), shellQuote(path))
 }
 
 // awaitLock waits, saying so, until no other process holds the lock of the
@@ -228,20 +272,25 @@ func waitForLock(ctx context.Context, e *env, path string, locked func(context.C
 }
 
 // tokenError explains an error of loading, refreshing or saving the token
-// in the token file at path.
-func tokenError(err error, path string) error {
+// in the token file of o; its hints give the login of that profile.
+func tokenError(err error, o *options) error {
+	path, login := o.tokenFile, o.loginCommand()
 	switch {
 	case errors.Is(err, ultracart.ErrNoToken), errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("no token in %s; run `ultracart-token login` first%w", path, errNoToken)
+		others := ""
+		if names := otherProfiles(merchants(), o.merchant); names != "" {
+			others = " (other profiles: " + names + ")"
+		}
+		return fmt.Errorf("no token in %s; run `%s` first%s%w", path, login, others, errNoToken)
 	case errors.Is(err, ultracart.ErrInvalidGrant):
-		return fmt.Errorf("the authorization in %s has expired or was revoked (%w); run `ultracart-token login` again", path, err)
+		return fmt.Errorf("the authorization in %s has expired or was revoked (%w); run `%s` again", path, err, login)
 	case errors.Is(err, ultracart.ErrPersist):
 		return fmt.Errorf("a new token could not be saved to %s: %w", path, err)
 	}
 	// A file that exists but holds no token: say how to get out of it.
 	if _, lerr := ultracart.NewFileStore(path).Load(context.Background()); lerr != nil &&
 		!errors.Is(lerr, ultracart.ErrNoToken) && !errors.As(lerr, new(*fs.PathError)) {
-		return fmt.Errorf("%w; run `ultracart-token login` again to replace it, or remove it", lerr)
+		return fmt.Errorf("%w; run `%s` again to replace it, or remove it", lerr, login)
 	}
 	return unreachable(err)
 }

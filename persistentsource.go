@@ -1,26 +1,30 @@
 package ultracart
 
-// The machinery of [PersistentTokenSource]: the cached token the hot path
-// reads, the flights that load, adopt or refresh it (in the background or
-// with callers waiting), their backoff, and the events they report.
+// The machinery of [PersistentTokenSource]: the cached token, the flights
+// that load, adopt or refresh it (in the background or with callers
+// waiting), the pause after a failure, and the events they report.
 
 import (
 	"context"
 	"errors"
-	"math"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
 )
 
-// Backoff of failed background refreshes: the first retry waits
-// backoffMin, each further failure doubles the wait, up to backoffMax.
+// The pause after a failed refresh (or after a rejected token was replaced)
+// is backoffMin, and doubles with each such refresh in a row, up to
+// backoffMax.
 const (
-	backoffMin = 2 * time.Second
+	backoffMin = time.Second
 	backoffMax = time.Minute
 )
+
+// stepTimeout bounds each of the three steps of a refresh on its own:
+// waiting for the store (its lock and its loads), the token request, and
+// the save of the token it got.
+const stepTimeout = 30 * time.Second
 
 func newPersistentSource(ctx context.Context, conf *oauth2.Config, store TokenStore, opts *PersistentOptions) *persistentSource {
 	if ctx == nil {
@@ -43,18 +47,18 @@ func newPersistentSource(ctx context.Context, conf *oauth2.Config, store TokenSt
 		early:     o.EarlyExpiry,
 		ahead:     o.RefreshAhead,
 		onRefresh: o.OnRefresh,
-		timeout:   refreshTimeout,
+		timeout:   stepTimeout,
 		now:       time.Now,
 	}
 }
 
 // persistentSource is the TokenSource of [PersistentTokenSource].
 //
-// Its hot path reads an immutable cached state through an atomic pointer.
-// Everything else happens in a flight: at most one runs at a time, either
-// on the goroutine of a caller that must wait for it or, ahead of the
-// expiry, on a goroutine of its own; the goroutines that must wait for a
-// token meanwhile wait for its outcome.
+// Its state is guarded by one mutex, held only to read or publish it: the
+// slow path runs in a flight, at most one at a time, either on the
+// goroutine of a caller that must wait for it or, ahead of the expiry, on a
+// goroutine of its own; the callers that must wait for a token meanwhile
+// wait for its outcome, and the others never wait.
 type persistentSource struct {
 	ctx       context.Context // without cancellation
 	conf      *oauth2.Config
@@ -62,81 +66,78 @@ type persistentSource struct {
 	early     time.Duration
 	ahead     time.Duration // negative: no background refresh
 	onRefresh func(RefreshEvent)
-	timeout   time.Duration
+	timeout   time.Duration // of each step of a refresh
 	now       func() time.Time
 
-	state atomic.Pointer[cachedToken] // nil until the first load
-	// flying is set while a flight runs, so that the hot path inside the
-	// refresh-ahead window does not take mu to find that out.
-	flying atomic.Bool
-	// failures counts the background refreshes that failed in a row; it is
-	// owned by the running flight (flights are serialized by mu).
-	failures int32
-	// retryAt is the time (Unix nanoseconds) before which no background
-	// refresh starts, after one failed.
-	retryAt atomic.Int64
+	mu       sync.Mutex
+	tok      *oauth2.Token // the cached token, nil until the first load; never written into
+	rejected bool          // the REST API rejected tok
+	flight   *flight       // the flight in progress, if any
+	failures int           // refreshes in a row that failed or replaced a rejected token
+	retryAt  time.Time     // the end of the pause that follows them
+	lastErr  error         // the error of the failed token request that began the pause, if one did
+	memo                   // written only by the flight that ends
+}
 
-	mu     sync.Mutex // guards flight
-	flight *flight    // the flight in progress, if any
-
-	// Owned by the running flight.
-	//
-	// unsaved is a token that replaced a refresh token but could not be
+// memo is what a flight leaves to the next one.
+type memo struct {
+	// pending is a token that replaced a refresh token but could not be
 	// saved; it holds the only live refresh token, so it is saved before
-	// anything else. unsavedBase is the refresh token it replaced.
-	unsaved     *oauth2.Token
-	unsavedBase string
+	// anything else. pendingBase is the refresh token it replaced.
+	pending     *oauth2.Token
+	pendingBase string
+	// refused is a refresh token UltraCart answered invalid_grant to, and
+	// refusal that answer, returned again while the store holds refused.
+	refused string
+	refusal error
 }
-
-// cachedToken is a token with the times, in Unix nanoseconds of the wall
-// clock, from which it is stale (refreshed in the background) and no longer
-// handed out (refreshed while callers wait). It is never modified once
-// published, and tok is never handed to a caller that could write into it.
-type cachedToken struct {
-	tok       *oauth2.Token
-	staleAt   int64 // math.MaxInt64: never stale
-	refreshAt int64 // math.MaxInt64: never (the expiry is unknown)
-	rejected  bool  // the REST API rejected tok: replace it
-}
-
-// usable reports whether c holds a token that can be handed out at now. As
-// in x/oauth2, a token is still good at the very instant its early window
-// begins.
-func (c *cachedToken) usable(now int64) bool {
-	return c != nil && !c.rejected && now <= c.refreshAt
-}
-
-// stale reports whether c's token is due for a background refresh at now;
-// the refresh-ahead window begins just after staleAt, as the early window
-// does after refreshAt.
-func (c *cachedToken) stale(now int64) bool { return now > c.staleAt }
 
 // flight is one run of the slow path, shared by the goroutines that wait
-// for it.
+// for it: the state it started from, and its outcome once done is closed.
 type flight struct {
+	prev       *oauth2.Token
+	rejected   bool // the REST API rejected prev
+	background bool
+	memo       memo
+
 	done chan struct{}
 	tok  *oauth2.Token
 	err  error
 }
 
-// nanos returns t in Unix nanoseconds, clamped to what an int64 holds.
-func nanos(t time.Time) int64 {
-	switch {
-	case t.Before(minNanos):
-		return math.MinInt64
-	case t.After(maxNanos):
-		return math.MaxInt64
+// times returns when tok turns stale (due for a background refresh) and
+// when it is no longer handed out (callers wait for a refresh); a zero time
+// means never. As in x/oauth2, a token is still good at the very instant
+// its early window begins, and the expiry is read on the wall clock.
+func (s *persistentSource) times(tok *oauth2.Token) (stale, end time.Time) {
+	if tok.Expiry.IsZero() {
+		return // the expiry is unknown: used until the REST API rejects it
 	}
-	return t.UnixNano()
+	exp := tok.Expiry.Round(0)
+	end = exp.Add(-s.early)
+	if s.ahead > 0 && tok.RefreshToken != "" { // without a refresh token, only a new authorization helps
+		ahead := s.ahead
+		if life := time.Duration(tok.ExpiresIn) * time.Second; tok.ExpiresIn > 0 && ahead > life/2 {
+			ahead = life / 2
+		}
+		if st := exp.Add(-ahead); st.Before(end) {
+			stale = st
+		}
+	}
+	return stale, end
 }
 
-var (
-	minNanos = time.Unix(0, math.MinInt64)
-	maxNanos = time.Unix(0, math.MaxInt64)
-)
+// usable reports whether tok can be handed out at now.
+func (s *persistentSource) usable(tok *oauth2.Token, now time.Time) bool {
+	_, end := s.times(tok)
+	return end.IsZero() || !now.After(end)
+}
 
-// nowNanos is the source's clock in Unix nanoseconds.
-func (s *persistentSource) nowNanos() int64 { return s.now().UnixNano() }
+// stale reports whether tok is due for a background refresh at now.
+func (s *persistentSource) stale(tok *oauth2.Token, now time.Time) bool {
+	stale, _ := s.times(tok)
+	return !stale.IsZero() && now.After(stale)
+}
 
 // Token returns a copy of the current token, loading or refreshing it when
 // needed. The copy is the caller's: [oauth2.ReuseTokenSource] writes into the
@@ -151,125 +152,137 @@ func (s *persistentSource) Token() (*oauth2.Token, error) {
 }
 
 // sharedToken is Token without the copy, for the clients of this package,
-// which only read the token. The hot path, a usable cached token, takes no
-// lock and allocates nothing; inside the refresh-ahead window, it starts a
-// background refresh when none runs and none failed too recently.
+// which only read the token. The hot path, a usable cached token, allocates
+// nothing and never waits for a refresh; inside the refresh-ahead window,
+// it starts a background refresh when none runs and no pause holds.
+// Otherwise the caller joins the flight in progress, or gets the error that
+// began the pause at once, or runs a flight.
 func (s *persistentSource) sharedToken() (*oauth2.Token, error) {
-	if c := s.state.Load(); c != nil {
-		now := s.nowNanos()
-		if c.usable(now) {
-			if c.stale(now) && !s.flying.Load() && now >= s.retryAt.Load() {
-				s.refreshAhead(c)
-			}
-			return c.tok, nil
+	now := s.now()
+	s.mu.Lock()
+	if tok := s.tok; tok != nil && !s.rejected && s.usable(tok, now) {
+		if s.flight == nil && s.stale(tok, now) && !now.Before(s.retryAt) {
+			go s.fly(s.startLocked(true))
 		}
+		s.mu.Unlock()
+		return tok, nil
 	}
-	return s.slowToken()
+	f := s.flight
+	if f == nil && s.lastErr != nil && now.Before(s.retryAt) {
+		err := s.lastErr
+		s.mu.Unlock()
+		return nil, err
+	}
+	if f == nil {
+		f = s.startLocked(false)
+		s.mu.Unlock()
+		s.fly(f)
+		return f.tok, f.err
+	}
+	s.mu.Unlock()
+	<-f.done
+	return f.tok, f.err
 }
 
 // Invalidate marks the cached token as rejected when t carries its access
-// token; see [Invalidator].
+// token, unless a pause holds (see [Invalidator] and NewClient).
 func (s *persistentSource) Invalidate(t *oauth2.Token) {
 	if t == nil || t.AccessToken == "" {
 		return
 	}
-	for {
-		c := s.state.Load()
-		if c == nil || c.rejected || c.tok.AccessToken != t.AccessToken {
-			return
-		}
-		r := *c
-		r.rejected = true
-		if s.state.CompareAndSwap(c, &r) {
-			return
-		}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tok != nil && s.tok.AccessToken == t.AccessToken && !now.Before(s.retryAt) {
+		s.rejected = true
 	}
 }
 
-// slowToken joins the flight in progress or runs one, and waits for it.
-func (s *persistentSource) slowToken() (*oauth2.Token, error) {
+// accepted ends the pause that follows the replacement of a rejected
+// token, once the REST API accepted tok, the replacement.
+func (s *persistentSource) accepted(tok *oauth2.Token) {
 	s.mu.Lock()
-	if c := s.state.Load(); c.usable(s.nowNanos()) {
-		s.mu.Unlock()
-		return c.tok, nil
+	defer s.mu.Unlock()
+	if s.tok != nil && s.tok.AccessToken == tok.AccessToken && s.lastErr == nil {
+		s.failures, s.retryAt = 0, time.Time{}
 	}
-	if f := s.flight; f != nil {
-		s.mu.Unlock()
-		<-f.done
-		return f.tok, f.err
-	}
-	f := s.startLocked()
-	s.mu.Unlock()
-	s.fly(f, false)
-	return f.tok, f.err
 }
 
-// refreshAhead starts a background flight, unless one runs or the state
-// moved on from c.
-func (s *persistentSource) refreshAhead(c *cachedToken) {
+// idle reports whether the source holds nothing its store lacks and runs
+// no refresh, so that dropping it loses nothing.
+func (s *persistentSource) idle() bool {
 	s.mu.Lock()
-	if s.flight != nil || s.state.Load() != c {
-		s.mu.Unlock()
-		return
-	}
-	f := s.startLocked()
-	s.mu.Unlock()
-	go s.fly(f, true)
+	defer s.mu.Unlock()
+	return s.flight == nil && s.pending == nil
 }
 
 // errFlightPanicked is the outcome of a flight that panicked.
 var errFlightPanicked = errors.New("ultracart: the token refresh panicked")
 
 // startLocked registers a new flight; s.mu is held.
-func (s *persistentSource) startLocked() *flight {
-	f := &flight{done: make(chan struct{}), err: errFlightPanicked}
-	s.flight = f
-	s.flying.Store(true)
-	return f
+func (s *persistentSource) startLocked(background bool) *flight {
+	s.flight = &flight{prev: s.tok, rejected: s.rejected, background: background, memo: s.memo, done: make(chan struct{})}
+	return s.flight
 }
 
 // fly runs flight f, publishes its outcome, wakes its waiters and then
-// reports it to [PersistentOptions.OnRefresh]. A panic in a background flight fails the flight
-// rather than the program; in a caller's flight it reaches the caller.
-func (s *persistentSource) fly(f *flight, background bool) {
-	prev := s.state.Load()
-	var o outcome
+// reports it to [PersistentOptions.OnRefresh]. A panic in a background
+// flight fails the flight rather than the program; in a caller's flight it
+// reaches the caller, once the flight has ended.
+func (s *persistentSource) fly(f *flight) {
+	o := outcome{err: errFlightPanicked, attempted: true, memo: f.memo}
 	defer func() {
-		if background && recover() != nil {
-			o = outcome{err: f.err, attempted: true}
+		if f.background {
+			recover() // o is still the outcome of a panic, if there was one
 		}
-		ok := f.err == nil
-		if c := s.state.Load(); background && ok && c != nil && c.stale(s.nowNanos()) {
-			// The refresh left a token that is stale already (the server
-			// gives short-lived tokens, or the clocks disagree): wait as
-			// after a failure rather than refresh on every call.
-			ok = false
-		}
-		switch {
-		case ok:
-			s.failures = 0
-			s.retryAt.Store(0)
-		case background:
-			s.failures++
-			s.retryAt.Store(s.nowNanos() + int64(backoff(s.failures)))
-		}
-		s.mu.Lock()
-		s.flight = nil
-		s.flying.Store(false)
-		s.mu.Unlock()
-		close(f.done)
-		if s.onRefresh != nil && o.report(prev) {
-			s.onRefresh(o.event(prev, background))
+		s.land(f, o)
+		if s.onRefresh != nil && o.report(f.prev) {
+			s.onRefresh(o.event(f))
 		}
 	}()
-	o = s.update(prev, background)
-	f.tok, f.err = o.tok, o.err
+	o = s.update(f)
 }
 
-// backoff is the pause after the n-th background refresh in a row failed.
-func backoff(n int32) time.Duration {
+// land publishes the outcome o of flight f and ends f.
+func (s *persistentSource) land(f *flight, o outcome) {
+	now := s.now()
+	s.mu.Lock()
+	s.memo = o.memo
+	if o.tok != nil {
+		s.tok, s.rejected = o.tok, false
+	}
+	switch {
+	case o.err != nil && o.attempted && !errors.Is(o.err, ErrInvalidGrant) && !errors.Is(o.err, ErrPersist):
+		// A token request failed: until the pause ends, callers that must
+		// wait get its error at once, rather than ask again.
+		s.pauseLocked(now, o.err)
+	case o.err != nil && f.background,
+		// A token that replaced a rejected one, or one that is stale
+		// already (short-lived tokens, or clocks that disagree), is not
+		// replaced again before the pause ends.
+		o.err == nil && (f.rejected || f.background && s.stale(o.tok, now)):
+		s.pauseLocked(now, nil)
+	case o.err == nil:
+		s.failures, s.retryAt, s.lastErr = 0, time.Time{}, nil
+	}
+	s.flight = nil
+	s.mu.Unlock()
+	f.tok, f.err = o.tok, o.err
+	close(f.done)
+}
+
+// pauseLocked starts the pause after one more failure in a row; s.mu is
+// held.
+func (s *persistentSource) pauseLocked(now time.Time, err error) {
+	s.failures++
+	s.retryAt = now.Add(backoff(s.failures))
+	s.lastErr = err
+}
+
+// backoff is the pause after the n-th failure in a row.
+func backoff(n int) time.Duration {
 	d := backoffMin
-	for i := int32(1); i < n && d < backoffMax; i++ {
+	for i := 1; i < n && d < backoffMax; i++ {
 		d *= 2
 	}
 	return min(d, backoffMax)
@@ -277,25 +290,27 @@ func backoff(n int32) time.Duration {
 
 // outcome is what a flight did.
 type outcome struct {
+	memo
 	tok       *oauth2.Token
 	err       error
 	attempted bool // a token request was made (or the flight broke off)
 	adopted   bool // a token other than the cached one came from the store
 	rotated   bool // the new token came with a new refresh token
 	saved     bool // the token a failed save left pending is saved now
+	known     bool // err is UltraCart's verdict on the stored refresh token, reported before
 }
 
 // report reports whether the flight is a refresh to tell
 // [PersistentOptions.OnRefresh] about: not the first load of the token,
-// unless that had to refresh it.
-func (o *outcome) report(prev *cachedToken) bool {
-	return o.attempted || o.saved || (prev != nil && (o.adopted || o.err != nil))
+// unless that had to refresh it, nor a verdict it was told already.
+func (o *outcome) report(prev *oauth2.Token) bool {
+	return !o.known && (o.attempted || o.saved || (prev != nil && (o.adopted || o.err != nil)))
 }
 
-func (o *outcome) event(prev *cachedToken, background bool) RefreshEvent {
-	e := RefreshEvent{Rotated: o.rotated, Adopted: o.adopted, Background: background, Err: o.err}
-	if prev != nil {
-		e.OldExpiry = prev.tok.Expiry
+func (o *outcome) event(f *flight) RefreshEvent {
+	e := RefreshEvent{Rotated: o.rotated, Adopted: o.adopted, Background: f.background, Err: o.err}
+	if f.prev != nil {
+		e.OldExpiry = f.prev.Expiry
 	}
 	if o.tok != nil {
 		e.NewExpiry = o.tok.Expiry
@@ -303,72 +318,66 @@ func (o *outcome) event(prev *cachedToken, background bool) RefreshEvent {
 	return e
 }
 
-// cached returns tok with the times from which it is stale and no longer
-// handed out.
-func (s *persistentSource) cached(tok *oauth2.Token) *cachedToken {
-	c := &cachedToken{tok: tok, staleAt: math.MaxInt64, refreshAt: math.MaxInt64}
-	if tok.Expiry.IsZero() {
-		return c
+// update is the slow path of flight f. It adopts a stored token that needs
+// no refresh, read first without the store's lock; otherwise, under the
+// lock, it saves a pending token, reloads, adopts or refreshes, and saves.
+// A background flight refreshes a token that is stale, a caller's flight
+// one that can no longer be handed out.
+//
+// Waiting for the store (its lock and loads) may time out, but only before
+// the token request is sent: the request, and the save of the token it
+// brings, each have a budget of their own, since a token UltraCart sent
+// and we did not save is a grant thrown away.
+func (s *persistentSource) update(f *flight) outcome {
+	o := outcome{memo: f.memo}
+	fail := func(err error) outcome {
+		o.err = err
+		return o
 	}
-	exp := tok.Expiry.Round(0)
-	c.refreshAt = nanos(exp.Add(-s.early))
-	if s.ahead > 0 && tok.RefreshToken != "" { // without a refresh token, only a new authorization helps
-		ahead := s.ahead
-		if life := time.Duration(tok.ExpiresIn) * time.Second; tok.ExpiresIn > 0 && ahead > life/2 {
-			ahead = life / 2
-		}
-		if stale := nanos(exp.Add(-ahead)); stale < c.refreshAt {
-			c.staleAt = stale
-		}
-	}
-	return c
-}
-
-// cache publishes tok for the hot path.
-func (s *persistentSource) cache(tok *oauth2.Token) { s.state.Store(s.cached(tok)) }
-
-// update is the slow path. It adopts a stored token that needs no refresh,
-// read first without the store's lock; otherwise, under the lock, it saves
-// a pending token, reloads, adopts or refreshes, and saves. prev is the
-// cached state when the flight began; a background flight refreshes a
-// token that is stale, a caller's flight one that can no longer be handed
-// out.
-func (s *persistentSource) update(prev *cachedToken, background bool) outcome {
 	if s.conf == nil {
-		return outcome{err: errors.New("ultracart: PersistentTokenSource needs an oauth2.Config")}
+		return fail(errors.New("ultracart: PersistentTokenSource needs an oauth2.Config"))
 	}
 	if s.store == nil {
-		return outcome{err: errors.New("ultracart: PersistentTokenSource needs a TokenStore")}
+		return fail(errors.New("ultracart: PersistentTokenSource needs a TokenStore"))
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
 	defer cancel()
 	// rejected is the access token the REST API rejected, if any: it is
 	// not handed out again, even when the store still holds it.
 	var rejected string
-	if prev != nil && prev.rejected {
-		rejected = prev.tok.AccessToken
+	if f.rejected {
+		rejected = f.prev.AccessToken
 	}
-	now := s.nowNanos()
+	now := s.now()
 	adoptable := func(tok *oauth2.Token) bool {
-		if tok.AccessToken == "" || tok.AccessToken == rejected {
-			return false
-		}
-		c := s.cached(tok)
-		return c.usable(now) && (!background || !c.stale(now))
+		return tok.AccessToken != "" && tok.AccessToken != rejected &&
+			s.usable(tok, now) && (!f.background || !s.stale(tok, now))
 	}
 	adopt := func(tok *oauth2.Token) outcome {
-		s.cache(tok)
-		return outcome{tok: tok, adopted: prev == nil || tok.AccessToken != prev.tok.AccessToken}
+		o.tok, o.adopted = tok, f.prev == nil || tok.AccessToken != f.prev.AccessToken
+		return o
+	}
+	// A refresh token UltraCart refused stays refused: its verdict is
+	// returned again, without a token request, until the store holds
+	// another grant.
+	refused := func(tok *oauth2.Token) bool {
+		o.known = o.refused != "" && tok.RefreshToken == o.refused
+		return o.known
 	}
 
 	l, locker := s.store.(Locker)
-	if locker && s.unsaved == nil {
+	if locker && o.pending == nil {
 		// Most flights of a process that shares its store find there the
 		// token another process saved: take it without queueing for the
 		// lock. Anything else is decided under the lock.
 		stored, err := s.store.Load(ctx)
-		if err == nil && stored != nil && adoptable(stored) {
-			return adopt(stored)
+		if err == nil && stored != nil {
+			if adoptable(stored) {
+				return adopt(stored)
+			}
+			if refused(stored) {
+				return fail(o.refusal)
+			}
 		}
 	}
 	if locker {
@@ -377,62 +386,72 @@ func (s *persistentSource) update(prev *cachedToken, background bool) outcome {
 			if ctx.Err() != nil {
 				// A timeout: worth a retry, like a token request that timed
 				// out, so an *Error whose Temporary reports true.
-				return outcome{err: &Error{Description: "waiting for the token store's lock timed out", Err: err}}
+				return fail(&Error{Description: "waiting for the token store's lock timed out", Err: err})
 			}
-			return outcome{err: chain("waiting for the token store's lock", err)}
+			return fail(chain("waiting for the token store's lock", err))
 		}
 		defer unlock()
 	}
 
 	stored, loadErr := s.store.Load(ctx)
-	pendingSaved := false // the token a failed save left pending is saved now
-	if s.unsaved != nil {
+	if o.pending != nil {
 		switch {
 		case errors.Is(loadErr, ErrNoToken):
 			// The store was emptied since (the merchant logged out, the
 			// grant was revoked): saving the pending token would bring back
 			// a grant the user ended.
-			s.unsaved, s.unsavedBase = nil, ""
-			return outcome{err: chain("the token store was emptied while a rotated refresh token waited to be saved, so that token was dropped", loadErr)}
-		case loadErr == nil && stored != nil && stored.RefreshToken != s.unsavedBase:
+			o.pending, o.pendingBase = nil, ""
+			return fail(chain("the token store was emptied while a rotated refresh token waited to be saved, so that token was dropped", loadErr))
+		case loadErr == nil && stored != nil && stored.RefreshToken != o.pendingBase:
 			// Someone saved another grant (a new authorization) since: it
 			// wins over the pending token.
-			s.unsaved, s.unsavedBase = nil, ""
+			o.pending, o.pendingBase = nil, ""
 		default:
-			tok := s.unsaved
+			tok := o.pending
 			if err := s.store.Save(ctx, tok); err != nil {
-				return outcome{err: chain("the rotated refresh token could not be saved", ErrPersist, err)}
+				return fail(chain("the rotated refresh token could not be saved", ErrPersist, err))
 			}
-			s.unsaved, s.unsavedBase = nil, ""
-			stored, loadErr, pendingSaved = tok, nil, true
+			o.pending, o.pendingBase = nil, ""
+			o.tok, o.rotated, o.saved = tok, true, true
+			if adoptable(tok) {
+				return o
+			}
+			o.tok = nil
+			stored, loadErr = tok, nil
 		}
 	}
 	if loadErr != nil {
 		if errors.Is(loadErr, ErrNoToken) {
-			return outcome{err: loadErr}
+			return fail(loadErr)
 		}
-		return outcome{err: chain("loading the stored token", loadErr)}
+		return fail(chain("loading the stored token", loadErr))
 	}
 	if stored == nil {
-		return outcome{err: errors.New("ultracart: the token store returned no token and no error")}
+		return fail(errors.New("ultracart: the token store returned no token and no error"))
 	}
 	if adoptable(stored) {
-		if pendingSaved {
-			s.cache(stored)
-			return outcome{tok: stored, rotated: true, saved: true}
-		}
 		return adopt(stored)
 	}
+	if refused(stored) {
+		return fail(o.refusal)
+	}
+	o.refused, o.refusal = "", nil
 	if stored.RefreshToken == "" {
 		if rejected != "" {
-			return outcome{err: authorizeAgainError("ultracart: the stored token was rejected and has no refresh token; run the authorization flow again")}
+			return fail(authorizeAgainError("ultracart: the stored token was rejected and has no refresh token; run the authorization flow again"))
 		}
-		return outcome{err: authorizeAgainError("ultracart: the stored token has expired and has no refresh token; run the authorization flow again")}
+		return fail(authorizeAgainError("ultracart: the stored token has expired and has no refresh token; run the authorization flow again"))
 	}
 
-	tok, err := refresh(ctx, s.conf, stored.RefreshToken)
+	reqCtx, cancelReq := context.WithTimeout(s.ctx, s.timeout)
+	defer cancelReq()
+	tok, err := refresh(reqCtx, s.conf, stored.RefreshToken)
+	o.attempted = true
 	if err != nil {
-		return outcome{err: err, attempted: true}
+		if errors.Is(err, ErrInvalidGrant) {
+			o.refused, o.refusal = stored.RefreshToken, err
+		}
+		return fail(err)
 	}
 	if tok.RefreshToken == "" {
 		// Keep the refresh token, without writing into a token that
@@ -441,17 +460,18 @@ func (s *persistentSource) update(prev *cachedToken, background bool) outcome {
 		t.RefreshToken = stored.RefreshToken
 		tok = &t
 	}
-	rotated := tok.RefreshToken != stored.RefreshToken
-	if err := s.store.Save(ctx, tok); err != nil {
-		if rotated {
-			s.unsaved, s.unsavedBase = tok, stored.RefreshToken
-			return outcome{err: chain("the rotated refresh token could not be saved", ErrPersist, err), attempted: true, rotated: true}
-		}
-		// The stored refresh token still works: nothing is lost, and the
-		// next refresh saves again.
+	o.rotated = tok.RefreshToken != stored.RefreshToken
+	saveCtx, cancelSave := context.WithTimeout(s.ctx, s.timeout)
+	defer cancelSave()
+	if err := s.store.Save(saveCtx, tok); err != nil && o.rotated {
+		o.pending, o.pendingBase = tok, stored.RefreshToken
+		return fail(chain("the rotated refresh token could not be saved", ErrPersist, err))
 	}
-	s.cache(tok)
-	return outcome{tok: tok, attempted: true, rotated: rotated}
+	// A failed save of a token whose refresh token did not change loses
+	// nothing: the stored refresh token still works, and the next refresh
+	// saves again.
+	o.tok = tok
+	return o
 }
 
 // refresh redeems refreshToken for a new token through conf, in UltraCart's

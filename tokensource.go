@@ -17,8 +17,9 @@ package ultracart
 //     processes, a store that implements [Locker] ([FileStore] does) is locked
 //     around "load, refresh if still needed, save", so a process adopts the
 //     token another one saved instead of refreshing it again;
-//   - a failed refresh leaves the store as it was, and the next call tries
-//     again;
+//   - a failed refresh leaves the store as it was; a later call tries
+//     again, after a pause when UltraCart failed to answer, and never with
+//     a refresh token UltraCart refused;
 //   - a token that nears its expiry is refreshed in the background while
 //     callers keep using it, so that no request waits for a refresh.
 //
@@ -68,6 +69,15 @@ type Locker interface {
 // with the stored refresh token. A rejection of any other token changes
 // nothing, so that many callers rejected with the same token make one
 // refresh. Invalidate must be safe for concurrent use.
+//
+// A PersistentTokenSource bounds the refreshes that rejections cause, for a
+// REST resource that rejects every token (a permission the merchant
+// removed, a proxy, a wrong URL): once it replaced a rejected token, it
+// ignores rejections of the replacement, obtained moments ago, until the
+// REST API has accepted it (the client's retry succeeded) or a pause has
+// passed: 1 s, doubling with each replacement in a row, up to a minute.
+// Meanwhile the client's rejected requests fail with their 401, an error
+// matching [ErrInvalidToken].
 type Invalidator interface {
 	Invalidate(t *oauth2.Token)
 }
@@ -101,10 +111,6 @@ const DefaultExpiryDelta = 10 * time.Second
 // an expires_in), the window is at most half that lifetime.
 // [PersistentOptions.RefreshAhead] changes it.
 const DefaultRefreshAhead = 5 * time.Minute
-
-// refreshTimeout bounds one refresh: waiting for the store's lock, loading,
-// the token request and saving.
-const refreshTimeout = 30 * time.Second
 
 // PersistentOptions are the settings of [PersistentTokenSourceWithOptions]:
 // the early window (EarlyExpiry, [DefaultExpiryDelta] when zero), the
@@ -181,14 +187,21 @@ type RefreshEvent struct {
 //
 // The first call to Token loads the token; with an empty store it fails
 // with an error matching [ErrNoToken]. While the token is valid, Token
-// returns it without touching the store or the network, without a lock and
-// without waiting. A failed refresh leaves the store untouched, and a later
-// call tries again:
+// returns it without touching the store or the network and without
+// waiting. A failed refresh leaves the store untouched, and a later call
+// tries again:
 //
 //   - an error matching [ErrInvalidGrant] means the merchant must authorize
-//     the application again;
+//     the application again. The source remembers UltraCart's verdict on
+//     that refresh token: until the store holds another grant (a new
+//     authorization), each call reads the store and returns the same error,
+//     without presenting the dead refresh token again;
 //   - an [*Error] whose [Error.Temporary] method reports true (408, 429, 5xx,
-//     a timeout or a connection that broke) is worth a later retry;
+//     a timeout or a connection that broke) is worth a later retry. A
+//     failed token request starts a pause of 1 second, doubling with each
+//     failure in a row up to a minute: during it, callers that must wait
+//     get that error at once, and the first call after it tries again, so
+//     that an endpoint that is down is not asked by every request;
 //   - an error matching [ErrPersist] means the new refresh token could not
 //     be saved: the source keeps it, and the next one saves it first,
 //     without a second request. When the refresh token did not change, a
@@ -209,11 +222,10 @@ type RefreshEvent struct {
 // being killed then, and when UltraCart has already rotated the refresh
 // token, the new one is lost.
 //
-// A failed background refresh is tried again by a later call, after a pause
-// of 2 seconds that doubles with each failure up to a minute, so that an
-// endpoint that is down is not asked by every request; its error reaches
-// callers only once the token can no longer be handed out. No goroutine,
-// timer or connection exists for a source that is not refreshing.
+// A failed background refresh is followed by the same pause before the next
+// one starts; its error reaches callers only once the token can no longer
+// be handed out. No goroutine, timer or connection exists for a source that
+// is not refreshing.
 //
 // Every refresh, in the background or not, first reads the store without
 // locking it, and adopts a token that another process saved if it needs no
@@ -223,7 +235,13 @@ type RefreshEvent struct {
 //
 // Refreshes run on [context.WithoutCancel](ctx): they keep ctx's values, such
 // as the [oauth2.HTTPClient] client, but not its cancellation, so ctx may be
-// a request's context. Each refresh, lock wait included, takes at most 30 s.
+// a request's context. Each of the three steps of a refresh has a budget of
+// its own, 30 s: waiting for the store (its lock and its loads), which may
+// time out, but only before the token request is sent; the token request,
+// whose answer is awaited for its whole budget however long the wait was;
+// and the save of the token it brought. So a token UltraCart sent is never
+// thrown away for a deadline spent queueing: that would be a grant lost. A
+// refresh takes at most 90 s in all. This holds for every store.
 //
 // A token whose expiry is unknown (UltraCart sent an empty or unparseable
 // expires_in) is used until the REST API rejects it. The source implements

@@ -45,8 +45,10 @@ var errNoMerchant = errors.New("ultracart: Merchants needs a merchant key; the e
 // A source that nobody used for [MerchantIdleTimeout] is dropped, cached
 // token and all, and built again from store(merchant) on the next use:
 // memory grows with the merchants used in the last MerchantIdleTimeout, not
-// with all the merchants ever used. That loses nothing, since every token
-// the source got is in its store. Dropped sources are looked for at most
+// with all the merchants ever used. Only a source that holds nothing its
+// store lacks is dropped: one that runs a refresh, or keeps a rotated
+// refresh token that a failed save left pending ([ErrPersist]), stays until
+// the store has that token. Dropped sources are looked for at most
 // every quarter of MerchantIdleTimeout, by the calls of
 // [Merchants.TokenSource], [Merchants.Client] and the sources' Token
 // methods; nothing runs in the background.
@@ -196,9 +198,8 @@ func (m *Merchants) add(merchant string, now int64) *merchantEntry {
 	return e
 }
 
-// sweep drops the entries unused for m.idle. An entry is used from the
-// moment its Token call starts, and a refresh takes at most refreshTimeout,
-// far less than m.idle, so a dropped entry runs no refresh.
+// sweep drops the entries unused for m.idle whose source holds nothing its
+// store lacks (see persistentSource.idle).
 func (m *Merchants) sweep(now int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -206,7 +207,7 @@ func (m *Merchants) sweep(now int64) {
 		return // another caller swept meanwhile
 	}
 	for k, e := range m.entries {
-		if now-e.used.Load() > int64(m.idle) {
+		if now-e.used.Load() > int64(m.idle) && e.src.idle() {
 			delete(m.entries, k)
 		}
 	}
@@ -253,6 +254,12 @@ func (s *merchantSource) sharedToken() (*oauth2.Token, error) {
 // second 401 then reaches it.
 func (s *merchantSource) Invalidate(t *oauth2.Token) {
 	s.m.entry(s.merchant).src.Invalidate(t)
+}
+
+// accepted passes the acceptance of a replacement token on to the
+// merchant's live source (see acceptor).
+func (s *merchantSource) accepted(t *oauth2.Token) {
+	s.m.entry(s.merchant).src.accepted(t)
 }
 
 // failingSource is a token source that always fails with err.

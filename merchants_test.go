@@ -2,6 +2,7 @@ package ultracart
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"runtime"
@@ -349,4 +350,47 @@ func TestMerchantsOptions(t *testing.T) {
 	_, err = m.TokenSource("b").Token() // sweeps "a", idle for longer than IdleTimeout
 	require.ErrorIs(t, err, ErrNoToken)
 	assert.Equal(t, 1, m.len(), "a was dropped after IdleTimeout, not MerchantIdleTimeout")
+}
+
+// Issue 16, point 1: the idle sweep never drops a source that holds the
+// only copy of a rotated refresh token (a token a failed save left
+// pending); the merchant's next call saves it and goes on with it.
+func TestMerchantsIdleSweepKeepsPendingToken(t *testing.T) {
+	srv := ultracarttest.NewServer()
+	defer srv.Close()
+	old := srv.IssueToken("")
+	stored := newPSStore(expiredCopy(old))
+	stored.saveErrs = []error{errors.New("the database blinked")}
+	stores := newMStores()
+	stores.put("b", srv.IssueToken(""))
+	clock := newMClock()
+	conf := &oauth2.Config{ClientID: "merchants-test", Endpoint: srv.Endpoint()}
+	m := NewMerchants(context.Background(), conf, func(merchant string) TokenStore {
+		if merchant == "a" {
+			return stored
+		}
+		return stores.store(merchant)
+	})
+	m.now = clock.now
+
+	_, err := m.TokenSource("a").Token()
+	require.ErrorIs(t, err, ErrPersist)
+	require.Equal(t, 1, srv.Stats().Rotations)
+	clock.add(11 * time.Minute)
+	_, err = m.TokenSource("b").Token() // sweeps
+	require.NoError(t, err)
+
+	tok, err := m.TokenSource("a").Token()
+	require.NoError(t, err, "the merchant must not authorize again")
+	assert.Equal(t, tok.RefreshToken, stored.stored(t).RefreshToken, "the pending token is saved")
+	assert.NotEqual(t, old.RefreshToken, tok.RefreshToken)
+	assert.Equal(t, 1, srv.Stats().Refresh, "no second refresh")
+	assert.Zero(t, srv.Stats().InvalidGrant)
+
+	// Once saved, the source holds nothing the store lacks: it is dropped.
+	clock.add(11 * time.Minute)
+	m.nextSweep.Store(0)
+	_, err = m.TokenSource("b").Token()
+	require.NoError(t, err)
+	assert.Equal(t, 1, m.len())
 }

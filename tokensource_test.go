@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -1448,4 +1449,95 @@ func TestPersistentTokenSourceDownEndpointAskedOncePerPause(t *testing.T) {
 	tok, err := src.Token()
 	require.NoError(t, err)
 	assert.Equal(t, tok.AccessToken, store.stored(t).AccessToken)
+}
+
+// psSlowStore is a MemoryStore whose Lock and Save first take their time,
+// or give up when ctx ends first.
+type psSlowStore struct {
+	*MemoryStore
+	lockWait, saveWait time.Duration
+}
+
+func psTakeTime(ctx context.Context, d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *psSlowStore) Lock(ctx context.Context) (func(), error) {
+	if err := psTakeTime(ctx, s.lockWait); err != nil {
+		return nil, err
+	}
+	return s.MemoryStore.Lock(ctx)
+}
+
+func (s *psSlowStore) Save(ctx context.Context, t *oauth2.Token) error {
+	if err := psTakeTime(ctx, s.saveWait); err != nil {
+		return err
+	}
+	return s.MemoryStore.Save(ctx, t)
+}
+
+// psSlowEndpoint is a token endpoint that answers with a new token after
+// wait, unless the request gives up first.
+type psSlowEndpoint struct {
+	wait time.Duration
+	n    atomic.Int32
+}
+
+func (e *psSlowEndpoint) RoundTrip(r *http.Request) (*http.Response, error) {
+	e.n.Add(1)
+	if err := psTakeTime(r.Context(), e.wait); err != nil {
+		return nil, err
+	}
+	return (&psCannedTransport{}).RoundTrip(r)
+}
+
+// Issue 18, "the token request has its own budget": waiting for the
+// store's lock may time out, but only before the token request is sent;
+// the request then has its whole budget, and the token it brings is saved,
+// however long the wait was. Time is the synctest bubble's.
+func TestPersistentTokenSourceTokenRequestHasItsOwnBudget(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		lock, request, save time.Duration
+		wantRequests        int32
+		wantErr             bool
+	}{
+		{name: "a long wait for the lock, then a slow endpoint", lock: 29 * time.Second, request: 20 * time.Second, wantRequests: 1},
+		{name: "every step takes most of its budget", lock: 29 * time.Second, request: 29 * time.Second, save: 29 * time.Second, wantRequests: 1},
+		{name: "the lock comes too late: no request", lock: 31 * time.Second, wantErr: true},
+		{name: "the endpoint answers too late", request: 31 * time.Second, wantRequests: 1, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				old := &oauth2.Token{AccessToken: "at-1", RefreshToken: "rt-1", Expiry: time.Now().Add(-time.Hour)}
+				store := &psSlowStore{MemoryStore: NewMemoryStore(old), lockWait: tc.lock, saveWait: tc.save}
+				ep := &psSlowEndpoint{wait: tc.request}
+				ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: ep})
+				conf := &oauth2.Config{ClientID: psClientID, Endpoint: EndpointAt("http://127.0.0.1:9/rest/v2")}
+				src := newPersistentSource(ctx, conf, store, nil)
+
+				start := time.Now()
+				tok, err := src.Token()
+				assert.Equal(t, tc.wantRequests, ep.n.Load())
+				saved, lerr := store.Load(context.Background())
+				require.NoError(t, lerr)
+				if tc.wantErr {
+					var e *Error
+					require.ErrorAs(t, err, &e)
+					assert.True(t, e.Temporary(), "a timeout is worth a retry")
+					assert.Equal(t, old.RefreshToken, saved.RefreshToken)
+					return
+				}
+				require.NoError(t, err)
+				assert.Equal(t, "at-2", tok.AccessToken)
+				assert.Equal(t, "rt-2", saved.RefreshToken, "the token UltraCart sent is saved")
+				assert.Equal(t, tc.lock+tc.request+tc.save, time.Since(start))
+			})
+		})
+	}
 }

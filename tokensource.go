@@ -258,16 +258,6 @@ func PersistentTokenSource(ctx context.Context, conf *oauth2.Config, store Token
 	return newPersistentSource(ctx, conf, store, nil)
 }
 
-// PersistentTokenSourceWithExpiry is [PersistentTokenSource] with another
-// early window: the token is refreshed earlyExpiry before its Expiry. As in
-// [oauth2.ReuseTokenSourceWithExpiry], a zero earlyExpiry means
-// [DefaultExpiryDelta] and a negative one is used as given: the token is then
-// used for -earlyExpiry past its Expiry. It is
-// [PersistentTokenSourceWithOptions] with [PersistentOptions.EarlyExpiry] set.
-func PersistentTokenSourceWithExpiry(ctx context.Context, conf *oauth2.Config, store TokenStore, earlyExpiry time.Duration) oauth2.TokenSource {
-	return newPersistentSource(ctx, conf, store, &PersistentOptions{EarlyExpiry: earlyExpiry})
-}
-
 // PersistentTokenSourceWithOptions is [PersistentTokenSource] with the
 // settings of opts (see [PersistentOptions]); a nil opts gives
 // PersistentTokenSource. For instance, a

@@ -283,7 +283,7 @@ func TestPersistentTokenSourceExpiryWindow(t *testing.T) {
 			if tc.early == 0 {
 				src = PersistentTokenSource(context.Background(), psConfig(srv), store).(*persistentSource)
 			} else {
-				src = PersistentTokenSourceWithExpiry(context.Background(), psConfig(srv), store, tc.early).(*persistentSource)
+				src = PersistentTokenSourceWithOptions(context.Background(), psConfig(srv), store, &PersistentOptions{EarlyExpiry: tc.early}).(*persistentSource)
 			}
 			src.now = clock.now
 

@@ -294,33 +294,6 @@ func TestMerchantsMemory(t *testing.T) {
 	runtime.KeepAlive(stores)
 }
 
-// A token the REST API rejects is replaced through a merchant's client as
-// through NewClient's: the handle Merchants gives out passes the rejection
-// on to the merchant's source, which refreshes once, and the request is
-// retried.
-func TestMerchantsClientRecoversRejectedToken(t *testing.T) {
-	srv := ultracarttest.NewServer()
-	defer srv.Close()
-	stores := newMStores()
-	stores.put("alpha", srv.IssueToken(""))
-	m := newTestMerchants(srv, stores, newMClock())
-	c := m.Client("alpha")
-	_, ok := m.TokenSource("alpha").(Invalidator)
-	require.True(t, ok, "a merchant's source is an Invalidator")
-
-	srv.ExpireAccessTokens()
-	resp, err := c.Get(srv.URL + ultracarttest.ItemsPath)
-	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusOK, resp.StatusCode, "rejected, refreshed, retried")
-	assert.Equal(t, 1, srv.Stats().Refresh)
-	stored, err := stores.store("alpha").Load(context.Background())
-	require.NoError(t, err)
-	req, ok := srv.LastRequest(ultracarttest.ItemsPath)
-	require.True(t, ok)
-	assert.Equal(t, "Bearer "+stored.AccessToken, req.Header.Get("Authorization"), "the retry carried the saved token")
-}
-
 func TestMerchantsOptions(t *testing.T) {
 	srv := ultracarttest.NewServer()
 	defer srv.Close()

@@ -56,7 +56,8 @@ import (
 // removed, a proxy, a wrong URL): once it replaced a rejected token, it
 // ignores rejections of the replacement, obtained moments ago, until the
 // REST API has accepted it (the client's retry succeeded) or a pause has
-// passed: 1 s, doubling with each replacement in a row, up to a minute.
+// passed: 1 s, doubling with each replacement in a row, up to a minute. It
+// ignores them likewise during the pause that follows a failed refresh.
 // Meanwhile the client's rejected requests fail with their 401, an error
 // matching [ErrInvalidToken].
 type Invalidator interface {

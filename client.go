@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 
 	"golang.org/x/oauth2"
 )
@@ -152,17 +153,23 @@ func rejection(resp *http.Response) error {
 	return err
 }
 
-// authorized returns a copy of req that carries tok.
+// authorized returns a copy of req that carries tok. As in x/oauth2's
+// transport, only the headers are copied deeply: they are all it changes.
 func (t *bearerTransport) authorized(req *http.Request, tok *oauth2.Token) *http.Request {
-	req2 := req.Clone(req.Context())
+	req2 := new(http.Request)
+	*req2 = *req
+	req2.Header = make(http.Header, len(req.Header)+2)
+	for k, v := range req.Header {
+		req2.Header[k] = slices.Clone(v)
+	}
 	tok.SetAuthHeader(req2)
 	return req2
 }
 
 // send adds the version header and sends req through the base transport.
 func (t *bearerTransport) send(req *http.Request) (*http.Response, error) {
-	if req.Header.Get(APIVersionHeader) == "" {
-		req.Header.Set(APIVersionHeader, APIVersion)
+	if len(req.Header[apiVersionKey]) == 0 {
+		req.Header[apiVersionKey] = apiVersionValue // see transport.go
 	}
 	base := t.base
 	if base == nil {

@@ -151,8 +151,9 @@ type RefreshEvent struct {
 // store, refreshes it through conf before it expires, and saves every new
 // token to store before handing it out, so that a refresh token UltraCart
 // rotated survives a restart. However many goroutines ask, one refresh runs
-// at a time, and those that wait get its token or its error; with a store that implements [Locker], such as [FileStore],
-// processes that share the store make one refresh per expiry. A zero
+// at a time, and those that wait get its token or its error; with a store
+// that implements [Locker], such as [FileStore], processes that share the
+// store make one refresh per expiry. A zero
 // conf.Endpoint means [Endpoint]; the token requests speak UltraCart's
 // dialect, and their errors are [*Error] values.
 //
@@ -169,8 +170,9 @@ type RefreshEvent struct {
 //     without presenting the dead refresh token again;
 //   - an [*Error] whose [Error.Temporary] method reports true (408, 429, 5xx,
 //     a timeout or a connection that broke) is worth a later retry. A
-//     failed token request starts a pause of 1 second, doubling with each
-//     failure in a row up to a minute: during it, callers that must wait
+//     token request that fails (other than with invalid_grant) starts a
+//     pause of 1 second, doubling with each failure in a row up to a
+//     minute: during it, callers that must wait
 //     get that error at once, and the first call after it tries again, so
 //     that an endpoint that is down is not asked by every request;
 //   - an error matching [ErrPersist] means the new refresh token could not
@@ -199,8 +201,8 @@ type RefreshEvent struct {
 // is not refreshing.
 //
 // Every refresh, in the background or not, first reads the store without
-// locking it, and adopts a token that another process saved if it needs no
-// refresh. Only otherwise, when store implements Locker, it locks the store,
+// locking it (unless a token waits to be saved), and adopts a token that
+// another process saved if it needs no refresh. Only otherwise, when store implements Locker, it locks the store,
 // reloads the token, adopts one that another process saved in the meantime
 // or else refreshes, saves and unlocks.
 //

@@ -349,38 +349,26 @@ type flight struct {
 	err  error
 }
 
-// times returns when tok turns stale (due for a background refresh) and
-// when it is no longer handed out (callers wait for a refresh); a zero time
-// means never. As in x/oauth2, a token is still good at the very instant
-// its early window begins, and the expiry is read on the wall clock.
-func (s *persistentSource) times(tok *oauth2.Token) (stale, end time.Time) {
+// check reports whether tok can be handed out at now (usable) and whether
+// it needs no background refresh yet (fresh). As in x/oauth2, a token is
+// still good at the very instant its early window begins, and the expiry is
+// read on the wall clock.
+func (s *persistentSource) check(tok *oauth2.Token, now time.Time) (usable, fresh bool) {
 	if tok.Expiry.IsZero() {
-		return // the expiry is unknown: used until the REST API rejects it
+		return true, true // the expiry is unknown: used until the REST API rejects it
 	}
 	exp := tok.Expiry.Round(0)
-	end = exp.Add(-s.early)
-	if s.ahead > 0 && tok.RefreshToken != "" { // without a refresh token, only a new authorization helps
-		ahead := s.ahead
-		if life := time.Duration(tok.ExpiresIn) * time.Second; tok.ExpiresIn > 0 && ahead > life/2 {
-			ahead = life / 2
-		}
-		if st := exp.Add(-ahead); st.Before(end) {
-			stale = st
-		}
+	if now.After(exp.Add(-s.early)) {
+		return false, false
 	}
-	return stale, end
-}
-
-// usable reports whether tok can be handed out at now.
-func (s *persistentSource) usable(tok *oauth2.Token, now time.Time) bool {
-	_, end := s.times(tok)
-	return end.IsZero() || !now.After(end)
-}
-
-// stale reports whether tok is due for a background refresh at now.
-func (s *persistentSource) stale(tok *oauth2.Token, now time.Time) bool {
-	stale, _ := s.times(tok)
-	return !stale.IsZero() && now.After(stale)
+	if s.ahead <= 0 || tok.RefreshToken == "" { // without a refresh token, only a new authorization helps
+		return true, true
+	}
+	ahead := s.ahead
+	if life := time.Duration(tok.ExpiresIn) * time.Second; tok.ExpiresIn > 0 && ahead > life/2 {
+		ahead = life / 2
+	}
+	return true, !now.After(exp.Add(-ahead))
 }
 
 // Token returns a copy of the current token, loading or refreshing it when
@@ -404,12 +392,14 @@ func (s *persistentSource) Token() (*oauth2.Token, error) {
 func (s *persistentSource) sharedToken() (*oauth2.Token, error) {
 	now := s.now()
 	s.mu.Lock()
-	if tok := s.tok; tok != nil && !s.rejected && s.usable(tok, now) {
-		if s.flight == nil && s.stale(tok, now) && !now.Before(s.retryAt) {
-			go s.fly(s.startLocked(true))
+	if tok := s.tok; tok != nil && !s.rejected {
+		if usable, fresh := s.check(tok, now); usable {
+			if !fresh && s.flight == nil && !now.Before(s.retryAt) {
+				go s.fly(s.startLocked(true))
+			}
+			s.mu.Unlock()
+			return tok, nil
 		}
-		s.mu.Unlock()
-		return tok, nil
 	}
 	f := s.flight
 	if f == nil && s.lastErr != nil && now.Before(s.retryAt) {
@@ -492,8 +482,10 @@ func (s *persistentSource) land(f *flight, o outcome) {
 	now := s.now()
 	s.mu.Lock()
 	s.memo = o.memo
+	fresh := true
 	if o.tok != nil {
 		s.tok, s.rejected = o.tok, false
+		_, fresh = s.check(o.tok, now)
 	}
 	switch {
 	case o.err != nil && o.attempted && !errors.Is(o.err, ErrInvalidGrant) && !errors.Is(o.err, ErrPersist):
@@ -504,7 +496,7 @@ func (s *persistentSource) land(f *flight, o outcome) {
 		// A token that replaced a rejected one, or one that is stale
 		// already (short-lived tokens, or clocks that disagree), is not
 		// replaced again before the pause ends.
-		o.err == nil && (f.rejected || f.background && s.stale(o.tok, now)):
+		o.err == nil && (f.rejected || f.background && !fresh):
 		s.pauseLocked(now, nil)
 	case o.err == nil:
 		s.failures, s.retryAt, s.lastErr = 0, time.Time{}, nil
@@ -594,8 +586,8 @@ func (s *persistentSource) update(f *flight) outcome {
 	}
 	now := s.now()
 	adoptable := func(tok *oauth2.Token) bool {
-		return tok.AccessToken != "" && tok.AccessToken != rejected &&
-			s.usable(tok, now) && (!f.background || !s.stale(tok, now))
+		usable, fresh := s.check(tok, now)
+		return tok.AccessToken != "" && tok.AccessToken != rejected && usable && (fresh || !f.background)
 	}
 	adopt := func(tok *oauth2.Token) outcome {
 		o.tok, o.adopted = tok, f.prev == nil || tok.AccessToken != f.prev.AccessToken

@@ -457,6 +457,26 @@ var recoveringClients = []struct {
 		conf := &ultracart.Config{Config: *recoveryConfig(srv)}
 		return conf.Client(context.Background(), tok)
 	}, false},
+	{"4 sources over one store", func(t *testing.T, srv *ultracarttest.Server, store ultracart.TokenStore, tok *oauth2.Token) *http.Client {
+		require.NoError(t, store.Save(context.Background(), tok))
+		ctx := context.Background()
+		var clients roundRobin
+		for range 4 {
+			clients.clients = append(clients.clients, ultracart.NewClient(ctx, ultracart.PersistentTokenSource(ctx, recoveryConfig(srv), store)))
+		}
+		return &http.Client{Transport: &clients}
+	}, true},
+}
+
+// roundRobin sends each request through the next of its clients, as the
+// processes (or sources) that share a store would.
+type roundRobin struct {
+	clients []*http.Client
+	n       atomic.Int32
+}
+
+func (r *roundRobin) RoundTrip(req *http.Request) (*http.Response, error) {
+	return r.clients[int(r.n.Add(1))%len(r.clients)].Transport.RoundTrip(req)
 }
 
 func recoveryConfig(srv *ultracarttest.Server) *oauth2.Config {
@@ -496,15 +516,21 @@ func TestNewClientRecoversRejectedToken(t *testing.T) {
 		name        string
 		unknownLife bool // the token came with an empty expires_in
 		ownsStore   bool // the case needs a client over the store
+		callers     int  // goroutines that make the request at once; 0 means 1
 		// kill makes the token the client holds unusable, given the
 		// store; it returns the access token the retry must carry, if
 		// known.
 		kill        func(t *testing.T, srv *ultracarttest.Server, store ultracart.TokenStore) string
 		wantErr     error
 		wantRefresh int
-		wantAPI     int
+		wantAPI     int // checked with one caller
 	}{
 		{name: "token ended early: refreshed, retried", wantRefresh: 1, wantAPI: 2,
+			kill: func(t *testing.T, srv *ultracarttest.Server, _ ultracart.TokenStore) string {
+				srv.ExpireAccessTokens()
+				return ""
+			}},
+		{name: "64 callers rejected with one token: one refresh", callers: 64, wantRefresh: 1,
 			kill: func(t *testing.T, srv *ultracarttest.Server, _ ultracart.TokenStore) string {
 				srv.ExpireAccessTokens()
 				return ""
@@ -547,7 +573,7 @@ func TestNewClientRecoversRejectedToken(t *testing.T) {
 				}
 				store := ultracart.NewFileStore(filepath.Join(t.TempDir(), "token.json"))
 				client := kind.new(t, srv, store, tok)
-				for range 2 {
+				for range 4 { // every source of a kind has its token
 					status, err := recoveryGet(t, client, srv)
 					require.NoError(t, err)
 					require.Equal(t, http.StatusOK, status)
@@ -555,6 +581,22 @@ func TestNewClientRecoversRejectedToken(t *testing.T) {
 
 				want := tc.kill(t, srv, store)
 				before := srv.Stats()
+				if tc.callers > 1 {
+					start := make(chan struct{})
+					var wg sync.WaitGroup
+					for range tc.callers {
+						wg.Go(func() {
+							<-start
+							status, err := recoveryGet(t, client, srv)
+							assert.NoError(t, err)
+							assert.Equal(t, http.StatusOK, status)
+						})
+					}
+					close(start)
+					wg.Wait()
+					assert.Equal(t, tc.wantRefresh, srv.Stats().Refresh-before.Refresh, "refreshes")
+					return
+				}
 				status, err := recoveryGet(t, client, srv)
 				after := srv.Stats()
 				assert.Equal(t, tc.wantRefresh, after.Refresh-before.Refresh, "refreshes")

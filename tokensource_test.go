@@ -677,50 +677,6 @@ func TestPersistentTokenSourceInvalidate(t *testing.T) {
 	}
 }
 
-// Many goroutines over one or several sources that share a store, all
-// rejected with the same token: one refresh.
-func TestPersistentTokenSourceRejectedConcurrently(t *testing.T) {
-	for _, sources := range []int{1, 4} {
-		t.Run(fmt.Sprintf("sources=%d", sources), func(t *testing.T) {
-			srv := psServer(t)
-			store := newPSStore(srv.IssueToken(""))
-			var clients []*http.Client
-			for range sources {
-				src := newPersistentSource(context.Background(), psConfig(srv), store, nil)
-				clients = append(clients, NewClient(context.Background(), src))
-			}
-			srv.ExpireAccessTokens()
-			const goroutines = 64
-			statuses := make([]int, goroutines)
-			errs := make([]error, goroutines)
-			start := make(chan struct{})
-			var wg sync.WaitGroup
-			for i := range goroutines {
-				wg.Go(func() {
-					<-start
-					resp, err := clients[i%sources].Get(srv.URL + ultracarttest.ItemsPath)
-					if err != nil {
-						errs[i] = err
-						return
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					statuses[i] = resp.StatusCode
-				})
-			}
-			close(start)
-			wg.Wait()
-			for i := range goroutines {
-				require.NoError(t, errs[i])
-				assert.Equal(t, http.StatusOK, statuses[i])
-			}
-			st := srv.Stats()
-			assert.Equal(t, 1, st.Refresh, "one refresh for %d goroutines over %d sources", goroutines, sources)
-			t.Logf("%d goroutines over %d sources rejected with one token: %d refresh, %d API calls", goroutines, sources, st.Refresh, st.API)
-		})
-	}
-}
-
 func TestPersistentTokenSourcePersistFailureWithoutRotation(t *testing.T) {
 	srv := psServer(t)
 	srv.SetOptions(ultracarttest.Options{KeepRefreshTokens: true})

@@ -442,21 +442,22 @@ var recoveringClients = []struct {
 	name      string
 	new       func(t *testing.T, srv *ultracarttest.Server, store ultracart.TokenStore, tok *oauth2.Token) *http.Client
 	ownsStore bool // the client uses store, so a token saved there is seen
+	sources   int  // the sources behind the client
 }{
 	{"NewClient(PersistentTokenSource)", func(t *testing.T, srv *ultracarttest.Server, store ultracart.TokenStore, tok *oauth2.Token) *http.Client {
 		require.NoError(t, store.Save(context.Background(), tok))
 		ctx := context.Background()
 		return ultracart.NewClient(ctx, ultracart.PersistentTokenSource(ctx, recoveryConfig(srv), store))
-	}, true},
+	}, true, 1},
 	{"Merchants.Client", func(t *testing.T, srv *ultracarttest.Server, store ultracart.TokenStore, tok *oauth2.Token) *http.Client {
 		require.NoError(t, store.Save(context.Background(), tok))
 		m := ultracart.NewMerchants(context.Background(), recoveryConfig(srv), func(string) ultracart.TokenStore { return store })
 		return m.Client("alpha")
-	}, true},
+	}, true, 1},
 	{"Config.Client", func(t *testing.T, srv *ultracarttest.Server, _ ultracart.TokenStore, tok *oauth2.Token) *http.Client {
 		conf := &ultracart.Config{Config: *recoveryConfig(srv)}
 		return conf.Client(context.Background(), tok)
-	}, false},
+	}, false, 1},
 	{"4 sources over one store", func(t *testing.T, srv *ultracarttest.Server, store ultracart.TokenStore, tok *oauth2.Token) *http.Client {
 		require.NoError(t, store.Save(context.Background(), tok))
 		ctx := context.Background()
@@ -465,7 +466,7 @@ var recoveringClients = []struct {
 			clients.clients = append(clients.clients, ultracart.NewClient(ctx, ultracart.PersistentTokenSource(ctx, recoveryConfig(srv), store)))
 		}
 		return &http.Client{Transport: &clients}
-	}, true},
+	}, true, 4},
 }
 
 // roundRobin sends each request through the next of its clients, as the
@@ -516,37 +517,49 @@ func TestNewClientRecoversRejectedToken(t *testing.T) {
 		name        string
 		unknownLife bool // the token came with an empty expires_in
 		ownsStore   bool // the case needs a client over the store
+		oneSource   bool // the case needs a client over one source
 		callers     int  // goroutines that make the request at once; 0 means 1
-		// kill makes the token the client holds unusable, given the
-		// store; it returns the access token the retry must carry, if
-		// known.
-		kill        func(t *testing.T, srv *ultracarttest.Server, store ultracart.TokenStore) string
+		// kill makes the token the client holds unusable, with the
+		// store and the client; it returns the access token the retry
+		// must carry, if known.
+		kill        func(t *testing.T, srv *ultracarttest.Server, store ultracart.TokenStore, client *http.Client) string
 		wantErr     error
 		wantRefresh int
 		wantAPI     int // checked with one caller
 	}{
 		{name: "token ended early: refreshed, retried", wantRefresh: 1, wantAPI: 2,
-			kill: func(t *testing.T, srv *ultracarttest.Server, _ ultracart.TokenStore) string {
+			kill: func(t *testing.T, srv *ultracarttest.Server, _ ultracart.TokenStore, _ *http.Client) string {
 				srv.ExpireAccessTokens()
 				return ""
 			}},
 		{name: "64 callers rejected with one token: one refresh", callers: 64, wantRefresh: 1,
-			kill: func(t *testing.T, srv *ultracarttest.Server, _ ultracart.TokenStore) string {
+			kill: func(t *testing.T, srv *ultracarttest.Server, _ ultracart.TokenStore, _ *http.Client) string {
 				srv.ExpireAccessTokens()
 				return ""
 			}},
 		{name: "unknown expiry: used until rejected", unknownLife: true, wantRefresh: 1, wantAPI: 2,
-			kill: func(t *testing.T, srv *ultracarttest.Server, _ ultracart.TokenStore) string {
+			kill: func(t *testing.T, srv *ultracarttest.Server, _ ultracart.TokenStore, _ *http.Client) string {
 				srv.ExpireAccessTokens()
 				return ""
 			}},
 		{name: "grant revoked: authorize again", wantErr: ultracart.ErrInvalidGrant, wantRefresh: 1, wantAPI: 1,
-			kill: func(t *testing.T, srv *ultracarttest.Server, _ ultracart.TokenStore) string {
+			kill: func(t *testing.T, srv *ultracarttest.Server, _ ultracart.TokenStore, _ *http.Client) string {
+				require.NoError(t, ultracart.Revoke(context.Background(), recoveryConfig(srv), lastBearer(t, srv)))
+				return ""
+			}},
+		{name: "recovered, then revoked: authorize again", oneSource: true, wantErr: ultracart.ErrInvalidGrant, wantRefresh: 1, wantAPI: 1,
+			kill: func(t *testing.T, srv *ultracarttest.Server, _ ultracart.TokenStore, client *http.Client) string {
+				// The replacement token is accepted, which ends the pause
+				// after a replacement: the next rejection is acted on.
+				srv.ExpireAccessTokens()
+				status, err := recoveryGet(t, client, srv)
+				require.NoError(t, err)
+				require.Equal(t, http.StatusOK, status)
 				require.NoError(t, ultracart.Revoke(context.Background(), recoveryConfig(srv), lastBearer(t, srv)))
 				return ""
 			}},
 		{name: "a new login saved meanwhile: adopted", ownsStore: true, wantRefresh: 0, wantAPI: 2,
-			kill: func(t *testing.T, srv *ultracarttest.Server, store ultracart.TokenStore) string {
+			kill: func(t *testing.T, srv *ultracarttest.Server, store ultracart.TokenStore, _ *http.Client) string {
 				old, err := store.Load(context.Background())
 				require.NoError(t, err)
 				require.NoError(t, ultracart.Revoke(context.Background(), recoveryConfig(srv), old.RefreshToken))
@@ -556,7 +569,7 @@ func TestNewClientRecoversRejectedToken(t *testing.T) {
 			}},
 	} {
 		for _, kind := range recoveringClients {
-			if tc.ownsStore && !kind.ownsStore {
+			if tc.ownsStore && !kind.ownsStore || tc.oneSource && kind.sources > 1 {
 				continue
 			}
 			t.Run(tc.name+"/"+kind.name, func(t *testing.T) {
@@ -579,7 +592,7 @@ func TestNewClientRecoversRejectedToken(t *testing.T) {
 					require.Equal(t, http.StatusOK, status)
 				}
 
-				want := tc.kill(t, srv, store)
+				want := tc.kill(t, srv, store, client)
 				before := srv.Stats()
 				if tc.callers > 1 {
 					start := make(chan struct{})

@@ -168,8 +168,8 @@ func (t *bearerTransport) authorized(req *http.Request, tok *oauth2.Token) *http
 
 // send adds the version header and sends req through the base transport.
 func (t *bearerTransport) send(req *http.Request) (*http.Response, error) {
-	if len(req.Header[apiVersionKey]) == 0 {
-		req.Header[apiVersionKey] = apiVersionValue // see transport.go
+	if len(req.Header[versionKey]) == 0 {
+		req.Header[versionKey] = []string{APIVersion}
 	}
 	base := t.base
 	if base == nil {
@@ -177,6 +177,9 @@ func (t *bearerTransport) send(req *http.Request) (*http.Response, error) {
 	}
 	return base.RoundTrip(req)
 }
+
+// versionKey is APIVersionHeader as http.Header keys it.
+var versionKey = http.CanonicalHeaderKey(APIVersionHeader)
 
 // replayable reports whether req can be sent a second time.
 func replayable(req *http.Request) bool {

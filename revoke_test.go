@@ -3,7 +3,6 @@ package ultracart_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -131,41 +130,4 @@ func TestRevokeHonoursContext(t *testing.T) {
 	cctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: ct})
 	require.NoError(t, testConfig(ok.URL).Revoke(cctx, testAccessToken))
 	assert.EqualValues(t, 1, ct.n.Load())
-}
-
-func TestCheckResponse(t *testing.T) {
-	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/ok":
-			reply(200, `{"items":[]}`)(w, r)
-		case "/envelope":
-			reply(404, `{"error":{"developer_message":"no item","error_code":"404","object_id":"ITEM1"},"success":false}`, "UC-REST-ERROR", "Item not found")(w, r)
-		default:
-			reply(502, `<html>gateway `+testAccessToken+`</html>`, "Content-Type", "text/html")(w, r)
-		}
-	})
-	client := ultracart.NewClient(context.Background(), oauth2.StaticTokenSource(&oauth2.Token{AccessToken: testAccessToken}))
-	get := func(path string) *http.Response {
-		resp, err := client.Get(srv.URL + path)
-		require.NoError(t, err)
-		t.Cleanup(func() { resp.Body.Close() })
-		return resp
-	}
-	assert.NoError(t, ultracart.CheckResponse(get("/ok")))
-
-	resp := get("/envelope")
-	err := ultracart.CheckResponse(resp)
-	var e *ultracart.Error
-	require.ErrorAs(t, err, &e)
-	assert.Equal(t, ultracart.Error{StatusCode: 404, DeveloperMessage: "no item", ObjectID: "ITEM1", RESTError: "Item not found"}, *e)
-	assert.Equal(t, "ultracart: no item (HTTP 404)", err.Error())
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	assert.Contains(t, string(body), "no item", "the body can still be read")
-
-	err = ultracart.CheckResponse(get("/html"))
-	require.ErrorAs(t, err, &e)
-	assert.Equal(t, 502, e.StatusCode)
-	assert.True(t, e.Temporary())
-	assert.NotContains(t, err.Error(), testAccessToken, "the bearer token is redacted")
 }

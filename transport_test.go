@@ -1,70 +1,744 @@
-package ultracart
+package ultracart_test
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
-	"strconv"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+
+	"github.com/ultracart-go/ultracart"
+	"github.com/ultracart-go/ultracart/ultracarttest"
 )
 
-// TestDialectTransportRequest checks what the transport does with a token
-// call: the request it sends on carries the version header (the caller's
-// request unchanged); an RFC 6749 body comes back as it was and
-// UltraCart's with its expires_in as a number, with a length that fits; an
-// error comes back without the request's secrets.
-func TestDialectTransportRequest(t *testing.T) {
-	const rfc = `{"access_token":"at","token_type":"Bearer","refresh_token":"rt","expires_in":3600,"scope":"item_read"}`
-	for _, tc := range []struct {
-		name   string
-		status int
-		body   string
-		want   string // the body x/oauth2 gets; "" for an error
-	}{
-		{"rfc", http.StatusOK, rfc, rfc},
-		{"ultracart", http.StatusOK, `{"access_token":"at","expires_in":"3600","token_type":"bearer"}`, `{"access_token":"at","expires_in":3600,"token_type":"bearer"}`},
-		{"spaces in expires_in", http.StatusOK, `{"access_token":"at","expires_in":" 3600 "}`, `{"access_token":"at","expires_in":3600}`},
-		{"an error", http.StatusBadRequest, `{"error":"invalid_grant","error_description":"rt-secret is used"}`, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"rt-secret"}}.Encode()
-			req, err := http.NewRequest(http.MethodPost, "http://uc.test/rest/v2/oauth/token", strings.NewReader(form))
-			require.NoError(t, err)
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			var sent *http.Request
-			tr := &dialectTransport{base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
-				sent = r
-				return &http.Response{
-					StatusCode: tc.status, Status: strconv.Itoa(tc.status) + " " + http.StatusText(tc.status),
-					Header:        http.Header{"Content-Type": {"application/json"}, "Content-Length": {strconv.Itoa(len(tc.body))}},
-					ContentLength: int64(len(tc.body)),
-					Body:          io.NopCloser(strings.NewReader(tc.body)),
-					Request:       r,
-				}, nil
-			})}
-			resp, err := tr.RoundTrip(req)
-			require.NoError(t, err)
-			out, err := io.ReadAll(resp.Body)
-			require.NoError(t, err)
+// memServer serves requests in memory, with no network and no goroutine of
+// its own, so that a test can run in a synctest bubble, where a device poll
+// waits its interval at no cost. It records what it served. A handler that
+// panics with http.ErrAbortHandler drops the connection, as a server does:
+// the request fails with a connection reset.
+type memServer struct {
+	handler http.HandlerFunc
+	mu      sync.Mutex
+	reqs    []memRequest
+}
 
-			require.NotNil(t, sent)
-			assert.Empty(t, req.Header.Get(APIVersionHeader), "the caller's request is not changed")
-			assert.Equal(t, APIVersion, sent.Header.Get(APIVersionHeader))
-			assert.Equal(t, "application/x-www-form-urlencoded", sent.Header.Get("Content-Type"))
-			assert.Equal(t, strconv.Itoa(len(out)), resp.Header.Get("Content-Length"))
-			assert.Equal(t, int64(len(out)), resp.ContentLength)
-			assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
-			if tc.want == "" {
-				assert.NotContains(t, string(out), "rt-secret", "the error is redacted")
-				assert.Contains(t, string(out), "invalid_grant")
-				return
+// memRequest is one request as a memServer received it.
+type memRequest struct {
+	Method string
+	URL    *url.URL
+	Header http.Header
+	Form   url.Values // of the body; of the query for a GET
+}
+
+func newMemServer(handler http.HandlerFunc) *memServer { return &memServer{handler: handler} }
+
+func (m *memServer) RoundTrip(r *http.Request) (resp *http.Response, err error) {
+	var body []byte
+	if r.Body != nil {
+		body, _ = io.ReadAll(r.Body)
+		r.Body.Close()
+	}
+	form, _ := url.ParseQuery(string(body))
+	if r.Method == http.MethodGet {
+		form = r.URL.Query()
+	}
+	m.mu.Lock()
+	m.reqs = append(m.reqs, memRequest{r.Method, r.URL, r.Header.Clone(), form})
+	m.mu.Unlock()
+	defer func() {
+		if p := recover(); p == http.ErrAbortHandler {
+			resp, err = nil, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+		} else if p != nil {
+			panic(p)
+		}
+	}()
+	in := r.Clone(r.Context())
+	in.Body = io.NopCloser(bytes.NewReader(body))
+	rec := httptest.NewRecorder()
+	m.handler(rec, in)
+	resp = rec.Result()
+	resp.Request = r
+	return resp, nil
+}
+
+// ctx returns a context whose HTTP client is m.
+func (m *memServer) ctx() context.Context {
+	return context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: m})
+}
+
+func (m *memServer) requests() []memRequest {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]memRequest(nil), m.reqs...)
+}
+
+// TestDialectTransportKeepsRequest: the transport of NewContext sends on a
+// copy of a token request with the version header, leaving the caller's
+// request as it was (a RoundTripper must not change it), and gives back
+// the translated body with a Content-Length that fits it.
+func TestDialectTransportKeepsRequest(t *testing.T) {
+	srv := newMemServer(reply(200, `{"access_token":"at","expires_in":" 3600 "}`, "Content-Length", "42"))
+	client := ultracart.NewContext(srv.ctx()).Value(oauth2.HTTPClient).(*http.Client)
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {testRefreshToken}}.Encode()
+	req, err := http.NewRequest(http.MethodPost, "http://uc.test/rest/v2/oauth/token", strings.NewReader(form))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := client.Transport.RoundTrip(req)
+	require.NoError(t, err)
+	out, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"access_token":"at","expires_in":3600}`, string(out))
+	assert.Equal(t, fmt.Sprint(len(out)), resp.Header.Get("Content-Length"))
+	assert.Equal(t, int64(len(out)), resp.ContentLength)
+	assert.Empty(t, req.Header.Get(ultracart.APIVersionHeader), "the caller's request is not changed")
+	sent := srv.requests()
+	require.Len(t, sent, 1)
+	assert.Equal(t, ultracart.APIVersion, sent[0].Header.Get(ultracart.APIVersionHeader))
+	assert.Equal(t, testRefreshToken, sent[0].Form.Get("refresh_token"))
+}
+
+func TestErrors(t *testing.T) {
+	envelope := `{"error":{"developer_message":"dev msg","error_code":"401","more_info":"https://docs.example/e","object_id":"obj-1","user_message":"user msg"},"metadata":{},"success":false}`
+	tests := []struct {
+		name      string
+		status    int
+		body      string
+		headers   []string
+		want      ultracart.Error // Err is not compared
+		is        error
+		temporary bool
+		retrieve  bool // errors.As finds an *oauth2.RetrieveError
+	}{
+		{
+			name: "rfc 6749 at 400", status: 400,
+			body:    `{"error":"invalid_grant","error_description":"code expired","error_uri":"https://docs.example/g","expires_in":""}`,
+			headers: []string{"UC-REST-ERROR", "code expired"},
+			want:    ultracart.Error{StatusCode: 400, Code: "invalid_grant", Description: "code expired", URI: "https://docs.example/g", RESTError: "code expired"},
+			is:      ultracart.ErrInvalidGrant, retrieve: true,
+		},
+		{
+			name: "rfc 6749 at 200", status: 200,
+			body:     `{"error":"invalid_request","error_description":"missing code"}`,
+			want:     ultracart.Error{StatusCode: 200, Code: "invalid_request", Description: "missing code"},
+			is:       ultracart.ErrInvalidRequest,
+			retrieve: true,
+		},
+		{
+			name: "access_denied", status: 403,
+			body:     `{"error":"access_denied"}`,
+			want:     ultracart.Error{StatusCode: 403, Code: "access_denied"},
+			is:       ultracart.ErrAccessDenied,
+			retrieve: true,
+		},
+		{
+			name: "envelope at 401", status: 401, body: envelope,
+			headers:  []string{"UC-REST-ERROR", "rest error"},
+			want:     ultracart.Error{StatusCode: 401, DeveloperMessage: "dev msg", UserMessage: "user msg", MoreInfo: "https://docs.example/e", ObjectID: "obj-1", RESTError: "rest error"},
+			retrieve: true,
+		},
+		{
+			name: "envelope at 200", status: 200, body: envelope,
+			want:     ultracart.Error{StatusCode: 200, DeveloperMessage: "dev msg", UserMessage: "user msg", MoreInfo: "https://docs.example/e", ObjectID: "obj-1"},
+			retrieve: true,
+		},
+		{
+			name: "html at 200", status: 200,
+			body:     "<html>\n<body>Proxy   login</body></html>",
+			headers:  []string{"Content-Type", "text/html"},
+			want:     ultracart.Error{StatusCode: 200, Description: "unexpected response: <html> <body>Proxy login</body></html>"},
+			retrieve: true,
+		},
+		{
+			name: "html at 502", status: 502,
+			body:      "<html>bad gateway</html>",
+			headers:   []string{"Content-Type", "text/html"},
+			want:      ultracart.Error{StatusCode: 502, Description: "unexpected response: <html>bad gateway</html>"},
+			temporary: true, retrieve: true,
+		},
+		{
+			name: "empty body at 500", status: 500, body: "",
+			want:      ultracart.Error{StatusCode: 500, Description: "empty response"},
+			temporary: true, retrieve: true,
+		},
+		{
+			name: "429 with retry-after", status: 429, body: `{"error":"slow_down_please"}`,
+			headers:   []string{"Retry-After", "7"},
+			want:      ultracart.Error{StatusCode: 429, Code: "slow_down_please", RetryAfter: 7 * time.Second},
+			temporary: true, retrieve: true,
+		},
+		{
+			name: "408", status: 408, body: `{}`,
+			want:      ultracart.Error{StatusCode: 408},
+			temporary: true, retrieve: true,
+		},
+		{
+			name: "200 without access_token", status: 200, body: `{"token_type":"bearer","expires_in":"3600"}`,
+			want:     ultracart.Error{StatusCode: 200, Description: "malformed token response: no access_token"},
+			retrieve: true,
+		},
+		{
+			name: "200 with a numeric access_token", status: 200, body: `{"access_token":12}`,
+			want:     ultracart.Error{StatusCode: 200, Description: "malformed token response: no access_token"},
+			retrieve: true,
+		},
+		{
+			name: "body over 1 MiB", status: 200, body: `{"access_token":"a","pad":"` + strings.Repeat("x", 1<<20) + `"}`,
+			want:     ultracart.Error{StatusCode: 200, Description: "response body exceeds 1 MiB"},
+			retrieve: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newRecorder(t, reply(tt.status, tt.body, tt.headers...))
+			tok, err := testConfig(srv.URL).Exchange(context.Background(), testCode)
+			require.Error(t, err)
+			assert.Nil(t, tok)
+
+			var e *ultracart.Error
+			require.ErrorAs(t, err, &e)
+			got := *e
+			got.Err = nil
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, tt.temporary, e.Temporary())
+			assert.True(t, strings.HasPrefix(err.Error(), "ultracart: "), err.Error())
+			if tt.is != nil {
+				assert.ErrorIs(t, err, tt.is)
 			}
-			assert.True(t, sameJSON([]byte(tc.want), out), "want %s, got %s", tc.want, out)
-			assert.Equal(t, tc.status, resp.StatusCode)
+			for _, other := range []error{ultracart.ErrInvalidGrant, ultracart.ErrAccessDenied, ultracart.ErrInvalidRequest} {
+				if other != tt.is {
+					assert.NotErrorIs(t, err, other)
+				}
+			}
+			var re *oauth2.RetrieveError
+			assert.Equal(t, tt.retrieve, errors.As(err, &re))
+
+			// The same response through a plain oauth2.Config and NewContext
+			// gives an *oauth2.RetrieveError with the RFC 6749 fields.
+			plain := testConfig(srv.URL).Config
+			_, perr := plain.Exchange(ultracart.NewContext(context.Background()), testCode)
+			require.ErrorAs(t, perr, &re)
+			assert.NotEmpty(t, re.ErrorCode)
+			if tt.want.Code != "" {
+				assert.Equal(t, tt.want.Code, re.ErrorCode)
+			}
 		})
 	}
+}
+
+// TestRefusedRefreshInEnvelope (issue 16, point 5): UltraCart's OpenAPI
+// spec declares the token endpoint's errors as an ErrorResponse envelope
+// with the UC-REST-ERROR header, which carries no RFC 6749 code. A 400 or
+// 401 so answered to a refresh_token grant is a refused refresh token: it
+// matches ErrInvalidGrant (and not ErrInvalidToken), and is not temporary.
+// For the authorization_code and device_code grants such an answer matches
+// nothing: it may mean a wrong redirect_uri or client as well. An RFC 6749
+// invalid_grant matches for all three; a refresh answered without
+// UltraCart's form (a proxy's page) or with another status does not.
+func TestRefusedRefreshInEnvelope(t *testing.T) {
+	t.Parallel() // the device polls wait their interval
+	const envelope = `{"error":{"developer_message":"The refresh token is invalid.","error_code":"400"},"metadata":{},"success":false}`
+	header := []string{"UC-REST-ERROR", "The refresh token is invalid."}
+	type answer struct {
+		status  int
+		body    string
+		headers []string
+	}
+	expired := &oauth2.Token{AccessToken: testAccessToken, RefreshToken: testRefreshToken, Expiry: time.Now().Add(-time.Hour)}
+	grants := []struct {
+		name  string
+		grant string
+		call  func(ctx context.Context, conf *ultracart.Config) error
+	}{
+		{"code", "authorization_code", func(ctx context.Context, conf *ultracart.Config) error {
+			_, err := conf.Exchange(ctx, testCode)
+			return err
+		}},
+		{"refresh/Config.TokenSource", "refresh_token", func(ctx context.Context, conf *ultracart.Config) error {
+			_, err := conf.TokenSource(ctx, expired).Token()
+			return err
+		}},
+		{"refresh/PersistentTokenSource", "refresh_token", func(ctx context.Context, conf *ultracart.Config) error {
+			_, err := ultracart.PersistentTokenSource(ctx, &conf.Config, ultracart.NewMemoryStore(expired)).Token()
+			return err
+		}},
+		{"device", "urn:ietf:params:oauth:grant-type:device_code", func(ctx context.Context, conf *ultracart.Config) error {
+			_, err := conf.DeviceAccessToken(ctx, &oauth2.DeviceAuthResponse{DeviceCode: "dc", Interval: 1})
+			return err
+		}},
+	}
+	for _, tt := range []struct {
+		name    string
+		answer  answer
+		refresh bool // the refresh grant's error matches ErrInvalidGrant
+		others  bool // so do the code and device grants' errors
+	}{
+		{"rfc 6749 invalid_grant", answer{400, `{"error":"invalid_grant","error_description":"expired"}`, nil}, true, true},
+		{"envelope at 400", answer{400, envelope, header}, true, false},
+		{"envelope at 401", answer{401, envelope, header}, true, false},
+		{"envelope at 400 without the header", answer{400, envelope, nil}, true, false},
+		{"the header at 400 with an empty body", answer{400, ``, header}, true, false},
+		{"rfc 6749 invalid_request", answer{400, `{"error":"invalid_request"}`, header}, false, false},
+		{"a proxy's page at 400", answer{400, `<html>Bad Request</html>`, []string{"Content-Type", "text/html"}}, false, false},
+		{"envelope at 403", answer{403, envelope, header}, false, false},
+		{"envelope at 500", answer{500, envelope, header}, false, false},
+	} {
+		for _, g := range grants {
+			t.Run(tt.name+"/"+g.name, func(t *testing.T) {
+				t.Parallel()
+				srv := newRecorder(t, reply(tt.answer.status, tt.answer.body, tt.answer.headers...))
+				err := g.call(ownTransport(t), testConfig(srv.URL))
+				var e *ultracart.Error
+				require.ErrorAs(t, err, &e)
+				assert.Equal(t, tt.answer.status, e.StatusCode)
+				assert.Equal(t, g.grant, srv.only(t).Form.Get("grant_type"))
+				want := tt.others
+				if g.grant == "refresh_token" {
+					want = tt.refresh
+				}
+				assert.Equal(t, want, errors.Is(err, ultracart.ErrInvalidGrant), "matches ErrInvalidGrant: %v", err)
+				if want {
+					assert.False(t, e.Temporary())
+					assert.NotErrorIs(t, err, ultracart.ErrInvalidToken)
+				}
+				assert.NotErrorIs(t, err, ultracart.ErrAccessDenied)
+				if g.grant == "refresh_token" {
+					// Through a plain oauth2.Config, x/oauth2 reads the code.
+					plain := testConfig(srv.URL).Config
+					_, err := plain.TokenSource(ultracart.NewContext(ownTransport(t)), expired).Token()
+					var re *oauth2.RetrieveError
+					require.ErrorAs(t, err, &re)
+					assert.Equal(t, want, re.ErrorCode == "invalid_grant", "x/oauth2's error code: %q", re.ErrorCode)
+				}
+			})
+		}
+	}
+}
+
+const (
+	matrixClientSecret = "matrix/client+SECRET=31"
+	matrixState        = "matrix-state-SECRET-77"
+	matrixRedirect     = "https://app.example/callback"
+	// matrixHang bounds a call to a server that never answers.
+	matrixHang = 50 * time.Millisecond
+)
+
+// matrixCell is one operation against one fault, on a fresh server.
+type matrixCell struct {
+	srv    *ultracarttest.Server
+	conf   *ultracart.Config
+	ctx    context.Context // carries the cell's HTTP client
+	client *http.Client
+	// secrets are every secret the cell knows, sent or not.
+	secrets []string
+	// after checks what the failure must have left alone.
+	after func(t *testing.T)
+}
+
+// matrixOp is one operation of the matrix.
+type matrixOp struct {
+	name string
+	path string                        // the path the fault is put on
+	made func(ultracarttest.Stats) int // the requests the call made to path
+	// clientTimeout: the call does not take the caller's context (a
+	// PersistentTokenSource refreshes on its own), so the HTTP client's
+	// Timeout bounds a server that never answers.
+	clientTimeout bool
+	// prepare readies the call on c and returns it with the secrets its
+	// request carries, which the fault's body echoes back.
+	prepare func(t *testing.T, c *matrixCell) (call func(ctx context.Context) (*oauth2.Token, error), sent []string)
+}
+
+func matrixOps() []matrixOp {
+	stale := func(tok *oauth2.Token) *oauth2.Token {
+		return &oauth2.Token{AccessToken: tok.AccessToken, TokenType: "bearer", RefreshToken: tok.RefreshToken, Expiry: time.Now().Add(-time.Minute).Round(0)}
+	}
+	sameToken := func(t *testing.T, want, got *oauth2.Token) {
+		t.Helper()
+		require.NotNil(t, got)
+		assert.Equal(t, want.AccessToken, got.AccessToken, "store changed")
+		assert.Equal(t, want.RefreshToken, got.RefreshToken, "store changed")
+		assert.True(t, want.Expiry.Equal(got.Expiry), "store changed")
+	}
+	return []matrixOp{
+		{
+			name: "Exchange", path: ultracarttest.TokenPath,
+			made: func(s ultracarttest.Stats) int { return s.Exchange },
+			prepare: func(t *testing.T, c *matrixCell) (func(context.Context) (*oauth2.Token, error), []string) {
+				code := matrixCode(t, c)
+				c.secrets = append(c.secrets, code, matrixState)
+				return func(ctx context.Context) (*oauth2.Token, error) {
+					return c.conf.Exchange(ctx, code)
+				}, []string{code, matrixClientSecret}
+			},
+		},
+		{
+			name: "Refresh", path: ultracarttest.TokenPath, clientTimeout: true,
+			made: func(s ultracarttest.Stats) int { return s.Refresh },
+			prepare: func(t *testing.T, c *matrixCell) (func(context.Context) (*oauth2.Token, error), []string) {
+				tok := stale(c.srv.IssueToken(""))
+				store := ultracart.NewMemoryStore(tok)
+				src := ultracart.PersistentTokenSource(c.ctx, &c.conf.Config, store)
+				c.secrets = append(c.secrets, tok.AccessToken, tok.RefreshToken)
+				c.after = func(t *testing.T) {
+					got, err := store.Load(context.Background())
+					require.NoError(t, err)
+					sameToken(t, tok, got)
+				}
+				return func(context.Context) (*oauth2.Token, error) { return src.Token() }, []string{tok.RefreshToken, matrixClientSecret}
+			},
+		},
+		{
+			name: "RefreshFileStore", path: ultracarttest.TokenPath, clientTimeout: true,
+			made: func(s ultracarttest.Stats) int { return s.Refresh },
+			prepare: func(t *testing.T, c *matrixCell) (func(context.Context) (*oauth2.Token, error), []string) {
+				tok := stale(c.srv.IssueToken(""))
+				dir := t.TempDir()
+				path := filepath.Join(dir, "token.json")
+				store := ultracart.NewFileStore(path)
+				require.NoError(t, store.Save(context.Background(), tok))
+				saved, err := os.ReadFile(path)
+				require.NoError(t, err)
+				src := ultracart.PersistentTokenSource(c.ctx, &c.conf.Config, store)
+				c.secrets = append(c.secrets, tok.AccessToken, tok.RefreshToken)
+				c.after = func(t *testing.T) {
+					now, err := os.ReadFile(path)
+					require.NoError(t, err)
+					assert.Equal(t, string(saved), string(now), "the token file changed")
+					got, err := ultracart.NewFileStore(path).Load(context.Background())
+					require.NoError(t, err)
+					sameToken(t, tok, got)
+					entries, err := os.ReadDir(dir)
+					require.NoError(t, err)
+					for _, e := range entries {
+						assert.Contains(t, []string{"token.json", "token.json.lock"}, e.Name(), "a file was left behind")
+					}
+				}
+				return func(context.Context) (*oauth2.Token, error) { return src.Token() }, []string{tok.RefreshToken, matrixClientSecret}
+			},
+		},
+		{
+			name: "Revoke", path: ultracarttest.RevokePath,
+			made: func(s ultracarttest.Stats) int { return s.Revoke },
+			prepare: func(t *testing.T, c *matrixCell) (func(context.Context) (*oauth2.Token, error), []string) {
+				tok := c.srv.IssueToken("")
+				c.secrets = append(c.secrets, tok.AccessToken, tok.RefreshToken)
+				return func(ctx context.Context) (*oauth2.Token, error) {
+					return nil, c.conf.Revoke(ctx, tok.RefreshToken)
+				}, []string{tok.RefreshToken, matrixClientSecret}
+			},
+		},
+	}
+}
+
+// matrixCode plays the merchant's browser on the cell's server and returns
+// a fresh authorization code.
+func matrixCode(t *testing.T, c *matrixCell) string {
+	t.Helper()
+	browser := &http.Client{
+		Transport:     c.client.Transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	resp, err := browser.Get(c.conf.AuthCodeURL(matrixState))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusFound, resp.StatusCode)
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	require.NoError(t, err)
+	require.Equal(t, matrixState, loc.Query().Get("state"))
+	code := loc.Query().Get("code")
+	require.True(t, strings.HasPrefix(code, ultracarttest.CodePrefix), code)
+	return code
+}
+
+// matrixFault is one fault of the matrix.
+type matrixFault struct {
+	name string
+	// fault builds the fault from the echo of the request's secrets and the
+	// URL of another host.
+	fault func(echo, elsewhere string) ultracarttest.Fault
+	// status is the status of the response the client got; 0: none came back.
+	status    int
+	temporary bool
+	hang      bool // the server never answers
+	redirect  bool // the server redirects to another host
+	// cause finds the network error in the chain when no response came back,
+	// or the read error of a broken body.
+	cause func(err error) bool
+	// check checks what the *Error took from the response; op is the
+	// operation's name.
+	check func(t *testing.T, op string, e *ultracart.Error)
+}
+
+func matrixFaults() []matrixFault {
+	var faults []matrixFault
+	for _, status := range []int{400, 401, 403, 404, 410, 429, 500, 502, 503} {
+		header := func(kv ...string) http.Header {
+			h := http.Header{}
+			for i := 0; i+1 < len(kv); i += 2 {
+				h.Set(kv[i], kv[i+1])
+			}
+			if status == http.StatusTooManyRequests {
+				h.Set("Retry-After", "7")
+			}
+			return h
+		}
+		temporary := status == http.StatusTooManyRequests || status >= 500
+		faults = append(faults,
+			matrixFault{
+				name: fmt.Sprintf("%d-json", status), status: status, temporary: temporary,
+				fault: func(echo, _ string) ultracarttest.Fault {
+					return ultracarttest.Fault{Status: status, Header: header("Content-Type", "application/json"),
+						Body: `{"error":"invalid_grant","error_description":"refused: ` + echo + `"}`}
+				},
+				check: func(t *testing.T, _ string, e *ultracart.Error) {
+					assert.Equal(t, "invalid_grant", e.Code)
+					assert.ErrorIs(t, e, ultracart.ErrInvalidGrant)
+					assert.True(t, strings.HasPrefix(e.Description, "refused: [redacted]"), e.Description)
+				},
+			},
+			matrixFault{
+				name: fmt.Sprintf("%d-envelope", status), status: status, temporary: temporary,
+				fault: func(echo, _ string) ultracarttest.Fault {
+					return ultracarttest.Fault{Status: status, Header: header("Content-Type", "application/json", "UC-REST-ERROR", "rest: "+echo),
+						Body: fmt.Sprintf(`{"error":{"developer_message":"dev: %s","error_code":"%d","more_info":"https://www.ultracart.com/api/","object_id":"obj: %s","user_message":"user: %s"},"metadata":{},"success":false}`, echo, status, echo, echo)}
+				},
+				check: func(t *testing.T, _ string, e *ultracart.Error) {
+					assert.Empty(t, e.Code)
+					assert.True(t, strings.HasPrefix(e.DeveloperMessage, "dev: [redacted]"), e.DeveloperMessage)
+					assert.True(t, strings.HasPrefix(e.UserMessage, "user: [redacted]"), e.UserMessage)
+					assert.True(t, strings.HasPrefix(e.ObjectID, "obj: [redacted]"), e.ObjectID)
+					assert.True(t, strings.HasPrefix(e.RESTError, "rest: [redacted]"), e.RESTError)
+					assert.Equal(t, "https://www.ultracart.com/api/", e.MoreInfo)
+				},
+			},
+			matrixFault{
+				name: fmt.Sprintf("%d-html", status), status: status, temporary: temporary,
+				fault: func(echo, _ string) ultracarttest.Fault {
+					return ultracarttest.Fault{Status: status, Header: header("Content-Type", "text/html; charset=utf-8"),
+						Body: fmt.Sprintf("<html>\n<head><title>%d</title></head>\n<body>upstream said %s</body></html>", status, echo)}
+				},
+				check: func(t *testing.T, _ string, e *ultracart.Error) {
+					assert.Empty(t, e.Code)
+					assert.True(t, strings.HasPrefix(e.Description, "unexpected response: <html> <head><title>"), e.Description)
+					assert.Contains(t, e.Description, "upstream said [redacted]")
+				},
+			},
+			matrixFault{
+				name: fmt.Sprintf("%d-empty", status), status: status, temporary: temporary,
+				fault: func(string, string) ultracarttest.Fault {
+					return ultracarttest.Fault{Status: status, Header: header()}
+				},
+				check: func(t *testing.T, op string, e *ultracart.Error) {
+					assert.Empty(t, e.Code)
+					if op != "Revoke" {
+						assert.Equal(t, "empty response", e.Description)
+					}
+					assert.Contains(t, e.Error(), fmt.Sprintf("(HTTP %d)", status))
+				},
+			},
+		)
+	}
+	// A body that would be a success, were it not too large.
+	huge := `{"successful":true,"access_token":"uc-at-huge","token_type":"bearer","expires_in":"3600","pad":"` + strings.Repeat("x", 1<<20) + `"}`
+	faults = append(faults,
+		matrixFault{
+			name: "over-1MiB", status: http.StatusOK,
+			fault: func(string, string) ultracarttest.Fault {
+				return ultracarttest.Fault{Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}}, Body: huge}
+			},
+			check: func(t *testing.T, _ string, e *ultracart.Error) {
+				assert.Equal(t, "response body exceeds 1 MiB", e.Description)
+			},
+		},
+		matrixFault{
+			name: "wrong-content-type", status: http.StatusBadRequest,
+			fault: func(echo, _ string) ultracarttest.Fault {
+				return ultracarttest.Fault{Status: http.StatusBadRequest, Header: http.Header{"Content-Type": {"text/html; charset=iso-8859-1"}},
+					Body: `{"error":"invalid_grant","error_description":"refused: ` + echo + `"}`}
+			},
+			check: func(t *testing.T, _ string, e *ultracart.Error) {
+				assert.ErrorIs(t, e, ultracart.ErrInvalidGrant, "the JSON is read whatever the Content-Type")
+			},
+		},
+		matrixFault{
+			name: "truncated", status: http.StatusOK, temporary: true,
+			fault: func(string, string) ultracarttest.Fault {
+				return ultracarttest.Fault{Truncate: true, Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+					Body: `{"successful":true,"access_token":"uc-at-trunc","token_type":"bearer","expires_in":"36`}
+			},
+			cause: func(err error) bool { return errors.Is(err, io.ErrUnexpectedEOF) },
+		},
+		matrixFault{
+			name: "reset", temporary: true,
+			fault: func(string, string) ultracarttest.Fault { return ultracarttest.Fault{Reset: true} },
+			cause: func(err error) bool {
+				return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+			},
+		},
+		matrixFault{
+			name: "never-answers", temporary: true, hang: true,
+			fault: func(string, string) ultracarttest.Fault { return ultracarttest.Fault{Delay: time.Hour} },
+			cause: func(err error) bool {
+				var ne net.Error
+				return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+			},
+		},
+		matrixFault{
+			name: "redirect-other-host", status: http.StatusTemporaryRedirect, redirect: true,
+			fault: func(_, elsewhere string) ultracarttest.Fault {
+				return ultracarttest.Fault{Status: http.StatusTemporaryRedirect, Header: http.Header{"Location": {elsewhere}}}
+			},
+			check: func(t *testing.T, op string, e *ultracart.Error) {
+				if op == "Revoke" {
+					assert.Contains(t, e.Error(), "redirect, which is not followed")
+				} else {
+					assert.Contains(t, e.Error(), "another origin")
+				}
+			},
+		},
+	)
+	return faults
+}
+
+// TestFaultMatrix runs every token-endpoint operation against ultracarttest
+// with every fault it can inject, and checks each cell for what a caller
+// relies on: an error and never a token; an *Error with the status of the
+// response where one came back, and the network error in its chain where
+// none did; Temporary() for 408, 429, 5xx, timeouts and resets; the store
+// unchanged; no request elsewhere; no goroutine left behind; and no secret
+// in any text of the error. Each cell has its own server and HTTP
+// transport; the operations run at once, each with its cells one at a time.
+// The matrix as a whole must leave no goroutine behind: it runs alone, no
+// other test running beside it. (The device poll goes through the same
+// translation: TestRefusedRefreshInEnvelope and device_test.go cover it
+// without waiting its interval.)
+func TestFaultMatrix(t *testing.T) {
+	faults := matrixFaults()
+	checkGoroutines(t)
+	for _, op := range matrixOps() {
+		t.Run(op.name, func(t *testing.T) {
+			t.Parallel()
+			for _, f := range faults {
+				t.Run(f.name, func(t *testing.T) { runMatrixCell(t, op, f) })
+			}
+		})
+	}
+}
+
+func runMatrixCell(t *testing.T, op matrixOp, f matrixFault) {
+	srv := ultracarttest.NewServer()
+	t.Cleanup(srv.Close)
+	srv.SetOptions(ultracarttest.Options{ClientSecret: matrixClientSecret})
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	client := &http.Client{Transport: tr}
+	if f.hang && op.clientTimeout {
+		client.Timeout = matrixHang
+	}
+	c := &matrixCell{
+		srv: srv,
+		conf: &ultracart.Config{Config: oauth2.Config{
+			ClientID:     "matrix-client",
+			ClientSecret: matrixClientSecret,
+			Endpoint:     srv.Endpoint(),
+			RedirectURL:  matrixRedirect,
+			Scopes:       []string{ultracart.ScopeItemRead},
+		}},
+		ctx:     context.WithValue(context.Background(), oauth2.HTTPClient, client),
+		client:  client,
+		secrets: []string{matrixClientSecret},
+	}
+	var elsewhere *ultracarttest.Server
+	elsewhereURL := ""
+	if f.redirect {
+		elsewhere = ultracarttest.NewServer()
+		t.Cleanup(elsewhere.Close)
+		// Another host name for the same machine.
+		elsewhereURL = strings.Replace(elsewhere.URL, "127.0.0.1", "localhost", 1) + op.path
+	}
+
+	call, sent := op.prepare(t, c)
+	// The fault's texts echo every secret of the request, as sent in the
+	// form and decoded, the way a careless proxy or server might.
+	var echo []string
+	for _, s := range sent {
+		echo = append(echo, s, url.QueryEscape(s))
+	}
+	srv.Fail(op.path, f.fault(strings.Join(echo, " "), elsewhereURL))
+
+	timeout := 30 * time.Second
+	if f.hang && !op.clientTimeout {
+		timeout = matrixHang
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, timeout)
+	start := time.Now()
+	tok, err := call(ctx)
+	cancel()
+
+	require.Error(t, err)
+	t.Logf("%v", err)
+	assert.Nil(t, tok, "a failed call returns no token")
+	if f.hang {
+		assert.Less(t, time.Since(start), timeout+5*time.Second, "the call was not bounded")
+	}
+	var e *ultracart.Error
+	require.ErrorAs(t, err, &e, "%T: %v", err, err)
+	assert.True(t, strings.HasPrefix(err.Error(), "ultracart: "), err.Error())
+	assert.Equal(t, f.status, e.StatusCode, "status of %v", err)
+	assert.Equal(t, f.temporary, e.Temporary(), "Temporary() of %v", err)
+	if f.status == 0 {
+		assert.NotNil(t, e.Err, "the network error is kept")
+	}
+	if f.cause != nil {
+		assert.True(t, f.cause(err), "cause not in the chain of %v", err)
+	}
+	if f.status == http.StatusTooManyRequests {
+		assert.Equal(t, 7*time.Second, e.RetryAfter)
+	}
+	if f.check != nil {
+		f.check(t, op.name, e)
+	}
+	if elsewhere != nil {
+		assert.Empty(t, elsewhere.Requests(), "a request reached the other host")
+	}
+	assert.Equal(t, 1, op.made(srv.Stats()), "requests to %s", op.path)
+	if c.after != nil {
+		c.after(t)
+	}
+	assertNoSecrets(t, err, c.secrets...)
+}
+
+// checkGoroutines makes t fail if, once its cleanups have run, more
+// goroutines run than before it started; those that are winding down get
+// up to 2 s.
+func checkGoroutines(t *testing.T) {
+	base := runtime.NumGoroutine()
+	t.Cleanup(func() { // registered first, so it runs last
+		deadline := time.Now().Add(2 * time.Second)
+		for runtime.NumGoroutine() > base {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				buf = buf[:runtime.Stack(buf, true)]
+				t.Errorf("%d goroutines left behind (%d before):\n%s", runtime.NumGoroutine()-base, base, buf)
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
 }

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -113,130 +114,57 @@ func TestDialectTransportKeepsRequest(t *testing.T) {
 	assert.Equal(t, testRefreshToken, sent[0].Form.Get("refresh_token"))
 }
 
+// TestErrors checks the *Error of Config.Exchange, and the RFC 6749 error
+// of a plain oauth2.Config under NewContext, for the answers that the fault
+// matrix does not give: errors in a 2xx answer, and answers that are not
+// errors by their status.
 func TestErrors(t *testing.T) {
 	envelope := `{"error":{"developer_message":"dev msg","error_code":"401","more_info":"https://docs.example/e","object_id":"obj-1","user_message":"user msg"},"metadata":{},"success":false}`
-	tests := []struct {
-		name      string
-		status    int
-		body      string
-		headers   []string
-		want      ultracart.Error // Err is not compared
-		is        error
-		temporary bool
-		retrieve  bool // errors.As finds an *oauth2.RetrieveError
+	for _, tt := range []struct {
+		name   string
+		status int
+		body   string
+		want   ultracart.Error // Err is not compared
+		is     error
 	}{
-		{
-			name: "rfc 6749 at 400", status: 400,
-			body:    `{"error":"invalid_grant","error_description":"code expired","error_uri":"https://docs.example/g","expires_in":""}`,
-			headers: []string{"UC-REST-ERROR", "code expired"},
-			want:    ultracart.Error{StatusCode: 400, Code: "invalid_grant", Description: "code expired", URI: "https://docs.example/g", RESTError: "code expired"},
-			is:      ultracart.ErrInvalidGrant, retrieve: true,
-		},
-		{
-			name: "rfc 6749 at 200", status: 200,
-			body:     `{"error":"invalid_request","error_description":"missing code"}`,
-			want:     ultracart.Error{StatusCode: 200, Code: "invalid_request", Description: "missing code"},
-			is:       ultracart.ErrInvalidRequest,
-			retrieve: true,
-		},
-		{
-			name: "access_denied", status: 403,
-			body:     `{"error":"access_denied"}`,
-			want:     ultracart.Error{StatusCode: 403, Code: "access_denied"},
-			is:       ultracart.ErrAccessDenied,
-			retrieve: true,
-		},
-		{
-			name: "envelope at 401", status: 401, body: envelope,
-			headers:  []string{"UC-REST-ERROR", "rest error"},
-			want:     ultracart.Error{StatusCode: 401, DeveloperMessage: "dev msg", UserMessage: "user msg", MoreInfo: "https://docs.example/e", ObjectID: "obj-1", RESTError: "rest error"},
-			retrieve: true,
-		},
-		{
-			name: "envelope at 200", status: 200, body: envelope,
-			want:     ultracart.Error{StatusCode: 200, DeveloperMessage: "dev msg", UserMessage: "user msg", MoreInfo: "https://docs.example/e", ObjectID: "obj-1"},
-			retrieve: true,
-		},
-		{
-			name: "html at 200", status: 200,
-			body:     "<html>\n<body>Proxy   login</body></html>",
-			headers:  []string{"Content-Type", "text/html"},
-			want:     ultracart.Error{StatusCode: 200, Description: "unexpected response: <html> <body>Proxy login</body></html>"},
-			retrieve: true,
-		},
-		{
-			name: "html at 502", status: 502,
-			body:      "<html>bad gateway</html>",
-			headers:   []string{"Content-Type", "text/html"},
-			want:      ultracart.Error{StatusCode: 502, Description: "unexpected response: <html>bad gateway</html>"},
-			temporary: true, retrieve: true,
-		},
-		{
-			name: "empty body at 500", status: 500, body: "",
-			want:      ultracart.Error{StatusCode: 500, Description: "empty response"},
-			temporary: true, retrieve: true,
-		},
-		{
-			name: "429 with retry-after", status: 429, body: `{"error":"slow_down_please"}`,
-			headers:   []string{"Retry-After", "7"},
-			want:      ultracart.Error{StatusCode: 429, Code: "slow_down_please", RetryAfter: 7 * time.Second},
-			temporary: true, retrieve: true,
-		},
-		{
-			name: "408", status: 408, body: `{}`,
-			want:      ultracart.Error{StatusCode: 408},
-			temporary: true, retrieve: true,
-		},
-		{
-			name: "200 without access_token", status: 200, body: `{"token_type":"bearer","expires_in":"3600"}`,
-			want:     ultracart.Error{StatusCode: 200, Description: "malformed token response: no access_token"},
-			retrieve: true,
-		},
-		{
-			name: "200 with a numeric access_token", status: 200, body: `{"access_token":12}`,
-			want:     ultracart.Error{StatusCode: 200, Description: "malformed token response: no access_token"},
-			retrieve: true,
-		},
-		{
-			name: "body over 1 MiB", status: 200, body: `{"access_token":"a","pad":"` + strings.Repeat("x", 1<<20) + `"}`,
-			want:     ultracart.Error{StatusCode: 200, Description: "response body exceeds 1 MiB"},
-			retrieve: true,
-		},
-	}
-	for _, tt := range tests {
+		{"rfc 6749 at 200", 200, `{"error":"invalid_request","error_description":"missing code","error_uri":"https://docs.example/g"}`,
+			ultracart.Error{StatusCode: 200, Code: "invalid_request", Description: "missing code", URI: "https://docs.example/g"}, ultracart.ErrInvalidRequest},
+		{"access_denied", 403, `{"error":"access_denied"}`, ultracart.Error{StatusCode: 403, Code: "access_denied"}, ultracart.ErrAccessDenied},
+		{"envelope at 200", 200, envelope,
+			ultracart.Error{StatusCode: 200, DeveloperMessage: "dev msg", UserMessage: "user msg", MoreInfo: "https://docs.example/e", ObjectID: "obj-1"}, nil},
+		{"html at 200", 200, "<html>\n<body>Proxy   login</body></html>",
+			ultracart.Error{StatusCode: 200, Description: "unexpected response: <html> <body>Proxy login</body></html>"}, nil},
+		{"408", 408, `{}`, ultracart.Error{StatusCode: 408}, nil},
+		{"200 without access_token", 200, `{"token_type":"bearer","expires_in":"3600"}`,
+			ultracart.Error{StatusCode: 200, Description: "malformed token response: no access_token"}, nil},
+		{"200 with a numeric access_token", 200, `{"access_token":12}`,
+			ultracart.Error{StatusCode: 200, Description: "malformed token response: no access_token"}, nil},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newRecorder(t, reply(tt.status, tt.body, tt.headers...))
-			tok, err := testConfig(srv.URL).Exchange(context.Background(), testCode)
-			require.Error(t, err)
+			ctx := newMemServer(reply(tt.status, tt.body)).ctx()
+			conf := testConfig("http://uc.test")
+			tok, err := conf.Exchange(ctx, testCode)
 			assert.Nil(t, tok)
-
 			var e *ultracart.Error
 			require.ErrorAs(t, err, &e)
 			got := *e
 			got.Err = nil
 			assert.Equal(t, tt.want, got)
-			assert.Equal(t, tt.temporary, e.Temporary())
-			assert.True(t, strings.HasPrefix(err.Error(), "ultracart: "), err.Error())
-			if tt.is != nil {
-				assert.ErrorIs(t, err, tt.is)
-			}
-			for _, other := range []error{ultracart.ErrInvalidGrant, ultracart.ErrAccessDenied, ultracart.ErrInvalidRequest} {
-				if other != tt.is {
-					assert.NotErrorIs(t, err, other)
-				}
+			assert.Equal(t, tt.status == 408, e.Temporary())
+			for _, sentinel := range []error{ultracart.ErrInvalidGrant, ultracart.ErrAccessDenied, ultracart.ErrInvalidRequest} {
+				assert.Equal(t, sentinel == tt.is, errors.Is(err, sentinel), "errors.Is(%v)", sentinel)
 			}
 			var re *oauth2.RetrieveError
-			assert.Equal(t, tt.retrieve, errors.As(err, &re))
+			assert.ErrorAs(t, err, &re, "the cause stays in the chain")
 
-			// The same response through a plain oauth2.Config and NewContext
-			// gives an *oauth2.RetrieveError with the RFC 6749 fields.
-			plain := testConfig(srv.URL).Config
-			_, perr := plain.Exchange(ultracart.NewContext(context.Background()), testCode)
-			require.ErrorAs(t, perr, &re)
-			assert.NotEmpty(t, re.ErrorCode)
-			if tt.want.Code != "" {
-				assert.Equal(t, tt.want.Code, re.ErrorCode)
+			// Through a plain oauth2.Config, x/oauth2 reads RFC 6749's fields.
+			_, err = conf.Config.Exchange(ultracart.NewContext(ctx), testCode)
+			require.ErrorAs(t, err, &re)
+			want := tt.want.Code
+			if want == "" {
+				want = "ultracart_error"
 			}
+			assert.Equal(t, want, re.ErrorCode)
 		})
 	}
 }
@@ -251,7 +179,6 @@ func TestErrors(t *testing.T) {
 // invalid_grant matches for all three; a refresh answered without
 // UltraCart's form (a proxy's page) or with another status does not.
 func TestRefusedRefreshInEnvelope(t *testing.T) {
-	t.Parallel() // the device polls wait their interval
 	const envelope = `{"error":{"developer_message":"The refresh token is invalid.","error_code":"400"},"metadata":{},"success":false}`
 	header := []string{"UC-REST-ERROR", "The refresh token is invalid."}
 	type answer struct {
@@ -259,7 +186,7 @@ func TestRefusedRefreshInEnvelope(t *testing.T) {
 		body    string
 		headers []string
 	}
-	expired := &oauth2.Token{AccessToken: testAccessToken, RefreshToken: testRefreshToken, Expiry: time.Now().Add(-time.Hour)}
+	expired := &oauth2.Token{AccessToken: testAccessToken, RefreshToken: testRefreshToken, Expiry: time.Unix(1, 0)}
 	grants := []struct {
 		name  string
 		grant string
@@ -299,32 +226,36 @@ func TestRefusedRefreshInEnvelope(t *testing.T) {
 		{"envelope at 500", answer{500, envelope, header}, false, false},
 	} {
 		for _, g := range grants {
+			// A bubble, so that the device poll waits its interval at no cost.
 			t.Run(tt.name+"/"+g.name, func(t *testing.T) {
-				t.Parallel()
-				srv := newRecorder(t, reply(tt.answer.status, tt.answer.body, tt.answer.headers...))
-				err := g.call(ownTransport(t), testConfig(srv.URL))
-				var e *ultracart.Error
-				require.ErrorAs(t, err, &e)
-				assert.Equal(t, tt.answer.status, e.StatusCode)
-				assert.Equal(t, g.grant, srv.only(t).Form.Get("grant_type"))
-				want := tt.others
-				if g.grant == "refresh_token" {
-					want = tt.refresh
-				}
-				assert.Equal(t, want, errors.Is(err, ultracart.ErrInvalidGrant), "matches ErrInvalidGrant: %v", err)
-				if want {
-					assert.False(t, e.Temporary())
-					assert.NotErrorIs(t, err, ultracart.ErrInvalidToken)
-				}
-				assert.NotErrorIs(t, err, ultracart.ErrAccessDenied)
-				if g.grant == "refresh_token" {
-					// Through a plain oauth2.Config, x/oauth2 reads the code.
-					plain := testConfig(srv.URL).Config
-					_, err := plain.TokenSource(ultracart.NewContext(ownTransport(t)), expired).Token()
-					var re *oauth2.RetrieveError
-					require.ErrorAs(t, err, &re)
-					assert.Equal(t, want, re.ErrorCode == "invalid_grant", "x/oauth2's error code: %q", re.ErrorCode)
-				}
+				synctest.Test(t, func(t *testing.T) {
+					srv := newMemServer(reply(tt.answer.status, tt.answer.body, tt.answer.headers...))
+					conf := testConfig("http://uc.test")
+					err := g.call(srv.ctx(), conf)
+					var e *ultracart.Error
+					require.ErrorAs(t, err, &e)
+					assert.Equal(t, tt.answer.status, e.StatusCode)
+					reqs := srv.requests()
+					require.Len(t, reqs, 1)
+					assert.Equal(t, g.grant, reqs[0].Form.Get("grant_type"))
+					want := tt.others
+					if g.grant == "refresh_token" {
+						want = tt.refresh
+					}
+					assert.Equal(t, want, errors.Is(err, ultracart.ErrInvalidGrant), "matches ErrInvalidGrant: %v", err)
+					if want {
+						assert.False(t, e.Temporary())
+						assert.NotErrorIs(t, err, ultracart.ErrInvalidToken)
+					}
+					assert.NotErrorIs(t, err, ultracart.ErrAccessDenied)
+					if g.grant == "refresh_token" {
+						// Through a plain oauth2.Config, x/oauth2 reads the code.
+						_, err := conf.Config.TokenSource(ultracart.NewContext(srv.ctx()), expired).Token()
+						var re *oauth2.RetrieveError
+						require.ErrorAs(t, err, &re)
+						assert.Equal(t, want, re.ErrorCode == "invalid_grant", "x/oauth2's error code: %q", re.ErrorCode)
+					}
+				})
 			})
 		}
 	}

@@ -259,25 +259,3 @@ func TestAdapterZeroFileStore(t *testing.T) {
 	_, err := ultracart.NewFileStore("").Load(ctx)
 	assert.ErrorContains(t, err, "NewFileStore")
 }
-
-// Point 7: under NewContext, a token request redirected to another origin
-// is refused with an *Error in the chain.
-func TestAdapterRefusedRedirectIsError(t *testing.T) {
-	elsewhere := newRecorder(t, reply(200, `{"access_token":"stolen"}`))
-	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Location", elsewhere.URL+"/rest/v2/oauth/token?code="+testCode)
-		w.WriteHeader(http.StatusPermanentRedirect)
-	})
-	conf := &oauth2.Config{ClientID: adapterClientID, Endpoint: ultracart.EndpointAt(srv.URL + "/rest/v2")}
-	_, err := conf.Exchange(ultracart.NewContext(context.Background()), testCode)
-	var e *ultracart.Error
-	require.ErrorAs(t, err, &e)
-	assert.Equal(t, http.StatusPermanentRedirect, e.StatusCode)
-	assert.NotContains(t, err.Error(), testCode)
-	assert.NotContains(t, err.Error(), "?")
-	assert.Empty(t, elsewhere.requests())
-	r := srv.only(t)
-	assert.Equal(t, http.MethodPost, r.Method)
-	assert.Equal(t, "/rest/v2/oauth/token", r.Path)
-	assert.Equal(t, ultracart.APIVersion, r.Header.Get(ultracart.APIVersionHeader))
-}

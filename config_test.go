@@ -136,25 +136,3 @@ func TestDeviceAuthWithoutScope(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "item_read order_read", srv.only(t).Form.Get("scope"))
 }
-
-// TestExchangeThroughSameOriginRedirect: a token request redirected within
-// its origin is still a token request, whose answer is translated (here an
-// expires_in that plain x/oauth2 cannot read) and whose form is sent again.
-func TestExchangeThroughSameOriginRedirect(t *testing.T) {
-	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/rest/v2/oauth/token" {
-			http.Redirect(w, r, "/moved/token", http.StatusPermanentRedirect)
-			return
-		}
-		reply(200, `{"access_token":"a","token_type":"bearer","expires_in":" 3600"}`)(w, r)
-	})
-	before := time.Now()
-	tok, err := testConfig(srv.URL).Exchange(context.Background(), testCode)
-	require.NoError(t, err)
-	assert.WithinDuration(t, before.Add(time.Hour), tok.Expiry, 5*time.Second)
-	reqs := srv.requests()
-	require.Len(t, reqs, 2)
-	assert.Equal(t, "/moved/token", reqs[1].Path)
-	assert.Equal(t, testCode, reqs[1].Form.Get("code"))
-	assert.Equal(t, ultracart.APIVersion, reqs[1].Header.Get("X-UltraCart-Api-Version"))
-}

@@ -78,28 +78,6 @@ func TestRevokeAnswers(t *testing.T) {
 	}
 }
 
-func TestRevokeNeverFollowsRedirects(t *testing.T) {
-	elsewhere := newRecorder(t, reply(200, `{"successful":true}`))
-	var srvURL string
-	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
-		target := elsewhere.URL
-		if r.URL.Path == "/same/rest/v2/oauth/revoke" {
-			target = srvURL
-		}
-		w.Header().Set("Location", target+"/rest/v2/oauth/revoke")
-		w.WriteHeader(http.StatusTemporaryRedirect)
-	})
-	srvURL = srv.URL
-	for _, prefix := range []string{"/away", "/same"} {
-		err := testConfig(srv.URL+prefix).Revoke(context.Background(), testAccessToken)
-		var e *ultracart.Error
-		require.ErrorAs(t, err, &e, prefix)
-		assert.Equal(t, http.StatusTemporaryRedirect, e.StatusCode)
-	}
-	assert.Empty(t, elsewhere.requests())
-	assert.Len(t, srv.requests(), 2, "not even a same-origin redirect is followed")
-}
-
 func TestRevokeBadInput(t *testing.T) {
 	srv := newRecorder(t, reply(200, `{"successful":true}`))
 	conf := testConfig(srv.URL)

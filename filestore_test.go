@@ -505,6 +505,8 @@ func FuzzFileStoreLoad(f *testing.F) {
 		`{}`, `null`, `[]`, `""`, ``, " \n", "\xef\xbb\xbf{\"access_token\":\"a\"}", "\xff",
 		`{"access_token":"a"} trailing`,
 		`{"access_token":"a","access_token":"","refresh_token":null}`,
+		`{"access_token":"` + fzAccess + `","expires_in":1e400}`, `["` + fzAccess + `","` + fzRefresh + `"]`,
+		`{"access_token":"` + fzAccess + `","pad":"` + strings.Repeat("x", 1<<20) + `"}`,
 	} {
 		f.Add([]byte(s), uint16(0))
 	}

@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -255,7 +253,6 @@ func echoCalls() []*secretCall {
 
 func TestSecretHygiene(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
 	var calls []*secretCall
 	// The calls to the echo server go through an in-memory transport in a
 	// bubble, where the device polls wait their interval at no cost.
@@ -270,7 +267,6 @@ func TestSecretHygiene(t *testing.T) {
 	expired := func() *oauth2.Token {
 		return &oauth2.Token{AccessToken: secAccess, TokenType: "bearer", RefreshToken: secRefresh, Expiry: time.Now().Add(-time.Hour)}
 	}
-	valid := &oauth2.Token{AccessToken: secAccess, TokenType: "bearer", RefreshToken: secRefresh, Expiry: time.Now().Add(time.Hour)}
 	add := func(name string, ok bool, run func() error) {
 		calls = append(calls, &secretCall{name: name, ok: ok, run: run})
 	}
@@ -301,64 +297,6 @@ func TestSecretHygiene(t *testing.T) {
 		if !errors.Is(err, ultracart.ErrPersist) {
 			return fmt.Errorf("want ErrPersist, got %w", err)
 		}
-		return err
-	})
-
-	// The callback.
-	callback := func(query string) func() error {
-		return func() error {
-			_, err := ultracart.ParseCallback(httptest.NewRequest(http.MethodGet, "/callback?"+query, nil), secState)
-			return err
-		}
-	}
-	both := url.QueryEscape(secCode + " " + secState)
-	add("ParseCallback/wrong state", false, callback("code="+secCode+"&state=other-"+secState))
-	add("ParseCallback/two states", false, callback("code="+secCode+"&state="+secState+"&state="+secState))
-	add("ParseCallback/access_denied", false, callback("error=access_denied&error_description="+both+"&error_uri="+both+"&code="+secCode+"&state="+secState))
-	add("ParseCallback/error echoing", false, callback("error="+both+"&code="+secCode+"&state="+secState))
-	add("ParseCallback/no code", false, callback("state="+secState))
-
-	// Token files that are not what they should be.
-	badFiles := map[string]string{
-		"truncated":      `{"access_token":"` + secAccess + `","refresh_token":"` + secRefresh,
-		"syntax":         `{"access_token":"` + secAccess + `" "refresh_token":"` + secRefresh + `"}`,
-		"expiry":         `{"access_token":"` + secAccess + `","expiry":"` + secRefresh + `"}`,
-		"type":           `{"access_token":["` + secAccess + `"],"refresh_token":"` + secRefresh + `"}`,
-		"expires_in":     `{"access_token":"` + secAccess + `","expires_in":"` + secRefresh + `"}`,
-		"no tokens":      `{"token_type":"` + secAccess + `"}`,
-		"empty":          ``,
-		"over 1 MiB":     `{"access_token":"` + secAccess + `","pad":"` + strings.Repeat("x", 1<<20) + `"}`,
-		"trailing":       `{"access_token":"` + secAccess + `"} ` + secRefresh,
-		"invalid utf8":   "{\"access_token\":\"" + secAccess + "\xff\"}\xff",
-		"number too big": `{"access_token":"` + secAccess + `","expires_in":1e400}`,
-		"array":          `["` + secAccess + `","` + secRefresh + `"]`,
-	}
-	for name, content := range badFiles {
-		path := filepath.Join(dir, "bad", strings.ReplaceAll(name, " ", "-")+".json")
-		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o700))
-		require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
-		add("FileStore.Load/"+name, false, func() error {
-			_, err := ultracart.NewFileStore(path).Load(ctx)
-			if err == nil {
-				return nil
-			}
-			if !strings.Contains(err.Error(), path) {
-				return fmt.Errorf("the error does not name the file: %w", err)
-			}
-			return err
-		})
-		add("PersistentTokenSource/FileStore "+name, false, func() error {
-			_, err := ultracart.PersistentTokenSource(ctx, &gone.Config, ultracart.NewFileStore(path)).Token()
-			return err
-		})
-	}
-	notDir := filepath.Join(dir, "not-a-dir")
-	require.NoError(t, os.WriteFile(notDir, []byte("x"), 0o600))
-	add("FileStore.Save/parent is a file", false, func() error {
-		return ultracart.NewFileStore(filepath.Join(notDir, "token.json")).Save(ctx, valid)
-	})
-	add("FileStore.Load/a directory", false, func() error {
-		_, err := ultracart.NewFileStore(dir).Load(ctx)
 		return err
 	})
 

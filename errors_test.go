@@ -183,6 +183,9 @@ func errorTexts(err error) []string {
 
 // fzStatus maps any int onto a status line the HTTP client could read.
 func fzStatus(n int) int {
+	if n >= 100 && n <= 999 {
+		return n // a seed's status stays as it is
+	}
 	if n < 0 {
 		n = -(n + 1)
 	}

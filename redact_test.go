@@ -215,13 +215,8 @@ func echoCalls() []*secretCall {
 		basic := *conf
 		basic.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
 		add(p+"Config.Exchange/Basic", false, func() error { _, err := basic.Exchange(ctx, secCode); return err })
-		add(p+"NewContext/Exchange/Basic", false, func() error {
-			_, err := basic.Config.Exchange(ultracart.NewContext(ctx), secCode)
-			return err
-		})
 		add(p+"Config.TokenSource", false, func() error { _, err := conf.TokenSource(ctx, expired()).Token(); return err })
 		add(p+"Config.Client/refresh", false, func() error { return get(conf.Client(ctx, expired()), items, false) })
-		add(p+"Config.Client/CheckResponse", is2xx, func() error { return get(conf.Client(ctx, valid), items, true) })
 		add(p+"NewClient/CheckResponse", is2xx, func() error {
 			return get(ultracart.NewClient(ctx, oauth2.StaticTokenSource(valid)), items, true)
 		})
@@ -232,15 +227,7 @@ func echoCalls() []*secretCall {
 			_, err := ultracart.PersistentTokenSource(ctx, &plain, ultracart.NewMemoryStore(expired())).Token()
 			return err
 		})
-		add(p+"NewClient/PersistentTokenSource", false, func() error {
-			src := ultracart.PersistentTokenSource(ctx, &plain, ultracart.NewMemoryStore(expired()))
-			return get(ultracart.NewClient(ctx, src), items, false)
-		})
 		add(p+"NewContext/Exchange", false, func() error { _, err := plain.Exchange(ultracart.NewContext(ctx), secCode); return err })
-		add(p+"NewContext/TokenSource", false, func() error {
-			_, err := plain.TokenSource(ultracart.NewContext(ctx), expired()).Token()
-			return err
-		})
 		add(p+"NewContext/DeviceAuth", false, func() error { _, err := plain.DeviceAuth(ultracart.NewContext(ctx)); return err })
 		add(p+"NewContext/DeviceAccessToken", false, func() error {
 			_, err := plain.DeviceAccessToken(ultracart.NewContext(ctx), da())

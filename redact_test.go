@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -42,23 +43,44 @@ var secAll = []string{secCode, secClientSecret, secAccess, secRefresh, secState,
 // of a body that is not JSON.
 var secretFields = []string{"Authorization", "code", "refresh_token", "client_secret", "device_code", "token", "state"}
 
-// echoMode is how the echo server answers: the first segment of the path.
+// echoMode is how the echo server answers, chosen by the first segment of
+// the path: body puts the echo in every text field of its format.
 type echoMode struct {
-	name   string
-	status int
+	name, contentType string
+	status            int
+	body              func(echo string) string
 }
 
 var echoModes = []echoMode{
-	{"oauth", http.StatusBadRequest},             // RFC 6749 error, the echo in every field
-	{"oauth200", http.StatusOK},                  // the same at 200
-	{"envelope", http.StatusUnauthorized},        // ErrorResponse envelope, the echo in every field
-	{"html", http.StatusBadGateway},              // an HTML page quoting the echo
-	{"form", http.StatusBadRequest},              // a form-encoded RFC 6749 error
-	{"text", http.StatusServiceUnavailable},      // plain text
-	{"message", http.StatusOK},                   // a revoke answer: {"successful":false,"message":…}
-	{"redirect", http.StatusTemporaryRedirect},   // a redirect elsewhere, the echo in its query
-	{"envelope200", http.StatusOK},               // the envelope at 200
-	{"oauth-header", http.StatusTooManyRequests}, // the echo only in UC-REST-ERROR
+	{"oauth", "application/json", http.StatusBadRequest, echoRFC},
+	{"oauth200", "application/json", http.StatusOK, echoRFC},
+	{"envelope", "application/json", http.StatusUnauthorized, echoEnvelope},
+	{"envelope200", "application/json", http.StatusOK, echoEnvelope},
+	{"html", "text/html", http.StatusBadGateway, func(e string) string { return "<html><body><p>" + e + "</p></body></html>" }},
+	{"form", "application/x-www-form-urlencoded", http.StatusBadRequest, func(e string) string {
+		return url.Values{"error": {"invalid_grant " + e}, "error_description": {e}}.Encode()
+	}},
+	{"text", "text/plain", http.StatusServiceUnavailable, func(e string) string { return e }},
+	{"message", "application/json", http.StatusOK, func(e string) string { // a revoke answer
+		return jsonText(map[string]any{"successful": false, "message": e})
+	}},
+	{"redirect", "", http.StatusTemporaryRedirect, nil},                                                                         // a redirect elsewhere, the echo in its query
+	{"oauth-header", "application/json", http.StatusTooManyRequests, func(string) string { return `{"error":"rate_limited"}` }}, // the echo only in UC-REST-ERROR
+}
+
+func jsonText(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func echoRFC(e string) string {
+	return jsonText(map[string]string{"error": "invalid_grant " + e, "error_description": e, "error_uri": "https://docs.example/" + e})
+}
+
+func echoEnvelope(e string) string {
+	return jsonText(map[string]any{"error": map[string]string{
+		"developer_message": e, "user_message": e, "more_info": e, "object_id": e, "error_code": e,
+	}, "success": false, "message": e})
 }
 
 // echo answers every request with an error that repeats all the request
@@ -100,41 +122,12 @@ func echo(w http.ResponseWriter, r *http.Request) {
 	echo := strings.Join(append(first, rest...), " ")
 	mode, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 
-	h := w.Header()
-	h.Set("UC-REST-ERROR", strings.NewReplacer("\r", " ", "\n", " ").Replace(echo))
-	reply := func(status int, contentType, body string) {
-		if contentType != "" {
-			h.Set("Content-Type", contentType)
-		}
-		w.WriteHeader(status)
-		io.WriteString(w, body)
-	}
-	js := func(v any) string {
-		b, _ := json.Marshal(v)
-		return string(b)
-	}
-	rfc := js(map[string]string{"error": "invalid_grant " + echo, "error_description": echo, "error_uri": "https://docs.example/" + echo})
-	envelope := js(map[string]any{"error": map[string]string{
-		"developer_message": echo, "user_message": echo, "more_info": echo, "object_id": echo, "error_code": echo,
-	}, "success": false, "message": echo})
-	switch mode {
-	case "oauth":
-		reply(http.StatusBadRequest, "application/json", rfc)
-	case "oauth200":
-		reply(http.StatusOK, "application/json", rfc)
-	case "envelope":
-		reply(http.StatusUnauthorized, "application/json", envelope)
-	case "envelope200":
-		reply(http.StatusOK, "application/json", envelope)
-	case "html":
-		reply(http.StatusBadGateway, "text/html", "<html><body><p>"+echo+"</p></body></html>")
-	case "form":
-		reply(http.StatusBadRequest, "application/x-www-form-urlencoded", url.Values{"error": {"invalid_grant " + echo}, "error_description": {echo}}.Encode())
-	case "text":
-		reply(http.StatusServiceUnavailable, "text/plain", echo)
-	case "message":
-		reply(http.StatusOK, "application/json", js(map[string]any{"successful": false, "message": echo}))
-	case "redirect":
+	w.Header().Set("UC-REST-ERROR", strings.NewReplacer("\r", " ", "\n", " ").Replace(echo))
+	i := slices.IndexFunc(echoModes, func(m echoMode) bool { return m.name == mode })
+	switch {
+	case i < 0:
+		w.WriteHeader(http.StatusNotFound)
+	case echoModes[i].body == nil:
 		loc := "http://localhost:1/landed"
 		if r.Method == http.MethodPost {
 			// Token and revoke requests are never redirected elsewhere,
@@ -143,12 +136,12 @@ func echo(w http.ResponseWriter, r *http.Request) {
 			// itself: the client follows it like any redirect.)
 			loc += "?" + url.Values{"echo": {echo}}.Encode()
 		}
-		h.Set("Location", loc)
-		reply(http.StatusTemporaryRedirect, "", "")
-	case "oauth-header":
-		reply(http.StatusTooManyRequests, "application/json", `{"error":"rate_limited"}`)
+		w.Header().Set("Location", loc)
+		w.WriteHeader(echoModes[i].status)
 	default:
-		reply(http.StatusNotFound, "", "")
+		w.Header().Set("Content-Type", echoModes[i].contentType)
+		w.WriteHeader(echoModes[i].status)
+		io.WriteString(w, echoModes[i].body(echo))
 	}
 }
 

@@ -154,15 +154,6 @@ type secretCall struct {
 	err error
 }
 
-// TestSecretHygiene collects every error the package returns from every
-// exported path that can fail, against a server that echoes every secret it
-// receives into every text it sends back, and searches each error, formatted
-// with %v, %+v and %#v (and every error of its chain), for every secret of
-// the test, raw and URL-encoded.
-//
-// The package can only redact what the request carried: it cannot know a
-// secret it did not send. The echo server repeats only what it received, so
-// every secret is looked for in every error.
 // echoCalls returns a call of every exported path that can fail, for each
 // of the echo server's modes, served in memory by echo.
 func echoCalls() []*secretCall {
@@ -231,6 +222,15 @@ func echoCalls() []*secretCall {
 	return calls
 }
 
+// TestSecretHygiene collects every error the package returns from every
+// exported path that can fail, against a server that echoes every secret it
+// receives into every text it sends back, and searches each error, formatted
+// with %v, %+v and %#v (and every error of its chain), for every secret of
+// the test, in each form secretForms predicts.
+//
+// The package can only redact what the request carried: it cannot know a
+// secret it did not send. The echo server repeats only what it received, so
+// every secret is looked for in every error.
 func TestSecretHygiene(t *testing.T) {
 	t.Parallel()
 	var calls []*secretCall

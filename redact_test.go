@@ -232,7 +232,6 @@ func echoCalls() []*secretCall {
 // secret it did not send. The echo server repeats only what it received, so
 // every secret is looked for in every error.
 func TestSecretHygiene(t *testing.T) {
-	t.Parallel()
 	var calls []*secretCall
 	// The calls to the echo server go through an in-memory transport in a
 	// bubble, where the device polls wait their interval at no cost.

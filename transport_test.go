@@ -112,61 +112,6 @@ func TestDialectTransportKeepsRequest(t *testing.T) {
 	assert.Equal(t, testRefreshToken, sent[0].Form.Get("refresh_token"))
 }
 
-// TestErrors checks the *Error of Config.Exchange, and the RFC 6749 error
-// of a plain oauth2.Config under NewContext, for the answers that the fault
-// matrix does not give: errors in a 2xx answer, and answers that are not
-// errors by their status.
-func TestErrors(t *testing.T) {
-	envelope := `{"error":{"developer_message":"dev msg","error_code":"401","more_info":"https://docs.example/e","object_id":"obj-1","user_message":"user msg"},"metadata":{},"success":false}`
-	for _, tt := range []struct {
-		name   string
-		status int
-		body   string
-		want   ultracart.Error // Err is not compared
-		is     error
-	}{
-		{"rfc 6749 at 200", 200, `{"error":"invalid_request","error_description":"missing code","error_uri":"https://docs.example/g"}`,
-			ultracart.Error{StatusCode: 200, Code: "invalid_request", Description: "missing code", URI: "https://docs.example/g"}, ultracart.ErrInvalidRequest},
-		{"access_denied", 403, `{"error":"access_denied"}`, ultracart.Error{StatusCode: 403, Code: "access_denied"}, ultracart.ErrAccessDenied},
-		{"envelope at 200", 200, envelope,
-			ultracart.Error{StatusCode: 200, DeveloperMessage: "dev msg", UserMessage: "user msg", MoreInfo: "https://docs.example/e", ObjectID: "obj-1"}, nil},
-		{"html at 200", 200, "<html>\n<body>Proxy   login</body></html>",
-			ultracart.Error{StatusCode: 200, Description: "unexpected response: <html> <body>Proxy login</body></html>"}, nil},
-		{"408", 408, `{}`, ultracart.Error{StatusCode: 408}, nil},
-		{"200 without access_token", 200, `{"token_type":"bearer","expires_in":"3600"}`,
-			ultracart.Error{StatusCode: 200, Description: "malformed token response: no access_token"}, nil},
-		{"200 with a numeric access_token", 200, `{"access_token":12}`,
-			ultracart.Error{StatusCode: 200, Description: "malformed token response: no access_token"}, nil},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx := newMemServer(reply(tt.status, tt.body)).ctx()
-			conf := testConfig("http://uc.test")
-			tok, err := conf.Exchange(ctx, testCode)
-			assert.Nil(t, tok)
-			var e *ultracart.Error
-			require.ErrorAs(t, err, &e)
-			got := *e
-			got.Err = nil
-			assert.Equal(t, tt.want, got)
-			assert.Equal(t, tt.status == 408, e.Temporary())
-			for _, sentinel := range []error{ultracart.ErrInvalidGrant, ultracart.ErrAccessDenied, ultracart.ErrInvalidRequest} {
-				assert.Equal(t, sentinel == tt.is, errors.Is(err, sentinel), "errors.Is(%v)", sentinel)
-			}
-			var re *oauth2.RetrieveError
-			assert.ErrorAs(t, err, &re, "the cause stays in the chain")
-
-			// Through a plain oauth2.Config, x/oauth2 reads RFC 6749's fields.
-			_, err = conf.Config.Exchange(ultracart.NewContext(ctx), testCode)
-			require.ErrorAs(t, err, &re)
-			want := tt.want.Code
-			if want == "" {
-				want = "ultracart_error"
-			}
-			assert.Equal(t, want, re.ErrorCode)
-		})
-	}
-}
-
 // TestRefusedRefreshInEnvelope (issue 16, point 5): UltraCart's OpenAPI
 // spec declares the token endpoint's errors as an ErrorResponse envelope
 // with the UC-REST-ERROR header, which carries no RFC 6749 code. A 400 or
@@ -392,6 +337,42 @@ func matrixFaults() []matrixFault {
 			},
 		)
 	}
+	// Answers read whole, each compared with the *Error it stands for (Err
+	// aside): errors in a 2xx answer, a 408, malformed successes.
+	answer := func(name string, status int, body string, want ultracart.Error, revoke string) matrixFault {
+		return matrixFault{name: name, status: status, temporary: status == http.StatusRequestTimeout,
+			fault: func(string) ultracarttest.Fault {
+				return ultracarttest.Fault{Status: status, Header: http.Header{"Content-Type": {"application/json"}}, Body: body}
+			},
+			check: func(t *testing.T, op string, e *ultracart.Error) {
+				w := want
+				if op == "Revoke" && revoke != "" {
+					w.Description = revoke // what a revoke answer lacks is a confirmation
+				}
+				got := *e
+				got.Err = nil
+				assert.Equal(t, w, got)
+				for _, sentinel := range []error{ultracart.ErrInvalidGrant, ultracart.ErrAccessDenied, ultracart.ErrInvalidRequest} {
+					assert.Equal(t, "ultracart: "+want.Code == sentinel.Error(), errors.Is(e, sentinel), "errors.Is(%v)", sentinel)
+				}
+			},
+		}
+	}
+	const noConfirmation = "the revoke endpoint did not confirm the revocation"
+	faults = append(faults,
+		answer("200-rfc", 200, `{"error":"invalid_request","error_description":"missing code","error_uri":"https://docs.example/g"}`,
+			ultracart.Error{StatusCode: 200, Code: "invalid_request", Description: "missing code", URI: "https://docs.example/g"}, ""),
+		answer("403-access_denied", 403, `{"error":"access_denied"}`, ultracart.Error{StatusCode: 403, Code: "access_denied"}, ""),
+		answer("200-envelope", 200, `{"error":{"developer_message":"dev msg","more_info":"https://docs.example/e","object_id":"obj-1","user_message":"user msg"},"success":false}`,
+			ultracart.Error{StatusCode: 200, DeveloperMessage: "dev msg", UserMessage: "user msg", MoreInfo: "https://docs.example/e", ObjectID: "obj-1"}, ""),
+		answer("200-html", 200, "<html>\n<body>Proxy   login</body></html>",
+			ultracart.Error{StatusCode: 200, Description: "unexpected response: <html> <body>Proxy login</body></html>"}, ""),
+		answer("408-empty-object", 408, `{}`, ultracart.Error{StatusCode: 408}, ""),
+		answer("200-no-access-token", 200, `{"token_type":"bearer","expires_in":"3600"}`,
+			ultracart.Error{StatusCode: 200, Description: "malformed token response: no access_token"}, noConfirmation),
+		answer("200-numeric-access-token", 200, `{"access_token":12}`,
+			ultracart.Error{StatusCode: 200, Description: "malformed token response: no access_token"}, noConfirmation),
+	)
 	// A body that would be a success, were it not too large.
 	huge := `{"successful":true,"access_token":"uc-at-huge","token_type":"bearer","expires_in":"3600","pad":"` + strings.Repeat("x", 1<<20) + `"}`
 	faults = append(faults,

@@ -338,16 +338,17 @@ func matrixFaults() []matrixFault {
 		)
 	}
 	// Answers read whole, each compared with the *Error it stands for (Err
-	// aside): errors in a 2xx answer, a 408, malformed successes.
+	// aside): errors in a 2xx answer, a 408, malformed successes, a refused
+	// revocation, a success at 500.
 	answer := func(name string, status int, body string, want ultracart.Error, revoke string) matrixFault {
-		return matrixFault{name: name, status: status, temporary: status == http.StatusRequestTimeout,
+		return matrixFault{name: name, status: status, temporary: status == http.StatusRequestTimeout || status >= 500,
 			fault: func(string) ultracarttest.Fault {
 				return ultracarttest.Fault{Status: status, Header: http.Header{"Content-Type": {"application/json"}}, Body: body}
 			},
 			check: func(t *testing.T, op string, e *ultracart.Error) {
 				w := want
 				if op == "Revoke" && revoke != "" {
-					w.Description = revoke // what a revoke answer lacks is a confirmation
+					w.Description = revoke // a revoke answer says so, or lacks a confirmation
 				}
 				got := *e
 				got.Err = nil
@@ -372,6 +373,9 @@ func matrixFaults() []matrixFault {
 			ultracart.Error{StatusCode: 200, Description: "malformed token response: no access_token"}, noConfirmation),
 		answer("200-numeric-access-token", 200, `{"access_token":12}`,
 			ultracart.Error{StatusCode: 200, Description: "malformed token response: no access_token"}, noConfirmation),
+		answer("200-revoke-refused", 200, `{"successful":false,"message":"unknown token"}`,
+			ultracart.Error{StatusCode: 200, Description: "malformed token response: no access_token"}, "unknown token"),
+		answer("500-successful", 500, `{"successful":true,"access_token":"at"}`, ultracart.Error{StatusCode: 500}, ""),
 	)
 	// A body that would be a success, were it not too large.
 	huge := `{"successful":true,"access_token":"uc-at-huge","token_type":"bearer","expires_in":"3600","pad":"` + strings.Repeat("x", 1<<20) + `"}`

@@ -139,10 +139,6 @@ func TestRefusedRefreshInEnvelope(t *testing.T) {
 			_, err := conf.Exchange(ctx, testCode)
 			return err
 		}},
-		{"refresh/Config.TokenSource", "refresh_token", func(ctx context.Context, conf *ultracart.Config) error {
-			_, err := conf.TokenSource(ctx, expired).Token()
-			return err
-		}},
 		{"refresh/PersistentTokenSource", "refresh_token", func(ctx context.Context, conf *ultracart.Config) error {
 			_, err := ultracart.PersistentTokenSource(ctx, &conf.Config, ultracart.NewMemoryStore(expired)).Token()
 			return err

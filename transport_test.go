@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -62,7 +61,7 @@ func (m *memServer) RoundTrip(r *http.Request) (resp *http.Response, err error) 
 	m.mu.Unlock()
 	defer func() {
 		if p := recover(); p == http.ErrAbortHandler {
-			resp, err = nil, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+			resp, err = nil, &net.OpError{Op: "read", Net: "tcp", Err: errReset}
 		} else if p != nil {
 			panic(p)
 		}
@@ -407,7 +406,7 @@ func matrixFaults() []matrixFault {
 			name: "reset", temporary: true,
 			fault: func(string) ultracarttest.Fault { return ultracarttest.Fault{Reset: true} },
 			cause: func(err error) bool {
-				return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+				return errors.Is(err, errReset) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 			},
 		},
 		matrixFault{

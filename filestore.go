@@ -320,6 +320,9 @@ func (e *noTokenError) Is(target error) bool { return target == ErrNoToken }
 // holds the old one. A missing file is not an error. Remove takes the lock
 // itself: do not call it while holding the lock from Lock.
 func (s *FileStore) Remove(ctx context.Context) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
 	if _, err := os.Stat(filepath.Dir(s.path)); errors.Is(err, fs.ErrNotExist) {
 		return nil // nothing to remove, and no directory to create for the lock
 	}

@@ -484,3 +484,19 @@ func TestFileStoreRemovesStaleTemps(t *testing.T) {
 	assert.FileExists(t, fresh)
 	assert.FileExists(t, other, "another store's files are not touched")
 }
+
+// TestFileStoreNilRemove (issue 17, point 9): every method of a nil or zero
+// FileStore, Remove included, returns the error that says how to make one;
+// none panics.
+func TestFileStoreNilRemove(t *testing.T) {
+	ctx := context.Background()
+	for _, s := range []*FileStore{nil, new(FileStore), NewFileStore("")} {
+		const want = "ultracart: the FileStore has no path; make it with NewFileStore"
+		assert.NotPanics(t, func() { assert.EqualError(t, s.Remove(ctx), want) })
+		_, err := s.Load(ctx)
+		assert.EqualError(t, err, want)
+		assert.EqualError(t, s.Save(ctx, &oauth2.Token{AccessToken: "a"}), want)
+		_, err = s.Lock(ctx)
+		assert.EqualError(t, err, want)
+	}
+}

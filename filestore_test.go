@@ -485,6 +485,85 @@ func TestFileStoreRemovesStaleTemps(t *testing.T) {
 	assert.FileExists(t, other, "another store's files are not touched")
 }
 
+// TestFileStoreSymlinkAtPath (issue 17, point 5): a symbolic link at the
+// token path is resolved once, and the store works on the file it leads to:
+// Save writes through to it (atomically, in its directory) and leaves the
+// link in place, and the lock sits beside it, so that the link and the file
+// exclude each other.
+func TestFileStoreSymlinkAtPath(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		relative bool // the link names its target relative to its directory
+		dangling bool // the target does not exist yet
+	}{
+		{name: "absolute"},
+		{name: "relative", relative: true},
+		{name: "dangling", dangling: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			linkDir, volume := t.TempDir(), t.TempDir() // the target on "a mounted volume"
+			target := filepath.Join(volume, "token.json")
+			link := filepath.Join(linkDir, "token.json")
+			to := target
+			if tc.relative {
+				var err error
+				to, err = filepath.Rel(linkDir, target)
+				require.NoError(t, err)
+			}
+			require.NoError(t, os.Symlink(to, link))
+			if !tc.dangling {
+				require.NoError(t, NewFileStore(target).Save(ctx, &oauth2.Token{AccessToken: "uc-at-old", RefreshToken: "uc-rt-old"}))
+			}
+
+			s := NewFileStore(link)
+			unlock, err := s.Lock(ctx)
+			require.NoError(t, err)
+			require.NoError(t, s.Save(ctx, &oauth2.Token{AccessToken: "uc-at-new", RefreshToken: "uc-rt-new"}))
+
+			// The lock is beside the target: a store on the target waits for it.
+			short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+			_, err = NewFileStore(target).Lock(short)
+			cancel()
+			assert.ErrorIs(t, err, context.DeadlineExceeded, "the link's lock and the target's lock are one")
+			unlock()
+
+			fi, err := os.Lstat(link)
+			require.NoError(t, err)
+			assert.Equal(t, os.ModeSymlink, fi.Mode().Type(), "the link stays a link")
+			got, err := NewFileStore(target).Load(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, "uc-rt-new", got.RefreshToken, "the target holds the rotated token")
+			got, err = s.Load(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, "uc-rt-new", got.RefreshToken)
+			assert.Equal(t, []string{"token.json"}, psDirNames(t, linkDir), "nothing written beside the link")
+			assert.ElementsMatch(t, []string{"token.json", "token.json.lock"}, psDirNames(t, volume))
+
+			// Remove removes the token, not the link.
+			require.NoError(t, s.Remove(ctx))
+			assert.NoFileExists(t, target)
+			_, err = os.Lstat(link)
+			assert.NoError(t, err, "the link stays")
+			_, err = s.Load(ctx)
+			assert.ErrorIs(t, err, ErrNoToken)
+		})
+	}
+	t.Run("a loop", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "token.json")
+		require.NoError(t, os.Symlink("other.json", path))
+		require.NoError(t, os.Symlink("token.json", filepath.Join(dir, "other.json")))
+		s := NewFileStore(path)
+		_, err := s.Load(ctx)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "ultracart: reading the token file "+path)
+		assert.Error(t, s.Save(ctx, &oauth2.Token{AccessToken: "uc-at-SECRET"}))
+		_, err = s.Lock(ctx)
+		assert.Error(t, err)
+	})
+}
+
 // TestFileStoreNilRemove (issue 17, point 9): every method of a nil or zero
 // FileStore, Remove included, returns the error that says how to make one;
 // none panics.

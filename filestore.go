@@ -233,7 +233,7 @@ func (s *FileStore) Save(ctx context.Context, t *oauth2.Token) error {
 	}
 	path, err := s.file()
 	if err == nil {
-		err = write(path, append(b, '\n'))
+		err = writeFile(path, append(b, '\n'))
 	}
 	if err != nil {
 		return fmt.Errorf("ultracart: saving the token to %s: %w", s.path, err)
@@ -241,9 +241,9 @@ func (s *FileStore) Save(ctx context.Context, t *oauth2.Token) error {
 	return nil
 }
 
-// write puts b into the file at path through a synced temporary file and a
+// writeFile puts b into the file at path through a synced temporary file and a
 // rename.
-func write(path string, b []byte) (err error) {
+func writeFile(path string, b []byte) (err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err

@@ -355,6 +355,9 @@ func (s *FileStore) lock(ctx context.Context, path string) (unlock func(), err e
 	}
 	l := flock.New(lockPath, flock.SetPermissions(0o600), flock.SetFlag(os.O_CREATE|os.O_RDONLY|noFollow|nonBlock))
 	ok, err := l.TryLock()
+	if fi, lerr := os.Lstat(lockPath); err != nil && lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		err = errors.New("it is a symbolic link, which the store does not follow") // rather than ELOOP's text
+	}
 	if err == nil && !ok {
 		var abandoned bool
 		if abandoned, err = waitLock(ctx, l, release); abandoned {

@@ -143,13 +143,22 @@ const maxLinks = 40
 func (s *FileStore) file() (string, error) {
 	path := s.path
 	for range maxLinks {
-		dir := filepath.Dir(path)
-		shared, err := sharedDir(dir)
+		// Split, not filepath.Dir, which cleans the text: to the system,
+		// "d/.." is the parent of where d leads when d is a link.
+		dir, name := filepath.Split(path)
+		if dir == "" {
+			dir = "." + string(filepath.Separator)
+		}
+		shared, err := sharedDir(strings.TrimSuffix(dir, string(filepath.Separator)))
 		if err != nil {
 			return "", err
 		}
 		fi, err := os.Lstat(path)
 		if errors.Is(err, fs.ErrNotExist) || err == nil && fi.Mode()&fs.ModeSymlink == 0 {
+			// Give the filepath.Dir of the callers a text it reads right.
+			if real, err := filepath.EvalSymlinks(dir); err == nil && strings.Contains(dir, "..") {
+				path = filepath.Join(real, name)
+			}
 			return path, nil
 		}
 		if err != nil {
@@ -163,12 +172,7 @@ func (s *FileStore) file() (string, error) {
 			return "", err
 		}
 		if !filepath.IsAbs(to) {
-			// Relative to the directory the system finds, through its links:
-			// a ".." in to leaves that directory, not the name path gives it.
-			if dir, err = filepath.EvalSymlinks(dir); err != nil {
-				return "", err
-			}
-			to = filepath.Join(dir, to)
+			to = dir + to // uncleaned, as the system reads it
 		}
 		path = to
 	}

@@ -552,6 +552,34 @@ func TestFileStoreSymlinkAtPath(t *testing.T) {
 			assert.ErrorIs(t, err, ErrNoToken)
 		})
 	}
+	t.Run("dot-dot after a linked directory", func(t *testing.T) {
+		// To the system, "d/.." in the link is the parent of where d leads,
+		// not the link's own directory, as the text would have it.
+		linkDir, volume := t.TempDir(), t.TempDir()
+		require.NoError(t, os.Mkdir(filepath.Join(volume, "sub"), 0o700))
+		require.NoError(t, os.Symlink(filepath.Join(volume, "sub"), filepath.Join(linkDir, "d")))
+		link := filepath.Join(linkDir, "token.json")
+		require.NoError(t, os.Symlink(strings.Join([]string{"d", "..", "token.json"}, string(filepath.Separator)), link))
+		// A crashed save's file, which a save in the target's directory removes.
+		stale := filepath.Join(volume, ".token.json.tmp-111")
+		require.NoError(t, os.WriteFile(stale, []byte("{"), 0o600))
+		old := time.Now().Add(-2 * time.Minute)
+		require.NoError(t, os.Chtimes(stale, old, old))
+
+		s := NewFileStore(link)
+		unlock, err := s.Lock(ctx)
+		require.NoError(t, err)
+		require.NoError(t, s.Save(ctx, &oauth2.Token{AccessToken: "uc-at-new"}))
+		unlock()
+		assert.NoFileExists(t, stale, "the save was not made in the target's directory")
+		b, err := os.ReadFile(link) // the system's reading of the link
+		require.NoError(t, err)
+		assert.Contains(t, string(b), "uc-at-new")
+		assert.ElementsMatch(t, []string{"sub", "token.json", "token.json.lock"}, psDirNames(t, volume))
+		got, err := s.Load(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, "uc-at-new", got.AccessToken)
+	})
 	t.Run("a loop", func(t *testing.T) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "token.json")

@@ -155,9 +155,10 @@ func (s *FileStore) file() (string, error) {
 		}
 		fi, err := os.Lstat(path)
 		if errors.Is(err, fs.ErrNotExist) || err == nil && fi.Mode()&fs.ModeSymlink == 0 {
-			// Give the filepath.Dir of the callers a text it reads right.
-			if real, err := filepath.EvalSymlinks(dir); err == nil && strings.Contains(dir, "..") {
-				path = filepath.Join(real, name)
+			if strings.Contains(dir, "..") { // give the callers' filepath.Dir a text it reads right
+				if real, err := filepath.EvalSymlinks(dir); err == nil {
+					path = filepath.Join(real, name)
+				}
 			}
 			return path, nil
 		}

@@ -49,10 +49,10 @@ import (
 // resolved afresh by each method: Save writes through the link (the
 // temporary file goes beside the target), Lock locks beside the target and
 // Remove removes the target, so that the link and the target are one store.
-// The store refuses a file that is not a regular one, and a directory that
-// others can write to unless it is sticky (as /tmp is); in a sticky one it
-// follows no link, and on Unix it never follows a link at the lock file's
-// path.
+// Load and Lock refuse a file that is not a regular one (a FIFO, say)
+// without waiting on it. Every method refuses a directory that others can
+// write to unless it is sticky (as /tmp is), and follows no link in a sticky
+// one; on Unix, Lock never follows a link at the lock file's path.
 type FileStore struct {
 	path string
 

@@ -421,15 +421,6 @@ func (s *FileStore) turnChan() chan struct{} {
 	return s.turn
 }
 
-// noTokenError is [ErrNoToken] with the place the token was looked for.
-type noTokenError struct{ where string }
-
-func (e *noTokenError) Error() string {
-	return "ultracart: no token stored in " + e.where + "; run the authorization flow first"
-}
-
-func (e *noTokenError) Is(target error) bool { return target == ErrNoToken }
-
 // Remove deletes the token file under the store's lock, waiting for the lock
 // as [FileStore.Lock] does (until ctx is done), so that it never lands
 // between another process's load and save of a refreshed token. The lock file stays:

@@ -276,7 +276,7 @@ func ExampleConfig_DeviceAuth() {
 	uc := ultracarttest.NewServer()
 	defer uc.Close()
 	uc.SetOptions(ultracarttest.Options{DevicePending: 1}) // the merchant takes a moment to approve
-	conf := &ultracart.Config{Config: oauth2.Config{ClientID: "my-client-id", Endpoint: uc.Endpoint()}}
+	conf := &ultracart.Config{Config: oauth2.Config{ClientID: "my-client-id", Endpoint: uc.Endpoint(), Scopes: []string{ultracart.ScopeItemRead}}}
 
 	ctx := context.Background()
 	da, err := conf.DeviceAuth(ctx)

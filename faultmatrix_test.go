@@ -387,6 +387,7 @@ func runMatrixCell(t *testing.T, op matrixOp, f matrixFault) {
 			ClientSecret: matrixClientSecret,
 			Endpoint:     srv.Endpoint(),
 			RedirectURL:  matrixRedirect,
+			Scopes:       []string{ultracart.ScopeItemRead},
 		}},
 		ctx:     context.WithValue(context.Background(), oauth2.HTTPClient, client),
 		client:  client,

@@ -12,7 +12,8 @@
 //     urn:ietf:params:oauth:grant-type:device_code grants. Tokens are
 //     answered as UltraCart's OauthTokenResponse, whose expires_in is a JSON
 //     string ("3600") by default (see [Options].ExpiresInJSON).
-//   - POST [DeviceAuthPath]: the start of the device flow (RFC 8628).
+//   - POST [DeviceAuthPath]: the start of the device flow (RFC 8628). It
+//     requires client_id and scope, as UltraCart's oauthDeviceAuthorize does.
 //   - POST [RevokePath]: revokes a whole grant by its access or refresh token.
 //   - GET  [ItemsPath]: a protected resource that needs a live bearer access
 //     token and the X-UltraCart-Api-Version header set to [APIVersion].

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -301,9 +302,11 @@ func (s *Server) handleDeviceAuthorize(w http.ResponseWriter, _ *http.Request, f
 	if !s.checkClientLocked(w, form, false) {
 		return
 	}
+	// UltraCart's oauthDeviceAuthorize requires the scope.
 	scope := form.Get("scope")
-	if scope == "" {
-		scope = DefaultScope
+	if strings.TrimSpace(scope) == "" {
+		writeOAuthError(w, CodeInvalidRequest, "scope is required.")
+		return
 	}
 	dc := newSecret(DeviceCodePrefix)
 	user := newUserCode()

@@ -37,8 +37,10 @@ const (
 // X-UltraCart-Api-Version request header.
 const APIVersion = "2017-03-01"
 
-// DefaultScope is the scope granted when the authorize link, the device
-// authorization request or IssueToken names none.
+// DefaultScope is the scope granted when the authorize link or IssueToken
+// names none. The device authorization request must name one: without, it
+// is answered invalid_request, as UltraCart's oauthDeviceAuthorize requires
+// the scope.
 const DefaultScope = "item_read"
 
 // Header names used by the server.

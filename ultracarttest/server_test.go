@@ -826,6 +826,8 @@ func TestDeviceFlow(t *testing.T) {
 		{"unknown device code", poll("uc-dc-nope"), ultracarttest.TokenPath, 400, "expired_token"},
 		{"missing device code", poll(""), ultracarttest.TokenPath, 400, "invalid_request"},
 		{"device authorize without client_id", url.Values{"scope": {"x"}}, ultracarttest.DeviceAuthPath, 400, "invalid_request"},
+		{"device authorize without scope", url.Values{"client_id": {testClient}}, ultracarttest.DeviceAuthPath, 400, "invalid_request"},
+		{"device authorize with a blank scope", url.Values{"client_id": {testClient}, "scope": {" "}}, ultracarttest.DeviceAuthPath, 400, "invalid_request"},
 	}
 	for _, tc := range errs {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1214,7 +1216,7 @@ func TestStatsAndRequests(t *testing.T) {
 	s := newServer(t)
 	at, rt := tokens(t, s)
 	post(t, s, ultracarttest.TokenPath, refreshForm(rt))
-	dc := decode(t, post(t, s, ultracarttest.DeviceAuthPath, url.Values{"client_id": {testClient}}).Body)["device_code"].(string)
+	dc := decode(t, post(t, s, ultracarttest.DeviceAuthPath, url.Values{"client_id": {testClient}, "scope": {"item_read"}}).Body)["device_code"].(string)
 	post(t, s, ultracarttest.TokenPath, url.Values{
 		"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "client_id": {testClient}, "device_code": {dc},
 	})
@@ -1378,7 +1380,7 @@ func TestUserCodeFormat(t *testing.T) {
 	re := regexp.MustCompile(`^[A-Z]{4}-[A-Z]{4}$`)
 	seen := map[string]bool{}
 	for range 20 {
-		m := decode(t, post(t, s, ultracarttest.DeviceAuthPath, url.Values{"client_id": {testClient}}).Body)
+		m := decode(t, post(t, s, ultracarttest.DeviceAuthPath, url.Values{"client_id": {testClient}, "scope": {"item_read"}}).Body)
 		uc := m["user_code"].(string)
 		assert.True(t, re.MatchString(uc), uc)
 		seen[uc] = true

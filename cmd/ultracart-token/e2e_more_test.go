@@ -68,7 +68,7 @@ func TestBinaryLockHeld(t *testing.T) {
 		require.NoError(t, err)
 		defer unlock()
 
-		s := u.start(nil, "login", "--device", "--client-id", "app-1", "--endpoint", u.endpoint())
+		s := u.start(nil, "login", "--device", "--scopes", "item_read", "--client-id", "app-1", "--endpoint", u.endpoint())
 		assert.Equal(t, path+".lock (Ctrl-C to cancel)...", s.stderr.waitLine(t, lockWaitLine))
 		assert.Equal(t, 1, u.fake.Stats().Exchange+u.fake.Stats().DeviceToken, "approved, and waiting to save")
 		assert.NoFileExists(t, path, "nothing saved while another process holds the lock")

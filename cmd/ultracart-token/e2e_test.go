@@ -316,7 +316,7 @@ func TestBinaryMerchants(t *testing.T) {
 	t.Parallel()
 	u := newUserCLI(t)
 	for i, m := range []string{"acme", "beta"} {
-		flow := []string{"--device"}[:i] // one of each
+		flow := []string{"--device", "--scopes", "item_read"}[:3*i] // one of each
 		r := u.login(nil, "", append(flow, "--merchant", m, "--client-id", "app-"+m, "--endpoint", u.endpoint())...)
 		assert.Contains(t, r.stderr, "Token saved to "+u.tokenFile(m)+" (")
 	}

@@ -263,7 +263,7 @@ func TestLoginDevice(t *testing.T) {
 		t.Parallel()
 		c := newCLI(t)
 		c.fake.SetOptions(ultracarttest.Options{Deny: true})
-		r := c.run("login", "--device")
+		r := c.run("login", "--device", "--scopes", "item_read")
 		assert.Equal(t, exitFailure, r.code)
 		assert.Regexp(t, visit, r.stderr)
 		assert.Contains(t, r.stderr, "ultracart-token: login: authorization denied (access_denied")

@@ -22,7 +22,9 @@
 //
 // Errors of the token and device endpoints use UltraCart's OAuth form: a JSON
 // body {"error":"…","error_description":"…"}, status 400 (401 for
-// invalid_client) and the description repeated in the UC-REST-ERROR header.
+// invalid_client) and the description repeated in the UC-REST-ERROR header,
+// or the ErrorResponse envelope that UltraCart's OpenAPI spec declares for
+// them (see [Options].TokenErrorEnvelope).
 // Other errors use UltraCart's ErrorResponse envelope, also with the
 // UC-REST-ERROR header. Error descriptions never repeat a code, token,
 // device code or client secret that was sent.

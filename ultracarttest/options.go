@@ -24,6 +24,15 @@ type Options struct {
 	// redirect_uri.
 	RedirectURL string
 
+	// TokenErrorEnvelope makes the token and device endpoints answer their
+	// errors as UltraCart's OpenAPI spec declares them (oauthAccessToken: an
+	// ErrorResponse with the UC-REST-ERROR header) instead of the OAuth
+	// form: the same status (400, or 401 for invalid_client) and
+	// description, in an envelope that carries no RFC 6749 error code. A
+	// client can then tell a refused refresh token only by its status, and
+	// a device poll cannot tell authorization_pending from a refusal.
+	TokenErrorEnvelope bool
+
 	// Deny makes the user deny every request: the authorize link redirects
 	// with error=access_denied and device code polls answer access_denied.
 	Deny bool

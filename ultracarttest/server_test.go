@@ -708,6 +708,94 @@ func TestRefresh(t *testing.T) {
 	}
 }
 
+// TestTokenErrorEnvelope: with Options.TokenErrorEnvelope, the token and
+// device endpoints answer their errors as UltraCart's OpenAPI spec declares
+// them (an ErrorResponse, no RFC 6749 code), at the status and with the
+// description of the OAuth form, and change the same state.
+func TestTokenErrorEnvelope(t *testing.T) {
+	poll := func(dc string) url.Values {
+		return url.Values{"grant_type": {ultracarttest.GrantDeviceCode}, "client_id": {testClient}, "device_code": {dc}}
+	}
+	tests := []struct {
+		name    string
+		opts    ultracarttest.Options
+		path    string
+		form    func(t *testing.T, s *ultracarttest.Server) url.Values
+		status  int
+		grantNo int // invalid_grant answers counted
+	}{
+		{"used refresh token", ultracarttest.Options{}, ultracarttest.TokenPath, func(t *testing.T, s *ultracarttest.Server) url.Values {
+			_, rt := tokens(t, s)
+			require.Equal(t, http.StatusOK, post(t, s, ultracarttest.TokenPath, refreshForm(rt)).Status)
+			return refreshForm(rt)
+		}, 400, 1},
+		{"unknown code", ultracarttest.Options{}, ultracarttest.TokenPath, func(*testing.T, *ultracarttest.Server) url.Values {
+			return exchangeForm("uc-code-nope")
+		}, 400, 1},
+		{"expired device code", ultracarttest.Options{}, ultracarttest.TokenPath, func(*testing.T, *ultracarttest.Server) url.Values {
+			return poll("uc-dc-nope")
+		}, 400, 0},
+		{"pending device code", ultracarttest.Options{DevicePending: 1}, ultracarttest.TokenPath, func(t *testing.T, s *ultracarttest.Server) url.Values {
+			r := post(t, s, ultracarttest.DeviceAuthPath, url.Values{"client_id": {testClient}, "scope": {"item_read"}})
+			require.Equal(t, http.StatusOK, r.Status, r.Body)
+			return poll(decode(t, r.Body)["device_code"].(string))
+		}, 400, 0},
+		{"wrong client secret", ultracarttest.Options{ClientSecret: "s3cret"}, ultracarttest.TokenPath, func(*testing.T, *ultracarttest.Server) url.Values {
+			return refreshForm("uc-rt-nope")
+		}, 401, 0},
+		{"missing grant_type", ultracarttest.Options{}, ultracarttest.TokenPath, func(*testing.T, *ultracarttest.Server) url.Values {
+			return url.Values{"client_id": {testClient}}
+		}, 400, 0},
+		{"device authorize without scope", ultracarttest.Options{}, ultracarttest.DeviceAuthPath, func(*testing.T, *ultracarttest.Server) url.Values {
+			return url.Values{"client_id": {testClient}}
+		}, 400, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// The same request to two servers, in either form.
+			var oauth reply
+			for _, envelope := range []bool{false, true} {
+				s := newServer(t)
+				o := tc.opts
+				o.TokenErrorEnvelope = envelope
+				s.SetOptions(o)
+				r := post(t, s, tc.path, tc.form(t, s))
+				assert.Equal(t, tc.grantNo, s.Stats().InvalidGrant)
+				if !envelope {
+					oauth = r
+					assert.Equal(t, tc.status, r.Status, r.Body)
+					continue
+				}
+				assertEnvelope(t, r, tc.status)
+				assert.NotContains(t, r.Body, `"error":"`, "no RFC 6749 error code")
+				assert.Equal(t, oauth.Header.Get("UC-REST-ERROR"), r.Header.Get("UC-REST-ERROR"))
+				assert.Equal(t, "no-store", r.Header.Get("Cache-Control"))
+			}
+		})
+	}
+
+	t.Run("x/oauth2 sees no error code", func(t *testing.T) {
+		s := newServer(t)
+		s.SetOptions(ultracarttest.Options{TokenErrorEnvelope: true})
+		_, err := oauthConfig(s).TokenSource(clientCtx(s), &oauth2.Token{RefreshToken: "uc-rt-nope"}).Token()
+		var re *oauth2.RetrieveError
+		require.ErrorAs(t, err, &re)
+		assert.Equal(t, http.StatusBadRequest, re.Response.StatusCode)
+		assert.Empty(t, re.ErrorCode)
+	})
+
+	t.Run("reuse still revokes the family", func(t *testing.T) {
+		s := newServer(t)
+		s.SetOptions(ultracarttest.Options{TokenErrorEnvelope: true, ReuseDetection: true})
+		_, rt := tokens(t, s)
+		r := post(t, s, ultracarttest.TokenPath, refreshForm(rt))
+		require.Equal(t, http.StatusOK, r.Status, r.Body)
+		assertEnvelope(t, post(t, s, ultracarttest.TokenPath, refreshForm(rt)), 400)
+		assertEnvelope(t, post(t, s, ultracarttest.TokenPath, refreshForm(decode(t, r.Body)["refresh_token"].(string))), 400)
+		assert.Equal(t, 1, s.Stats().FamiliesRevoked)
+	})
+}
+
 func TestIssueToken(t *testing.T) {
 	s := newServer(t)
 	s.SetOptions(ultracarttest.Options{TokenLifetime: 2 * time.Minute})

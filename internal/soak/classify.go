@@ -211,14 +211,16 @@ func explain(prior []*use, own *use, h history, lostFaults bool) string {
 // followUps counts, by replaying the events in time order, the tokens left
 // waiting by a save fault that their worker saved later, and the refreshes
 // that injected 401s caused: a worker's first refresh of a merchant within
-// a second of a 401 it got for that merchant.
-func (t *tally) followUps() (savedLater, after401 int) {
+// a second of a 401 it got for that merchant, by why the 401 was injected
+// (the fp of a U event: rate or storm).
+func (t *tally) followUps() (savedLater int, after401 map[string]int) {
 	t.mu.Lock()
 	evs := slices.Clone(t.tokEvents)
 	t.mu.Unlock()
 	slices.SortStableFunc(evs, func(a, b tokEvent) int { return cmp.Compare(a.at, b.at) })
 	waiting := map[procToken]bool{}
-	rejectedAt := map[procMerchant]int64{}
+	rejected := map[procMerchant]tokEvent{}
+	after401 = map[string]int{}
 	for _, ev := range evs {
 		switch ev.kind {
 		case "SF":
@@ -231,13 +233,13 @@ func (t *tally) followUps() (savedLater, after401 int) {
 				delete(waiting, k)
 			}
 		case "U":
-			rejectedAt[procMerchant{ev.p, ev.merchant}] = ev.at
+			rejected[procMerchant{ev.p, ev.merchant}] = ev
 		case "R+":
 			k := procMerchant{ev.p, ev.merchant}
-			if at, ok := rejectedAt[k]; ok && ev.at-at <= int64(time.Second) {
-				after401++
+			if u, ok := rejected[k]; ok && ev.at-u.at <= int64(time.Second) {
+				after401[u.fp]++
 			}
-			delete(rejectedAt, k)
+			delete(rejected, k)
 		}
 	}
 	return savedLater, after401

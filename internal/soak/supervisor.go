@@ -596,13 +596,16 @@ func report(out io.Writer, cfg soakConfig, t *tally, st ultracarttest.Stats, ela
 	fmt.Fprintf(out, "tokens waiting to be saved, saved later by their worker: %d\n", savedLater)
 	fmt.Fprintf(out, "idle drops:              %d with a token waiting to be saved, %d without (idle timeout %s; %d merchants sent quiet for %s)\n",
 		t.drops[true], t.drops[false], w.idle, t.quiet, w.quietFor())
-	total401 := t.injected401["rate"] + t.injected401["storm"]
-	per401 := "-"
-	if total401 > 0 {
-		per401 = fmt.Sprintf("%.2f", float64(after401)/float64(total401))
+	per := func(n, of int) string {
+		if of == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", float64(n)/float64(of))
 	}
-	fmt.Fprintf(out, "401s injected:           %d (%d at random, rate %.3g; %d in %d storms of %s); refreshes they caused: %d (per 401: %s)\n",
-		total401, t.injected401["rate"], w.rate401, t.injected401["storm"], t.storms, cfg.stormFor, after401, per401)
+	fmt.Fprintf(out, "401s injected:           %d at random (rate %.3g), %d in %d storms of %s\n",
+		t.injected401["rate"], w.rate401, t.injected401["storm"], t.storms, cfg.stormFor)
+	fmt.Fprintf(out, "refreshes they caused:   %d after random ones (per 401: %s), %d in storms (per 401: %s)\n",
+		after401["rate"], per(after401["rate"], t.injected401["rate"]), after401["storm"], per(after401["storm"], t.injected401["storm"]))
 	fmt.Fprintf(out, "failed refreshes (OnRefresh): persist %d, invalid_grant %d, temporary %d, other %d\n",
 		t.refreshFailed["persist"], t.refreshFailed["invalid_grant"], t.refreshFailed["temporary"], t.refreshFailed["other"])
 	fmt.Fprintf(out, "reuse detected:          %d\n", st.ReuseDetected)

@@ -604,8 +604,9 @@ func report(out io.Writer, cfg soakConfig, t *tally, st ultracarttest.Stats, ela
 	}
 	fmt.Fprintf(out, "401s injected:           %d at random (rate %.3g), %d in %d storms of %s\n",
 		t.injected401["rate"], w.rate401, t.injected401["storm"], t.storms, cfg.stormFor)
-	fmt.Fprintf(out, "refreshes they caused:   %d after random ones (per 401: %s), %d in storms (per 401: %s)\n",
-		after401["rate"], per(after401["rate"], t.injected401["rate"]), after401["storm"], per(after401["storm"], t.injected401["storm"]))
+	fmt.Fprintf(out, "refreshes they caused:   %d after random ones (per 401: %s), %d in storms (per 401: %s, per storm: %s)\n",
+		after401["rate"], per(after401["rate"], t.injected401["rate"]),
+		after401["storm"], per(after401["storm"], t.injected401["storm"]), per(after401["storm"], t.storms))
 	fmt.Fprintf(out, "failed refreshes (OnRefresh): persist %d, invalid_grant %d, temporary %d, other %d\n",
 		t.refreshFailed["persist"], t.refreshFailed["invalid_grant"], t.refreshFailed["temporary"], t.refreshFailed["other"])
 	fmt.Fprintf(out, "reuse detected:          %d\n", st.ReuseDetected)

@@ -23,7 +23,11 @@ import (
 // token and returns the retry's response. A request is never retried twice.
 // When no token can be got, the request fails with that error, e.g. one
 // matching [ErrInvalidGrant]: the merchant must authorize the application
-// again.
+// again. A 401 the client does not recover from (the retry was rejected
+// too, the request could not be sent again, or src kept its token, as the
+// sources of this package do for a while after replacing a rejected token:
+// see [Invalidator]) fails the request with an [*Error] built from the
+// response that matches [ErrInvalidToken].
 //
 // When a redirect leads to another origin (scheme, host or port), the
 // redirected request carries no Authorization header at all, so the token
@@ -100,7 +104,7 @@ func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	inv.Invalidate(tok)
 	if !replayable(req) {
 		// The next request gets a new token; this one cannot be sent again.
-		return resp, nil
+		return nil, rejection(resp)
 	}
 	tok2, err := t.token()
 	if err != nil {
@@ -108,19 +112,44 @@ func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	if tok2.AccessToken == tok.AccessToken {
-		return resp, nil
+		return nil, rejection(resp) // the source keeps its token (see NewClient)
 	}
 	req2 := t.authorized(req, tok2)
 	if req.GetBody != nil {
 		body, err := req.GetBody()
 		if err != nil {
 			// The 401 stands: the retry could not be made.
-			return resp, nil
+			return nil, rejection(resp)
 		}
 		req2.Body = body
 	}
 	drain(resp)
-	return t.send(req2)
+	resp, err = t.send(req2)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		return nil, rejection(resp)
+	}
+	if a, ok := t.src.(acceptor); ok {
+		a.accepted(tok2)
+	}
+	return resp, nil
+}
+
+// acceptor is implemented by the sources of this package: the client tells
+// them that the token that replaced a rejected one was accepted, which ends
+// the pause that follows such a replacement (see NewClient).
+type acceptor interface {
+	accepted(tok *oauth2.Token)
+}
+
+// rejection is the error of a request that ends with the REST API's 401:
+// an [*Error] that matches [ErrInvalidToken].
+func rejection(resp *http.Response) error {
+	err := CheckResponse(resp)
+	resp.Body.Close()
+	return err
 }
 
 // authorized returns a copy of req that carries tok.

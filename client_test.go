@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ultracart-go/ultracart"
+	"github.com/ultracart-go/ultracart/ultracarttest"
 )
 
 func TestNewClientHeaders(t *testing.T) {
@@ -357,12 +359,12 @@ func TestNewClientRetriesRejectedToken(t *testing.T) {
 			body:       func() (io.Reader, bool) { return strings.NewReader("a=1"), false },
 			wantStatus: 200, wantAuths: []string{"Bearer at-1", "Bearer at-2"}, wantInvalidated: []string{"at-1"}},
 		{name: "POST without GetBody not retried", method: http.MethodPost, accept: "at-2",
-			body:       func() (io.Reader, bool) { return strings.NewReader("a=1"), true },
-			wantStatus: 401, wantAuths: []string{"Bearer at-1"}, wantInvalidated: []string{"at-1"}},
-		{name: "never twice", wantStatus: 401,
+			body:    func() (io.Reader, bool) { return strings.NewReader("a=1"), true },
+			wantErr: ultracart.ErrInvalidToken, wantAuths: []string{"Bearer at-1"}, wantInvalidated: []string{"at-1"}},
+		{name: "never twice", wantErr: ultracart.ErrInvalidToken,
 			wantAuths: []string{"Bearer at-1", "Bearer at-2"}, wantInvalidated: []string{"at-1"}},
 		{name: "same token: no retry", accept: "at-2", src: func() *rotatingSource { return &rotatingSource{same: true} },
-			wantStatus: 401, wantAuths: []string{"Bearer at-1"}, wantInvalidated: []string{"at-1"}},
+			wantErr: ultracart.ErrInvalidToken, wantAuths: []string{"Bearer at-1"}, wantInvalidated: []string{"at-1"}},
 		{name: "source without Invalidate", accept: "at-2", plain: true,
 			wantStatus: 401, wantAuths: []string{"Bearer at-1"}},
 		{name: "refresh fails", accept: "at-2", src: func() *rotatingSource { return &rotatingSource{err: errGone} },
@@ -431,5 +433,150 @@ func TestNewClientRetriesRejectedToken(t *testing.T) {
 			}
 			assert.Equal(t, tc.wantInvalidated, src.invalidated)
 		})
+	}
+}
+
+// recoveringClients are the clients of this package that recover from a
+// 401, each over a token held in store (Config.Client keeps its own).
+var recoveringClients = []struct {
+	name      string
+	new       func(t *testing.T, srv *ultracarttest.Server, store ultracart.TokenStore, tok *oauth2.Token) *http.Client
+	ownsStore bool // the client uses store, so a token saved there is seen
+}{
+	{"NewClient(PersistentTokenSource)", func(t *testing.T, srv *ultracarttest.Server, store ultracart.TokenStore, tok *oauth2.Token) *http.Client {
+		require.NoError(t, store.Save(context.Background(), tok))
+		ctx := context.Background()
+		return ultracart.NewClient(ctx, ultracart.PersistentTokenSource(ctx, recoveryConfig(srv), store))
+	}, true},
+	{"Merchants.Client", func(t *testing.T, srv *ultracarttest.Server, store ultracart.TokenStore, tok *oauth2.Token) *http.Client {
+		require.NoError(t, store.Save(context.Background(), tok))
+		m := ultracart.NewMerchants(context.Background(), recoveryConfig(srv), func(string) ultracart.TokenStore { return store })
+		return m.Client("alpha")
+	}, true},
+	{"Config.Client", func(t *testing.T, srv *ultracarttest.Server, _ ultracart.TokenStore, tok *oauth2.Token) *http.Client {
+		conf := &ultracart.Config{Config: *recoveryConfig(srv)}
+		return conf.Client(context.Background(), tok)
+	}, false},
+}
+
+func recoveryConfig(srv *ultracarttest.Server) *oauth2.Config {
+	return &oauth2.Config{ClientID: "recovery-client", Endpoint: srv.Endpoint()}
+}
+
+// recoveryGet calls the protected resource and returns the status, or the
+// client's error.
+func recoveryGet(t *testing.T, client *http.Client, srv *ultracarttest.Server) (int, error) {
+	t.Helper()
+	resp, err := client.Get(srv.URL + ultracarttest.ItemsPath)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// lastBearer is the access token of the last request to the protected
+// resource.
+func lastBearer(t *testing.T, srv *ultracarttest.Server) string {
+	t.Helper()
+	req, ok := srv.LastRequest(ultracarttest.ItemsPath)
+	require.True(t, ok)
+	assert.Equal(t, http.MethodGet, req.Method)
+	assert.Equal(t, ultracart.APIVersion, req.Header.Get(ultracart.APIVersionHeader))
+	return strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer ")
+}
+
+// The recovery from a 401 of each client over a real source: a token the
+// REST API rejects is replaced (by the one another process saved, or else
+// by a refresh) and the request sent again, once; when no token can be
+// got, the request fails with ErrInvalidGrant.
+func TestNewClientRecoversRejectedToken(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		unknownLife bool // the token came with an empty expires_in
+		ownsStore   bool // the case needs a client over the store
+		// kill makes the token the client holds unusable, given the
+		// store; it returns the access token the retry must carry, if
+		// known.
+		kill        func(t *testing.T, srv *ultracarttest.Server, store ultracart.TokenStore) string
+		wantErr     error
+		wantRefresh int
+		wantAPI     int
+	}{
+		{name: "token ended early: refreshed, retried", wantRefresh: 1, wantAPI: 2,
+			kill: func(t *testing.T, srv *ultracarttest.Server, _ ultracart.TokenStore) string {
+				srv.ExpireAccessTokens()
+				return ""
+			}},
+		{name: "unknown expiry: used until rejected", unknownLife: true, wantRefresh: 1, wantAPI: 2,
+			kill: func(t *testing.T, srv *ultracarttest.Server, _ ultracart.TokenStore) string {
+				srv.ExpireAccessTokens()
+				return ""
+			}},
+		{name: "grant revoked: authorize again", wantErr: ultracart.ErrInvalidGrant, wantRefresh: 1, wantAPI: 1,
+			kill: func(t *testing.T, srv *ultracarttest.Server, _ ultracart.TokenStore) string {
+				require.NoError(t, ultracart.Revoke(context.Background(), recoveryConfig(srv), lastBearer(t, srv)))
+				return ""
+			}},
+		{name: "a new login saved meanwhile: adopted", ownsStore: true, wantRefresh: 0, wantAPI: 2,
+			kill: func(t *testing.T, srv *ultracarttest.Server, store ultracart.TokenStore) string {
+				old, err := store.Load(context.Background())
+				require.NoError(t, err)
+				require.NoError(t, ultracart.Revoke(context.Background(), recoveryConfig(srv), old.RefreshToken))
+				fresh := srv.IssueToken("") // saved by another process
+				require.NoError(t, store.Save(context.Background(), fresh))
+				return fresh.AccessToken
+			}},
+	} {
+		for _, kind := range recoveringClients {
+			if tc.ownsStore && !kind.ownsStore {
+				continue
+			}
+			t.Run(tc.name+"/"+kind.name, func(t *testing.T) {
+				srv := ultracarttest.NewServer()
+				t.Cleanup(srv.Close)
+				tok := srv.IssueToken("")
+				if tc.unknownLife {
+					srv.SetOptions(ultracarttest.Options{ExpiresInJSON: `""`})
+					conf := &ultracart.Config{Config: *recoveryConfig(srv)}
+					var err error
+					tok, err = conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+					require.NoError(t, err)
+					require.True(t, tok.Expiry.IsZero())
+				}
+				store := ultracart.NewFileStore(filepath.Join(t.TempDir(), "token.json"))
+				client := kind.new(t, srv, store, tok)
+				for range 2 {
+					status, err := recoveryGet(t, client, srv)
+					require.NoError(t, err)
+					require.Equal(t, http.StatusOK, status)
+				}
+
+				want := tc.kill(t, srv, store)
+				before := srv.Stats()
+				status, err := recoveryGet(t, client, srv)
+				after := srv.Stats()
+				assert.Equal(t, tc.wantRefresh, after.Refresh-before.Refresh, "refreshes")
+				assert.Equal(t, tc.wantAPI, after.API-before.API, "requests to the REST API")
+				if tc.wantErr != nil {
+					require.ErrorIs(t, err, tc.wantErr)
+					assert.NotContains(t, err.Error(), tok.RefreshToken)
+					return
+				}
+				require.NoError(t, err)
+				assert.Equal(t, http.StatusOK, status)
+				bearer := lastBearer(t, srv)
+				assert.NotEqual(t, tok.AccessToken, bearer, "the retry carried a new token")
+				if want != "" {
+					assert.Equal(t, want, bearer)
+				}
+				if kind.ownsStore {
+					saved, err := store.Load(context.Background())
+					require.NoError(t, err)
+					assert.Equal(t, saved.AccessToken, bearer, "the retry carried the saved token")
+				}
+			})
+		}
 	}
 }

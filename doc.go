@@ -86,7 +86,11 @@
 //
 // When the REST API rejects a token (401), the clients of [NewClient] and
 // [Config.Client] tell their source (see [Invalidator]), which adopts a token
-// another process saved or refreshes, and retry the request once.
+// another process saved or refreshes, and retry the request once. A source
+// does not replace again a token it got moments ago for a rejected one, so a
+// resource that rejects every token costs one refresh per pause, not one per
+// request; a 401 the client cannot recover from is an error matching
+// [ErrInvalidToken].
 //
 // # Errors
 //

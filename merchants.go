@@ -16,10 +16,6 @@ import (
 // cached token), and builds it again from the store on the next use.
 const MerchantIdleTimeout = 10 * time.Minute
 
-// touchGrain is how stale a merchant's time of last use may be: recording
-// every use would make the callers of one merchant write one shared word.
-const touchGrain = time.Second
-
 // errNoMerchant is the error of a source asked for the empty merchant key.
 var errNoMerchant = errors.New("ultracart: Merchants needs a merchant key; the empty key names no merchant")
 
@@ -45,8 +41,10 @@ var errNoMerchant = errors.New("ultracart: Merchants needs a merchant key; the e
 // A source that nobody used for [MerchantIdleTimeout] is dropped, cached
 // token and all, and built again from store(merchant) on the next use:
 // memory grows with the merchants used in the last MerchantIdleTimeout, not
-// with all the merchants ever used. That loses nothing, since every token
-// the source got is in its store. Dropped sources are looked for at most
+// with all the merchants ever used. Only a source that holds nothing its
+// store lacks is dropped: one that runs a refresh, or keeps a rotated
+// refresh token that a failed save left pending ([ErrPersist]), stays until
+// the store has that token. Dropped sources are looked for at most
 // every quarter of MerchantIdleTimeout, by the calls of
 // [Merchants.TokenSource], [Merchants.Client] and the sources' Token
 // methods; nothing runs in the background.
@@ -54,16 +52,12 @@ type Merchants struct {
 	ctx   context.Context
 	conf  *oauth2.Config
 	store func(merchant string) TokenStore
-	opts  MerchantsOptions
-	idle  time.Duration
+	opts  MerchantsOptions // IdleTimeout set
 	now   func() time.Time
 
 	mu        sync.RWMutex
 	entries   map[string]*merchantEntry
-	peak      int          // the most entries since the map was last made
 	nextSweep atomic.Int64 // UnixNano from which the next call looks for idle sources
-
-	none *http.Client // the client of the empty key
 }
 
 // merchantEntry is the live source of one merchant.
@@ -71,7 +65,7 @@ type merchantEntry struct {
 	src    *persistentSource
 	handle *merchantSource
 	client *http.Client
-	used   atomic.Int64 // UnixNano of the last use, within touchGrain
+	used   atomic.Int64 // UnixNano of the last use, within a sixteenth of the idle timeout
 }
 
 // NewMerchants returns a [Merchants] whose sources refresh tokens through
@@ -109,21 +103,13 @@ func NewMerchantsWithOptions(ctx context.Context, conf *oauth2.Config, store fun
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	m := &Merchants{
-		ctx:     ctx,
-		conf:    conf,
-		store:   store,
-		idle:    MerchantIdleTimeout,
-		now:     time.Now,
-		entries: make(map[string]*merchantEntry),
-	}
+	m := &Merchants{ctx: ctx, conf: conf, store: store, now: time.Now, entries: make(map[string]*merchantEntry)}
 	if opts != nil {
 		m.opts = *opts
-		if opts.IdleTimeout > 0 {
-			m.idle = opts.IdleTimeout
-		}
 	}
-	m.none = NewClient(ctx, failingSource{errNoMerchant})
+	if m.opts.IdleTimeout <= 0 {
+		m.opts.IdleTimeout = MerchantIdleTimeout
+	}
 	return m
 }
 
@@ -141,7 +127,7 @@ func (m *Merchants) TokenSource(merchant string) oauth2.TokenSource {
 // source (see [Merchants.TokenSource]). The same client is returned while the merchant's source lives.
 func (m *Merchants) Client(merchant string) *http.Client {
 	if merchant == "" {
-		return m.none
+		return NewClient(m.ctx, failingSource{errNoMerchant})
 	}
 	return m.entry(merchant).client
 }
@@ -154,8 +140,10 @@ func (m *Merchants) entry(merchant string) *merchantEntry {
 	e := m.entries[merchant]
 	if e != nil {
 		// Recorded under the read lock, so that a sweep, which takes the
-		// write lock, never drops an entry a caller is about to use.
-		if now-e.used.Load() > int64(touchGrain) {
+		// write lock, never drops an entry a caller is about to use; and
+		// only when the record is stale enough to matter to the sweep, so
+		// that the callers of one merchant do not all write one word.
+		if now-e.used.Load() > int64(m.opts.IdleTimeout/16) {
 			e.used.Store(now)
 		}
 	}
@@ -192,35 +180,26 @@ func (m *Merchants) add(merchant string, now int64) *merchantEntry {
 	e.client = NewClient(m.ctx, e.handle)
 	e.used.Store(now)
 	m.entries[merchant] = e
-	m.peak = max(m.peak, len(m.entries))
 	return e
 }
 
-// sweep drops the entries unused for m.idle. An entry is used from the
-// moment its Token call starts, and a refresh takes at most refreshTimeout,
-// far less than m.idle, so a dropped entry runs no refresh.
+// sweep drops the entries unused for the idle timeout whose source holds
+// nothing its store lacks (see persistentSource.idle). The entries kept go
+// to a new map, since a map never shrinks.
 func (m *Merchants) sweep(now int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if now < m.nextSweep.Load() {
 		return // another caller swept meanwhile
 	}
+	live := make(map[string]*merchantEntry, len(m.entries))
 	for k, e := range m.entries {
-		if now-e.used.Load() > int64(m.idle) {
-			delete(m.entries, k)
-		}
-	}
-	if len(m.entries) < m.peak/4 {
-		// A map never shrinks (and maps.Clone keeps the size): copy what
-		// is left into a map its size.
-		live := make(map[string]*merchantEntry, len(m.entries))
-		for k, e := range m.entries {
+		if now-e.used.Load() <= int64(m.opts.IdleTimeout) || !e.src.idle() {
 			live[k] = e
 		}
-		m.entries = live
-		m.peak = len(m.entries)
 	}
-	m.nextSweep.Store(now + int64(m.idle/4))
+	m.entries = live
+	m.nextSweep.Store(now + int64(m.opts.IdleTimeout/4))
 }
 
 // len returns the number of live sources.
@@ -253,6 +232,12 @@ func (s *merchantSource) sharedToken() (*oauth2.Token, error) {
 // second 401 then reaches it.
 func (s *merchantSource) Invalidate(t *oauth2.Token) {
 	s.m.entry(s.merchant).src.Invalidate(t)
+}
+
+// accepted passes the acceptance of a replacement token on to the
+// merchant's live source (see acceptor).
+func (s *merchantSource) accepted(t *oauth2.Token) {
+	s.m.entry(s.merchant).src.accepted(t)
 }
 
 // failingSource is a token source that always fails with err.

@@ -2,6 +2,7 @@ package ultracart
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"runtime"
@@ -293,33 +294,6 @@ func TestMerchantsMemory(t *testing.T) {
 	runtime.KeepAlive(stores)
 }
 
-// A token the REST API rejects is replaced through a merchant's client as
-// through NewClient's: the handle Merchants gives out passes the rejection
-// on to the merchant's source, which refreshes once, and the request is
-// retried.
-func TestMerchantsClientRecoversRejectedToken(t *testing.T) {
-	srv := ultracarttest.NewServer()
-	defer srv.Close()
-	stores := newMStores()
-	stores.put("alpha", srv.IssueToken(""))
-	m := newTestMerchants(srv, stores, newMClock())
-	c := m.Client("alpha")
-	_, ok := m.TokenSource("alpha").(Invalidator)
-	require.True(t, ok, "a merchant's source is an Invalidator")
-
-	srv.ExpireAccessTokens()
-	resp, err := c.Get(srv.URL + ultracarttest.ItemsPath)
-	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusOK, resp.StatusCode, "rejected, refreshed, retried")
-	assert.Equal(t, 1, srv.Stats().Refresh)
-	stored, err := stores.store("alpha").Load(context.Background())
-	require.NoError(t, err)
-	req, ok := srv.LastRequest(ultracarttest.ItemsPath)
-	require.True(t, ok)
-	assert.Equal(t, "Bearer "+stored.AccessToken, req.Header.Get("Authorization"), "the retry carried the saved token")
-}
-
 func TestMerchantsOptions(t *testing.T) {
 	srv := ultracarttest.NewServer()
 	defer srv.Close()
@@ -349,4 +323,47 @@ func TestMerchantsOptions(t *testing.T) {
 	_, err = m.TokenSource("b").Token() // sweeps "a", idle for longer than IdleTimeout
 	require.ErrorIs(t, err, ErrNoToken)
 	assert.Equal(t, 1, m.len(), "a was dropped after IdleTimeout, not MerchantIdleTimeout")
+}
+
+// Issue 16, point 1: the idle sweep never drops a source that holds the
+// only copy of a rotated refresh token (a token a failed save left
+// pending); the merchant's next call saves it and goes on with it.
+func TestMerchantsIdleSweepKeepsPendingToken(t *testing.T) {
+	srv := ultracarttest.NewServer()
+	defer srv.Close()
+	old := srv.IssueToken("")
+	stored := newPSStore(expiredCopy(old))
+	stored.saveErrs = []error{errors.New("the database blinked")}
+	stores := newMStores()
+	stores.put("b", srv.IssueToken(""))
+	clock := newMClock()
+	conf := &oauth2.Config{ClientID: "merchants-test", Endpoint: srv.Endpoint()}
+	m := NewMerchants(context.Background(), conf, func(merchant string) TokenStore {
+		if merchant == "a" {
+			return stored
+		}
+		return stores.store(merchant)
+	})
+	m.now = clock.now
+
+	_, err := m.TokenSource("a").Token()
+	require.ErrorIs(t, err, ErrPersist)
+	require.Equal(t, 1, srv.Stats().Rotations)
+	clock.add(11 * time.Minute)
+	_, err = m.TokenSource("b").Token() // sweeps
+	require.NoError(t, err)
+
+	tok, err := m.TokenSource("a").Token()
+	require.NoError(t, err, "the merchant must not authorize again")
+	assert.Equal(t, tok.RefreshToken, stored.stored(t).RefreshToken, "the pending token is saved")
+	assert.NotEqual(t, old.RefreshToken, tok.RefreshToken)
+	assert.Equal(t, 1, srv.Stats().Refresh, "no second refresh")
+	assert.Zero(t, srv.Stats().InvalidGrant)
+
+	// Once saved, the source holds nothing the store lacks: it is dropped.
+	clock.add(11 * time.Minute)
+	m.nextSweep.Store(0)
+	_, err = m.TokenSource("b").Token()
+	require.NoError(t, err)
+	assert.Equal(t, 1, m.len())
 }

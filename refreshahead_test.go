@@ -250,13 +250,23 @@ func TestRefreshAheadFailingEndpoint(t *testing.T) {
 	clock := newPSClock()
 	old := tokenExpiringIn(srv, clock, 2*time.Minute, time.Hour)
 	store := newPSStore(old)
-	var mu sync.Mutex
+	// OnRefresh runs after the refresh's waiters are woken: the test waits
+	// for the events themselves, not for the refresh.
+	evs := make(chan RefreshEvent, 64)
 	var events []RefreshEvent
-	src := bgSource(context.Background(), srv, store, clock, &PersistentOptions{OnRefresh: func(e RefreshEvent) {
-		mu.Lock()
-		events = append(events, e)
-		mu.Unlock()
-	}})
+	waitEvents := func(n int) {
+		t.Helper()
+		for len(events) < n {
+			select {
+			case e := <-evs:
+				events = append(events, e)
+			case <-time.After(10 * time.Second):
+				require.FailNow(t, "missing events", "%d of %d", len(events), n)
+			}
+		}
+		assert.Len(t, evs, 0, "no more events than refreshes")
+	}
+	src := bgSource(context.Background(), srv, store, clock, &PersistentOptions{OnRefresh: func(e RefreshEvent) { evs <- e }})
 	srv.Fail(ultracarttest.TokenPath, ultracarttest.Fault{Status: http.StatusServiceUnavailable, Body: `{"error":"temporarily_unavailable"}`})
 
 	attempts := func() int { return srv.Stats().Refresh }
@@ -266,11 +276,12 @@ func TestRefreshAheadFailingEndpoint(t *testing.T) {
 		require.NoError(t, err, "the error stays away while the token is usable")
 		assert.Equal(t, old.AccessToken, tok.AccessToken)
 		waitFlight(t, src)
+		waitEvents(attempts())
 	}
 	call() // the first load
 	require.Equal(t, 0, attempts())
 
-	// Each failure doubles the pause before the next attempt: 2 s, 4 s, 8 s.
+	// Each failure doubles the pause before the next attempt: 1 s, 2 s, 4 s.
 	call()
 	assert.Equal(t, 1, attempts())
 	for _, step := range []struct {
@@ -278,12 +289,12 @@ func TestRefreshAheadFailingEndpoint(t *testing.T) {
 		want int
 	}{
 		{0, 1},
-		{2*time.Second - 1, 1},
-		{1, 2}, // 2 s after the first failure
-		{4*time.Second - 1, 2},
-		{1, 3}, // 4 s after the second
-		{8*time.Second - 1, 3},
-		{1, 4}, // 8 s after the third
+		{time.Second - 1, 1},
+		{1, 2}, // 1 s after the first failure
+		{2*time.Second - 1, 2},
+		{1, 3}, // 2 s after the second
+		{4*time.Second - 1, 3},
+		{1, 4}, // 4 s after the third
 	} {
 		clock.add(step.wait)
 		for range 10 { // however many calls
@@ -292,7 +303,8 @@ func TestRefreshAheadFailingEndpoint(t *testing.T) {
 		assert.Equal(t, step.want, attempts(), "after %v more", step.wait)
 	}
 
-	// Inside the early window the caller waits, and gets the error.
+	// Inside the early window, after the pause, the caller waits, and gets
+	// the error; until the next pause (16 s) ends, callers get it at once.
 	clock.ns.Store(old.Expiry.Add(-5 * time.Second).UnixNano())
 	tok, err := src.Token()
 	assert.Nil(t, tok)
@@ -301,21 +313,24 @@ func TestRefreshAheadFailingEndpoint(t *testing.T) {
 	assert.True(t, e.Temporary())
 	assert.Equal(t, http.StatusServiceUnavailable, e.StatusCode)
 	assert.Equal(t, 5, attempts())
+	_, err2 := src.Token()
+	assert.Same(t, err, err2, "the same error, at once")
+	assert.Equal(t, 5, attempts())
+	clock.add(16 * time.Second)
 	_, err = src.Token()
-	require.Error(t, err, "every caller now tries again")
+	require.Error(t, err, "the first call after the pause tries again")
 	assert.Equal(t, 6, attempts())
 
 	srv.ClearFaults()
+	clock.add(32 * time.Second)
 	tok, err = src.Token()
 	require.NoError(t, err)
 	assert.NotEqual(t, old.AccessToken, tok.AccessToken)
 	assert.Equal(t, store.stored(t).AccessToken, tok.AccessToken)
-	assert.Zero(t, src.retryAt.Load(), "a success ends the backoff")
+	assert.True(t, src.retryAt.IsZero(), "a success ends the backoff")
 	assert.Zero(t, src.failures)
 
-	mu.Lock()
-	defer mu.Unlock()
-	require.Len(t, events, 7)
+	waitEvents(7)
 	for i, ev := range events {
 		switch {
 		case i < 4:
@@ -339,7 +354,7 @@ func TestRefreshAheadFailingEndpoint(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
-	for n, want := range map[int32]time.Duration{1: 2 * time.Second, 2: 4 * time.Second, 3: 8 * time.Second, 5: 32 * time.Second, 6: time.Minute, 7: time.Minute, 1000: time.Minute} {
+	for n, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 6: 32 * time.Second, 7: time.Minute, 8: time.Minute, 1000: time.Minute} {
 		assert.Equal(t, want, backoff(n), "failure %d", n)
 	}
 }

@@ -2,6 +2,7 @@ package ultracart
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
@@ -59,6 +60,68 @@ func BenchmarkTokenSource(b *testing.B) {
 							b.Error(err)
 							return
 						}
+					}
+				})
+			})
+		})
+	}
+}
+
+// okTransport answers every request with an empty 200, in process, so that
+// a benchmark measures the client and not the network.
+type okTransport struct{}
+
+func (okTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		r.Body.Close()
+	}
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+}
+
+// BenchmarkClientRequest compares a request through the client of
+// NewClient over PersistentTokenSource (impl=ultracart) with one through
+// x/oauth2's client over the same valid token (impl=xoauth2, conf.Client),
+// serially and in parallel, on a transport that answers in process: the
+// cost of the clients themselves, token read included. Compare with
+// `benchstat -col /impl`.
+func BenchmarkClientRequest(b *testing.B) {
+	tok := &oauth2.Token{AccessToken: "uc-at-bench", RefreshToken: "uc-rt-bench", Expiry: time.Now().Add(24 * time.Hour)}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: okTransport{}})
+	conf := &oauth2.Config{ClientID: "bench", Endpoint: oauth2.Endpoint{TokenURL: "http://127.0.0.1:1/unused"}}
+	impls := []struct {
+		name string
+		new  func() *http.Client
+	}{
+		{"ultracart", func() *http.Client {
+			return NewClient(ctx, PersistentTokenSource(ctx, conf, NewMemoryStore(tok)))
+		}},
+		{"xoauth2", func() *http.Client { return conf.Client(ctx, tok) }},
+	}
+	get := func(b *testing.B, client *http.Client) {
+		resp, err := client.Get("http://127.0.0.1:1/rest/v2/item/items")
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	for _, impl := range impls {
+		b.Run("impl="+impl.name, func(b *testing.B) {
+			b.Run("run=serial", func(b *testing.B) {
+				client := impl.new()
+				get(b, client) // the first request loads the token
+				b.ReportAllocs()
+				for b.Loop() {
+					get(b, client)
+				}
+			})
+			b.Run("run=parallel", func(b *testing.B) {
+				client := impl.new()
+				get(b, client)
+				b.ReportAllocs()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						get(b, client)
 					}
 				})
 			})

@@ -13,11 +13,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -282,7 +284,7 @@ func TestPersistentTokenSourceExpiryWindow(t *testing.T) {
 			if tc.early == 0 {
 				src = PersistentTokenSource(context.Background(), psConfig(srv), store).(*persistentSource)
 			} else {
-				src = PersistentTokenSourceWithExpiry(context.Background(), psConfig(srv), store, tc.early).(*persistentSource)
+				src = PersistentTokenSourceWithOptions(context.Background(), psConfig(srv), store, &PersistentOptions{EarlyExpiry: tc.early}).(*persistentSource)
 			}
 			src.now = clock.now
 
@@ -411,6 +413,11 @@ func TestPersistentTokenSourceConcurrentFailureSharesError(t *testing.T) {
 	assert.Equal(t, 1, srv.Stats().Refresh)
 	assert.Equal(t, old.AccessToken, store.stored(t).AccessToken)
 
+	// Until the pause ends, callers get the same error without a request.
+	_, err := src.Token()
+	assert.Same(t, errs[0], err)
+	assert.Equal(t, 1, srv.Stats().Refresh)
+	clock.add(backoffMin)
 	tok, err := src.Token()
 	require.NoError(t, err)
 	assert.Equal(t, 2, srv.Stats().Refresh)
@@ -484,7 +491,7 @@ func TestPersistentTokenSourcePersistFailure(t *testing.T) {
 			assert.ErrorIs(t, err, ErrPersist)
 			assert.ErrorIs(t, err, errDisk)
 			assert.True(t, strings.HasPrefix(err.Error(), "ultracart: "), err.Error())
-			kept := src.unsaved
+			kept := src.pending
 			require.NotNil(t, kept, "the new token is kept in memory")
 			assertNoSecrets(t, err, old, kept)
 			assert.Equal(t, old.RefreshToken, store.stored(t).RefreshToken, "the store still holds the old token")
@@ -501,7 +508,7 @@ func TestPersistentTokenSourcePersistFailure(t *testing.T) {
 			tok, err = src.Token()
 			require.NoError(t, err)
 			assert.Equal(t, *kept, *tok)
-			assert.Nil(t, src.unsaved)
+			assert.Nil(t, src.pending)
 			assert.Equal(t, []string{"lock", "load", "save", "unlock"}, store.takeOps())
 			assert.Equal(t, 1, srv.Stats().Refresh, "no second refresh")
 			saved := store.stored(t)
@@ -537,7 +544,7 @@ func psPending(t *testing.T) (*ultracarttest.Server, *psStore, *persistentSource
 
 	_, err := src.Token()
 	require.ErrorIs(t, err, ErrPersist)
-	require.NotNil(t, src.unsaved)
+	require.NotNil(t, src.pending)
 	return srv, store, src, old
 }
 
@@ -552,7 +559,7 @@ func TestPersistentTokenSourcePersistFailureThenNewGrant(t *testing.T) {
 	tok, err := src.Token()
 	require.NoError(t, err)
 	assert.Equal(t, grant.AccessToken, tok.AccessToken)
-	assert.Nil(t, src.unsaved)
+	assert.Nil(t, src.pending)
 	assert.Equal(t, []string{"lock", "load", "unlock"}, store.takeOps())
 	assert.Equal(t, grant.RefreshToken, store.stored(t).RefreshToken)
 	assert.Equal(t, 1, srv.Stats().Refresh)
@@ -562,7 +569,7 @@ func TestPersistentTokenSourcePersistFailureThenNewGrant(t *testing.T) {
 // logged out, revoke removed the file) does not get the pending token back.
 func TestPersistentTokenSourcePersistFailureThenEmptied(t *testing.T) {
 	srv, store, src, old := psPending(t)
-	pending := src.unsaved
+	pending := src.pending
 
 	store.loadErr = &noTokenError{where: "the test store"}
 	store.takeOps()
@@ -578,7 +585,7 @@ func TestPersistentTokenSourcePersistFailureThenEmptied(t *testing.T) {
 			wantOps = wantOps[1:] // a pending token is always handled under the lock
 		}
 		assert.Equal(t, wantOps, store.takeOps(), "nothing saved")
-		assert.Nil(t, src.unsaved, "the pending token is dropped")
+		assert.Nil(t, src.pending, "the pending token is dropped")
 		if i == 0 {
 			assert.Contains(t, err.Error(), "emptied", "the first call says what happened")
 		}
@@ -727,7 +734,7 @@ func TestPersistentTokenSourcePersistFailureWithoutRotation(t *testing.T) {
 	require.NoError(t, err, "the refresh token did not change: nothing is lost")
 	assert.NotEqual(t, old.AccessToken, tok.AccessToken)
 	assert.Equal(t, old.RefreshToken, tok.RefreshToken)
-	assert.Nil(t, src.unsaved)
+	assert.Nil(t, src.pending)
 	assert.Equal(t, []string{"load", "lock", "load", "save failed", "unlock"}, store.takeOps())
 	assert.Equal(t, old.AccessToken, store.stored(t).AccessToken)
 
@@ -744,30 +751,6 @@ func TestPersistentTokenSourcePersistFailureWithoutRotation(t *testing.T) {
 	assert.Equal(t, tok2.AccessToken, store.stored(t).AccessToken)
 	assert.Equal(t, 2, srv.Stats().Refresh)
 	assertRefreshRequest(t, srv, old.RefreshToken)
-}
-
-func TestPersistentTokenSourceInvalidGrant(t *testing.T) {
-	srv := psServer(t)
-	clock := newPSClock()
-	old := psExpired(srv.IssueToken(""), clock.now())
-	old.RefreshToken = ultracarttest.RefreshTokenPrefix + "revoked0123456789"
-	store := newPSStore(old)
-	src := psSource(context.Background(), psConfig(srv), store, clock)
-
-	for i := 1; i <= 2; i++ {
-		tok, err := src.Token()
-		require.Error(t, err)
-		assert.Nil(t, tok)
-		assert.ErrorIs(t, err, ErrInvalidGrant)
-		var e *Error
-		require.ErrorAs(t, err, &e)
-		assert.False(t, e.Temporary())
-		assertNoSecrets(t, err, old)
-		assert.Equal(t, []string{"load", "lock", "load", "unlock"}, store.takeOps(), "the store is left untouched")
-		assert.Equal(t, i, srv.Stats().Refresh, "each call tries again")
-		assertRefreshRequest(t, srv, old.RefreshToken)
-	}
-	assert.Equal(t, old.RefreshToken, store.stored(t).RefreshToken)
 }
 
 func TestPersistentTokenSourceTransientFailures(t *testing.T) {
@@ -813,7 +796,12 @@ func TestPersistentTokenSourceTransientFailures(t *testing.T) {
 			assert.Equal(t, []string{"load", "lock", "load", "unlock"}, store.takeOps(), "the store is left untouched")
 			assert.Equal(t, old.AccessToken, store.stored(t).AccessToken)
 
-			// The next call tries again, with the same refresh token.
+			// Until the pause ends, callers get that error at once; the
+			// first call after it tries again, with the same refresh token.
+			_, err2 := src.Token()
+			assert.Same(t, err, err2)
+			assert.Equal(t, 1, srv.Stats().Refresh)
+			clock.add(backoffMin)
 			tok, err = src.Token()
 			require.NoError(t, err)
 			assert.Equal(t, 2, srv.Stats().Refresh)
@@ -1272,4 +1260,268 @@ func TestPersistentTokenSourceHotPathAllocatesNothing(t *testing.T) {
 		}
 	})
 	assert.Zero(t, allocs)
+}
+
+// psGet sends one GET to the fake's protected resource through client; a
+// response is closed and given as its status.
+func psGet(t *testing.T, client *http.Client, srv *ultracarttest.Server) (int, error) {
+	t.Helper()
+	resp, err := client.Get(srv.URL + ultracarttest.ItemsPath)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// Issue 16, point 2: a REST resource that answers 401 to every token. The
+// first rejection replaces the token; the replacement, obtained moments
+// ago, is not replaced again on a 401 until a pause (1 s, doubling) ends,
+// and meanwhile each request fails with its 401 as ErrInvalidToken.
+func TestPersistentTokenSourceRejectionStormRefreshesOnce(t *testing.T) {
+	srv := psServer(t)
+	clock := newPSClock()
+	store := newPSStore(srv.IssueToken(""))
+	src := psSource(context.Background(), psConfig(srv), store, clock)
+	client := NewClient(context.Background(), src)
+	srv.Fail(ultracarttest.ItemsPath, ultracarttest.Fault{Status: http.StatusUnauthorized,
+		Header: http.Header{"Content-Type": {"application/json"}},
+		Body:   `{"error":{"developer_message":"Permission denied"},"success":false}`})
+
+	for i := range 20 {
+		status, err := psGet(t, client, srv)
+		assert.ErrorIs(t, err, ErrInvalidToken, "request %d (status %d)", i, status)
+	}
+	st := srv.Stats()
+	t.Logf("20 GETs to an always-401 resource: %d refreshes, %d rotations, %d API requests", st.Refresh, st.Rotations, st.API)
+	assert.Equal(t, 1, st.Refresh, "one refresh for 20 rejected requests")
+	assert.Equal(t, 21, st.API, "the first request was retried once")
+
+	// Further refreshes on a 401 back off: 1 s, then 2 s.
+	for _, step := range []struct {
+		wait time.Duration
+		want int
+	}{
+		{time.Second - 1, 1},
+		{1, 2},
+		{2*time.Second - 1, 2},
+		{1, 3},
+	} {
+		clock.add(step.wait)
+		for range 5 {
+			_, err := psGet(t, client, srv)
+			assert.ErrorIs(t, err, ErrInvalidToken)
+		}
+		assert.Equal(t, step.want, srv.Stats().Refresh, "after %v more", step.wait)
+	}
+
+	// After the pause, a replacement the REST API accepts ends the
+	// backoff: the next rejection (say, a revocation) is acted on at once.
+	clock.add(4 * time.Second)
+	srv.ClearFaults()
+	srv.ExpireAccessTokens()
+	status, err := psGet(t, client, srv)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, 4, srv.Stats().Refresh)
+	srv.ExpireAccessTokens()
+	status, err = psGet(t, client, srv)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, 5, srv.Stats().Refresh)
+}
+
+// Issue 16, point 3: after UltraCart answered invalid_grant, the dead
+// refresh token is not presented again; every call gets the same verdict
+// until the store holds another grant.
+func TestPersistentTokenSourceDeadRefreshTokenPresentedOnce(t *testing.T) {
+	srv := psServer(t)
+	clock := newPSClock()
+	old := psExpired(srv.IssueToken(""), clock.now())
+	old.RefreshToken = ultracarttest.RefreshTokenPrefix + "revoked0123456789"
+	store := newPSStore(old)
+	src := psSource(context.Background(), psConfig(srv), store, clock)
+	client := NewClient(context.Background(), src)
+
+	var errs []error
+	for i := range 100 {
+		_, err := psGet(t, client, srv)
+		require.ErrorIs(t, err, ErrInvalidGrant)
+		errs = append(errs, errors.Unwrap(err)) // the client's *url.Error holds the source's error
+		if i == 0 {
+			var e *Error
+			require.ErrorAs(t, err, &e)
+			assert.False(t, e.Temporary())
+			assertRefreshRequest(t, srv, old.RefreshToken)
+			assert.Equal(t, []string{"load", "lock", "load", "unlock"}, store.takeOps(), "the store is left untouched")
+		}
+	}
+	t.Logf("100 requests with a dead refresh token: %d token requests", srv.Stats().Token)
+	assert.Equal(t, 1, srv.Stats().Token)
+	for _, err := range errs {
+		assert.Same(t, errs[0], err, "the same verdict")
+		assertNoSecrets(t, err, old)
+	}
+	assert.Equal(t, slices.Repeat([]string{"load"}, 99), store.takeOps(), "the store is read for another grant, without its lock")
+	assert.Equal(t, old.RefreshToken, store.stored(t).RefreshToken)
+
+	// A new authorization saved to the store ends the verdict, even one
+	// that must be refreshed at once.
+	fresh := psExpired(srv.IssueToken(""), clock.now())
+	require.NoError(t, store.inner.Save(context.Background(), fresh))
+	status, err := psGet(t, client, srv)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, 2, srv.Stats().Token)
+	assertRefreshRequest(t, srv, fresh.RefreshToken)
+}
+
+// Issue 16, point 4: with the token expired and the token endpoint down,
+// one token request is made per pause (1 s, doubling): callers meanwhile
+// get the last error at once, and the first call after the pause tries
+// again.
+func TestPersistentTokenSourceDownEndpointAskedOncePerPause(t *testing.T) {
+	srv := psServer(t)
+	clock := newPSClock()
+	old := psExpired(srv.IssueToken(""), clock.now())
+	store := newPSStore(old)
+	src := psSource(context.Background(), psConfig(srv), store, clock)
+	client := NewClient(context.Background(), src)
+	srv.Fail(ultracarttest.TokenPath, ultracarttest.Fault{Status: http.StatusServiceUnavailable})
+
+	check := func(err error) {
+		t.Helper()
+		var e *Error
+		require.ErrorAs(t, err, &e)
+		assert.True(t, e.Temporary())
+		assert.Equal(t, http.StatusServiceUnavailable, e.StatusCode)
+	}
+	for range 100 {
+		_, err := psGet(t, client, srv)
+		check(err)
+	}
+	t.Logf("100 requests with the token endpoint down: %d token requests", srv.Stats().Token)
+	assert.Equal(t, 1, srv.Stats().Token)
+
+	for _, step := range []struct {
+		wait time.Duration
+		want int
+	}{
+		{time.Second - 1, 1},
+		{1, 2},
+		{2*time.Second - 1, 2},
+		{1, 3},
+		{4*time.Second - 1, 3},
+		{1, 4},
+	} {
+		clock.add(step.wait)
+		for range 10 {
+			_, err := psGet(t, client, srv)
+			check(err)
+		}
+		assert.Equal(t, step.want, srv.Stats().Token, "after %v more", step.wait)
+	}
+
+	// Once the endpoint is back, the first call after the pause succeeds,
+	// and a success ends the backoff.
+	srv.ClearFaults()
+	clock.add(8 * time.Second)
+	status, err := psGet(t, client, srv)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, 5, srv.Stats().Token)
+	tok, err := src.Token()
+	require.NoError(t, err)
+	assert.Equal(t, tok.AccessToken, store.stored(t).AccessToken)
+}
+
+// psSlowStore is a MemoryStore whose Lock and Save first take their time,
+// or give up when ctx ends first.
+type psSlowStore struct {
+	*MemoryStore
+	lockWait, saveWait time.Duration
+}
+
+func psTakeTime(ctx context.Context, d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *psSlowStore) Lock(ctx context.Context) (func(), error) {
+	if err := psTakeTime(ctx, s.lockWait); err != nil {
+		return nil, err
+	}
+	return s.MemoryStore.Lock(ctx)
+}
+
+func (s *psSlowStore) Save(ctx context.Context, t *oauth2.Token) error {
+	if err := psTakeTime(ctx, s.saveWait); err != nil {
+		return err
+	}
+	return s.MemoryStore.Save(ctx, t)
+}
+
+// psSlowEndpoint is a token endpoint that answers with a new token after
+// wait, unless the request gives up first.
+type psSlowEndpoint struct {
+	wait time.Duration
+	n    atomic.Int32
+}
+
+func (e *psSlowEndpoint) RoundTrip(r *http.Request) (*http.Response, error) {
+	e.n.Add(1)
+	if err := psTakeTime(r.Context(), e.wait); err != nil {
+		return nil, err
+	}
+	return (&psCannedTransport{}).RoundTrip(r)
+}
+
+// Issue 18, "the token request has its own budget": waiting for the
+// store's lock may time out, but only before the token request is sent;
+// the request then has its whole budget, and the token it brings is saved,
+// however long the wait was. Time is the synctest bubble's.
+func TestPersistentTokenSourceTokenRequestHasItsOwnBudget(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		lock, request, save time.Duration
+		wantRequests        int32
+		wantErr             bool
+	}{
+		{name: "a long wait for the lock, then a slow endpoint", lock: 29 * time.Second, request: 20 * time.Second, wantRequests: 1},
+		{name: "every step takes most of its budget", lock: 29 * time.Second, request: 29 * time.Second, save: 29 * time.Second, wantRequests: 1},
+		{name: "the lock comes too late: no request", lock: 31 * time.Second, wantErr: true},
+		{name: "the endpoint answers too late", request: 31 * time.Second, wantRequests: 1, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				old := &oauth2.Token{AccessToken: "at-1", RefreshToken: "rt-1", Expiry: time.Now().Add(-time.Hour)}
+				store := &psSlowStore{MemoryStore: NewMemoryStore(old), lockWait: tc.lock, saveWait: tc.save}
+				ep := &psSlowEndpoint{wait: tc.request}
+				ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: ep})
+				conf := &oauth2.Config{ClientID: psClientID, Endpoint: EndpointAt("http://127.0.0.1:9/rest/v2")}
+				src := newPersistentSource(ctx, conf, store, nil)
+
+				start := time.Now()
+				tok, err := src.Token()
+				assert.Equal(t, tc.wantRequests, ep.n.Load())
+				saved, lerr := store.Load(context.Background())
+				require.NoError(t, lerr)
+				if tc.wantErr {
+					var e *Error
+					require.ErrorAs(t, err, &e)
+					assert.True(t, e.Temporary(), "a timeout is worth a retry")
+					assert.Equal(t, old.RefreshToken, saved.RefreshToken)
+					return
+				}
+				require.NoError(t, err)
+				assert.Equal(t, "at-2", tok.AccessToken)
+				assert.Equal(t, "rt-2", saved.RefreshToken, "the token UltraCart sent is saved")
+				assert.Equal(t, tc.lock+tc.request+tc.save, time.Since(start))
+			})
+		})
+	}
 }

@@ -1,5 +1,7 @@
 package ultracart
 
+// The stores' contract, and the store that keeps a token in memory.
+
 import (
 	"context"
 	"errors"
@@ -8,6 +10,31 @@ import (
 
 	"golang.org/x/oauth2"
 )
+
+// TokenStore keeps one token between runs of a program, for instance the
+// token of one merchant. Load returns an error matching [ErrNoToken] when the
+// store holds no token. Implementations must be safe for concurrent use;
+// their errors must not contain the token's secrets. [FileStore] and
+// [MemoryStore] are TokenStores; [PersistentTokenSource] uses one.
+type TokenStore interface {
+	Load(ctx context.Context) (*oauth2.Token, error)
+	Save(ctx context.Context, t *oauth2.Token) error
+}
+
+// Locker is implemented by stores that can serialize refreshes across the
+// processes (or goroutines) that share them. Lock blocks until the caller
+// holds the lock or ctx is done; the caller calls unlock once it is done.
+// [PersistentTokenSource] holds the lock while it reloads the token, refreshes
+// it when still needed and saves the new one. [FileStore] and [MemoryStore]
+// are Lockers.
+type Locker interface {
+	Lock(ctx context.Context) (unlock func(), err error)
+}
+
+// ErrNoToken is matched by the error of a [TokenStore] that holds no token,
+// and so by the error of a [PersistentTokenSource] over it: the merchant has
+// not authorized the application yet (or the store was emptied).
+var ErrNoToken = errors.New("ultracart: no token stored; run the authorization flow first")
 
 // MemoryStore is a [TokenStore] that keeps one token in memory, for tests and
 // for programs that persist tokens by other means. It is also a [Locker], so

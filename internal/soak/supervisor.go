@@ -265,6 +265,19 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 			}
 		})
 	}
+	// quiet grants p's request that merchant m go quiet: unless another
+	// worker is spared from kills, p is spared, and every worker told.
+	var spared atomic.Int64 // until when some worker is spared
+	quiet := func(p *proc, m int, until time.Time) {
+		spare := until.Add(spareAfterQuiet).UnixNano()
+		if cur := spared.Load(); cur > time.Now().UnixNano() || !spared.CompareAndSwap(cur, spare) {
+			return
+		}
+		p.spareUntil.Store(spare)
+		broadcast("Q", m, until)
+		t.count(func() { t.quiet++ })
+	}
+
 	for slot := range cfg.workers {
 		slots.Go(func() {
 			for gen := 1; !t.stopping.Load(); gen++ {
@@ -290,7 +303,7 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 					kill(p, false)
 				}
 				procMu.Unlock()
-				readEvents(p, t, cfg, srv, dir, kill, broadcast)
+				readEvents(p, t, cfg, srv, dir, kill, quiet)
 				_ = p.cmd.Wait()
 			}
 		})
@@ -429,7 +442,7 @@ func startWorker(exe string, args []string, slot, gen int) (*proc, error) {
 
 // readEvents reads the events of p until it exits.
 func readEvents(p *proc, t *tally, cfg soakConfig, srv *ultracarttest.Server, dir string, kill func(*proc, bool),
-	broadcast func(kind string, m int, until time.Time)) {
+	quiet func(p *proc, m int, until time.Time)) {
 	sc := bufio.NewScanner(p.stdout)
 	for sc.Scan() {
 		line := sc.Text()
@@ -472,10 +485,8 @@ func readEvents(p *proc, t *tally, cfg soakConfig, srv *ultracarttest.Server, di
 			p.saving.Add(-1)
 		case "Q":
 			if until, err := strconv.ParseInt(f[len(f)-1], 10, 64); err == nil && merchant >= 0 {
-				p.spareUntil.Store(max(p.spareUntil.Load(), until+int64(spareAfterQuiet)))
-				broadcast("Q", merchant, time.Unix(0, until))
+				quiet(p, merchant, time.Unix(0, until))
 			}
-			t.count(func() { t.quiet++ })
 		case "SF":
 			t.count(func() { t.saveFaults[f[3]]++ })
 		case "LF":

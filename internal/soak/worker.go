@@ -326,9 +326,7 @@ func runWorker(cfg workerConfig, stdin io.Reader, stdout io.Writer) error {
 	hc := &http.Client{Timeout: cfg.timeout, Transport: &tracer{merchant: -1, owners: own, ev: ev, base: base, attacks: att, rate401: cfg.rate401}}
 	faults := storeFaults{load: cfg.loadFault, save: cfg.saveFault, lost: func(m int) {
 		if rand.Float64() < cfg.quietRate {
-			until := time.Now().Add(cfg.quietFor())
-			att.quiet.set(m, until)
-			ev.emit("Q %d %d", m, until.UnixNano())
+			ev.emit("Q %d %d", m, time.Now().Add(cfg.quietFor()).UnixNano())
 		}
 	}}
 	// The last use of each merchant and its store, to tell the idle drops.

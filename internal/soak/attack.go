@@ -20,7 +20,8 @@ import (
 //
 //	Q m until   quiet: no goroutine calls merchant m, so that every
 //	            Merchants drops its idle source
-//	X m until   storm: the REST resource answers 401 to each of m's calls
+//	X m until   storm: the REST resource answers 401 to each of m's calls,
+//	            and m gets a share of every worker's calls (stormShare)
 //
 // A worker asks for a quiet merchant with a Q line on its stdout, after a
 // save fault left a token of m waiting in its memory (see tracedStore).
@@ -53,6 +54,36 @@ func (d *deadlines) on(m int) bool {
 		return false
 	}
 	return ok
+}
+
+// any returns a merchant attacked now, if there is one.
+func (d *deadlines) any() (int, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := time.Now()
+	for m, until := range d.until {
+		if now.Before(until) {
+			return m, true
+		}
+		delete(d.until, m)
+	}
+	return 0, false
+}
+
+// stormShare is the share of a worker's calls that go to a merchant in a
+// storm: a rejection storm is felt by a merchant that makes many requests.
+const stormShare = 1.0 / 8
+
+// pick returns the merchant of a worker's next call, or false for none: a
+// merchant in a storm (at stormShare) or any merchant that is not quiet.
+func (a *attacks) pick(merchants int) (int, bool) {
+	if rand.Float64() < stormShare {
+		if m, ok := a.storm.any(); ok {
+			return m, true
+		}
+	}
+	m := rand.IntN(merchants)
+	return m, !a.quiet.on(m)
 }
 
 // readCommands applies the supervisor's lines to a until stdin ends.

@@ -375,7 +375,7 @@ func runWorker(cfg workerConfig, stdin io.Reader, stdout io.Writer) error {
 	for range cfg.goroutines {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				if m := rand.IntN(cfg.merchants); !att.quiet.on(m) {
+				if m, calls := att.pick(cfg.merchants); calls {
 					start := time.Now()
 					if reason := call(withMerchant(ctx, m), merchants.Client(merchantKey(m)), cfg.url); reason == "" {
 						ok.Add(1)

@@ -16,7 +16,8 @@
 //     requires client_id and scope, as UltraCart's oauthDeviceAuthorize does.
 //   - POST [RevokePath]: revokes a whole grant by its access or refresh token.
 //   - GET  [ItemsPath]: a protected resource that needs a live bearer access
-//     token and the X-UltraCart-Api-Version header set to [APIVersion].
+//     token and the X-UltraCart-Api-Version header set to 2017-03-01
+//     (ultracart.APIVersion).
 //   - GET  [DevicePath]: a placeholder verification page, so that the
 //     verification_uri of the device flow resolves.
 //
@@ -34,12 +35,11 @@
 // refresh token presented again revokes its whole token family, as Ory
 // Hydra, Auth0 and Okta do, unless it comes within ReuseGrace. Options.Clock
 // lets a test move the server's time instead of sleeping. [Server.Fail] injects
-// failures (a status, a delay, a reset connection, a truncated body, a
-// response lost after the server carried the request out) per path, at a
-// rate if wanted; [Server.Stats] counts requests, rotations, reuses, revoked
-// families, invalid_grant answers and faults; [Server.Requests] and [Server.LastRequest] tell
-// what the server saw; [Server.IssueToken] and [Server.ExpireAccessTokens] shortcut the
-// flows.
+// failures (a status, a delay, a reset connection, a truncated body) per
+// path; [Server.Stats] counts requests, refreshes, rotations and
+// invalid_grant answers; [Server.Requests] and [Server.LastRequest] tell
+// what the server saw; [Server.IssueToken] and [Server.ExpireAccessTokens]
+// shortcut the flows, and [Server.Client] authorizes without a browser.
 //
 // A whole test of code that calls the REST API through a stored token:
 //

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ultracart-go/ultracart/ultracarttest"
+	"github.com/ultracart-go/ultracart/internal/fakeuc"
 )
 
 // The supervisor tells every worker, one line on its stdin each, which
@@ -125,7 +125,7 @@ const rejected = `{"error":{"developer_message":"The bearer access token is inva
 // injected.
 func (t *tracer) reject401(req *http.Request) (*http.Response, bool) {
 	m, ok := req.Context().Value(merchantCtx{}).(int)
-	if !ok || t.attacks == nil || !strings.HasSuffix(req.URL.Path, ultracarttest.ItemsPath) {
+	if !ok || t.attacks == nil || !strings.HasSuffix(req.URL.Path, fakeuc.ItemsPath) {
 		return nil, false
 	}
 	why := "rate"
@@ -143,7 +143,7 @@ func (t *tracer) reject401(req *http.Request) (*http.Response, bool) {
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
 	h.Set("WWW-Authenticate", `Bearer realm="UltraCart", error="invalid_token"`)
-	h.Set(ultracarttest.ErrorHeader, "Permission denied.")
+	h.Set(fakeuc.ErrorHeader, "Permission denied.")
 	return &http.Response{
 		Status:        fmt.Sprintf("%d %s", http.StatusUnauthorized, http.StatusText(http.StatusUnauthorized)),
 		StatusCode:    http.StatusUnauthorized,

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ultracart-go/ultracart"
-	"github.com/ultracart-go/ultracart/ultracarttest"
+	"github.com/ultracart-go/ultracart/internal/fakeuc"
 )
 
 // endResult is the outcome of the final check.
@@ -67,7 +67,7 @@ func (r endResult) finalInvalidGrant() int {
 // checked again when the replay explains that invalid_grant (a kill in the
 // rotation window, or a lost response); an unexplained one fails the run,
 // and so does a final call that fails for any other reason.
-func endCheck(srv *ultracarttest.Server, dir string, cfg workerConfig, t *tally, lostFaults bool) endResult {
+func endCheck(srv *fakeuc.Server, dir string, cfg workerConfig, t *tally, lostFaults bool) endResult {
 	res := endResult{merchants: cfg.merchants, final: &proc{slot: -1}}
 	ev := &events{w: &finalSink{t: t, p: res.final}}
 	base := &http.Transport{Proxy: nil}

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/ultracart-go/ultracart"
-	"github.com/ultracart-go/ultracart/ultracarttest"
+	"github.com/ultracart-go/ultracart/internal/fakeuc"
 )
 
 // soakConfig is the supervisor's configuration.
@@ -172,9 +172,9 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 	}
 	defer os.RemoveAll(dir)
 
-	srv := ultracarttest.NewServer()
+	srv := fakeuc.NewServer()
 	defer srv.Close()
-	srv.SetOptions(ultracarttest.Options{
+	srv.SetOptions(fakeuc.Options{
 		ReuseDetection: true,
 		ReuseGrace:     cfg.grace,
 		TokenLifetime:  cfg.lifetime,
@@ -390,17 +390,17 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 }
 
 // queueFaults makes the token endpoint fail at the configured rates.
-func queueFaults(srv *ultracarttest.Server, cfg soakConfig) {
-	add := func(rate float64, f ultracarttest.Fault) {
+func queueFaults(srv *fakeuc.Server, cfg soakConfig) {
+	add := func(rate float64, f fakeuc.Fault) {
 		if rate > 0 {
 			f.Rate = rate
-			srv.Fail(ultracarttest.TokenPath, f)
+			srv.Fail(fakeuc.TokenPath, f)
 		}
 	}
-	add(cfg.rateLost, ultracarttest.Fault{LoseResponse: true})
-	add(cfg.rate5xx, ultracarttest.Fault{Status: http.StatusServiceUnavailable, Body: "busy"})
-	add(cfg.rateReset, ultracarttest.Fault{Reset: true})
-	add(cfg.rateDelay, ultracarttest.Fault{Delay: cfg.worker.timeout + 500*time.Millisecond, Status: http.StatusServiceUnavailable})
+	add(cfg.rateLost, fakeuc.Fault{LoseResponse: true})
+	add(cfg.rate5xx, fakeuc.Fault{Status: http.StatusServiceUnavailable, Body: "busy"})
+	add(cfg.rateReset, fakeuc.Fault{Reset: true})
+	add(cfg.rateDelay, fakeuc.Fault{Delay: cfg.worker.timeout + 500*time.Millisecond, Status: http.StatusServiceUnavailable})
 }
 
 // spareAfterQuiet is how long a worker is spared from kills after a quiet
@@ -441,7 +441,7 @@ func startWorker(exe string, args []string, slot, gen int) (*proc, error) {
 }
 
 // readEvents reads the events of p until it exits.
-func readEvents(p *proc, t *tally, cfg soakConfig, srv *ultracarttest.Server, dir string, kill func(*proc, bool),
+func readEvents(p *proc, t *tally, cfg soakConfig, srv *fakeuc.Server, dir string, kill func(*proc, bool),
 	quiet func(p *proc, m int, until time.Time)) {
 	sc := bufio.NewScanner(p.stdout)
 	for sc.Scan() {
@@ -567,7 +567,7 @@ func (t *tally) addTokEvent(p *proc, f []string) int {
 // the stored token of merchant m is still the one the server rejected (its
 // refresh token has fingerprint fp), a new grant replaces it. It reports
 // whether it did.
-func reauthorize(srv *ultracarttest.Server, dir string, m int, fp string) bool {
+func reauthorize(srv *fakeuc.Server, dir string, m int, fp string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	store := ultracart.NewFileStore(storePath(dir, m))
@@ -584,7 +584,7 @@ func reauthorize(srv *ultracarttest.Server, dir string, m int, fp string) bool {
 }
 
 // report prints the figures of a run.
-func report(out io.Writer, cfg soakConfig, t *tally, st ultracarttest.Stats, elapsed time.Duration, end endResult, causes map[string]int, pass bool) {
+func report(out io.Writer, cfg soakConfig, t *tally, st fakeuc.Stats, elapsed time.Duration, end endResult, causes map[string]int, pass bool) {
 	savedLater, after401 := t.followUps()
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -22,7 +22,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ultracart-go/ultracart"
-	"github.com/ultracart-go/ultracart/ultracarttest"
+	"github.com/ultracart-go/ultracart/internal/fakeuc"
 )
 
 // A worker writes one event per line on its stdout, for the supervisor.
@@ -123,7 +123,7 @@ func (t *tracer) RoundTrip(req *http.Request) (*http.Response, error) {
 	if resp, ok := t.reject401(req); ok {
 		return resp, nil
 	}
-	if req.Method != http.MethodPost || !strings.HasSuffix(req.URL.Path, ultracarttest.TokenPath) || req.Body == nil {
+	if req.Method != http.MethodPost || !strings.HasSuffix(req.URL.Path, fakeuc.TokenPath) || req.Body == nil {
 		return t.base.RoundTrip(req)
 	}
 	body, err := io.ReadAll(req.Body)
@@ -163,7 +163,7 @@ func (t *tracer) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 	}
-	if resp.StatusCode == http.StatusBadRequest && bytes.Contains(rb, []byte(ultracarttest.CodeInvalidGrant)) {
+	if resp.StatusCode == http.StatusBadRequest && bytes.Contains(rb, []byte(fakeuc.CodeInvalidGrant)) {
 		t.ev.emit("G %d %s", merchant, fp)
 	}
 	t.owners.set(newFP, merchant)
@@ -414,7 +414,7 @@ func runWorker(cfg workerConfig, stdin io.Reader, stdout io.Writer) error {
 
 // call makes one API call and returns "" or why it failed.
 func call(ctx context.Context, c *http.Client, base string) string {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+ultracarttest.ItemsPath, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+fakeuc.ItemsPath, nil)
 	if err != nil {
 		return "request"
 	}

@@ -1,8 +1,9 @@
 // Command soak attacks the promise that only the merchant's own revocation
 // ever makes an application ask for authorization again.
 //
-// It starts the fake UltraCart (internal/fakeuc) in strict mode (a reused refresh token revokes its
-// whole family, no grace period) on 127.0.0.1, one FileStore per merchant in
+// It starts the fake UltraCart (internal/fakeuc) in strict mode (a reused
+// refresh token revokes its whole family, no grace period) on 127.0.0.1,
+// one FileStore per merchant in
 // a temporary directory, and worker processes (this same program, with
 // -worker) that share those stores, each with many goroutines calling the
 // protected resource through the clients of one Merchants, with the

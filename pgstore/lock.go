@@ -22,6 +22,10 @@ const (
 	pollMax = 50 * time.Millisecond
 )
 
+// sessionTimeout bounds each statement of the lock session; past it the
+// session is closed, which releases its locks as well.
+const sessionTimeout = 5 * time.Second
+
 // session is a Store's lock session.
 type session struct {
 	mu   sync.Mutex // serializes the use of conn, and guards what follows
@@ -182,12 +186,12 @@ func (ss *session) unlock(conn *pgx.Conn, key int64) {
 	})
 }
 
-// run runs f on the session, bounded by unlockTimeout rather than by a
+// run runs f on the session, bounded by sessionTimeout rather than by a
 // caller's context: a statement cut short would end the session, and with
 // it every lock of the store. A session that fails is dropped. ss.mu is
 // held.
 func (ss *session) run(f func(ctx context.Context, c *pgx.Conn) error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), unlockTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), sessionTimeout)
 	defer cancel()
 	ss.used = true
 	err := f(ctx, ss.conn)
@@ -204,9 +208,9 @@ func (ss *session) drop() {
 	ss.conn, ss.held, ss.beat = nil, 0, nil
 }
 
-// closeConn closes c within unlockTimeout.
+// closeConn closes c within sessionTimeout.
 func closeConn(c *pgx.Conn) {
-	ctx, cancel := context.WithTimeout(context.Background(), unlockTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), sessionTimeout)
 	defer cancel()
 	_ = c.Close(ctx)
 }

@@ -195,3 +195,25 @@ func TestLostLockSession(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded, "the new session holds the lock")
 	assert.Zero(t, pool.Stat().AcquiredConns())
 }
+
+// TestLockSessionClosesWhenUnused: the lock session of a replica that
+// stopped refreshing closes itself, before the server's idle timeout would
+// end it, and the next lock opens another.
+func TestLockSessionClosesWhenUnused(t *testing.T) {
+	pool := needPG(t, 0)
+	s := newStore(t, pool, Options{})
+	s.sess.idle = 200 * time.Millisecond
+	ctx := context.Background()
+	open := func() bool {
+		s.sess.mu.Lock()
+		defer s.sess.mu.Unlock()
+		return s.sess.conn != nil
+	}
+	for range 2 {
+		unlock, err := s.For("M").(ultracart.Locker).Lock(ctx)
+		require.NoError(t, err)
+		require.True(t, open())
+		unlock()
+		require.Eventually(t, func() bool { return !open() }, 5*time.Second, 10*time.Millisecond)
+	}
+}

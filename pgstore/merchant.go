@@ -6,17 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/oauth2"
 
 	"github.com/ultracart-go/ultracart"
 )
-
-// unlockTimeout bounds each statement of the lock session; past it the
-// session is closed, which releases its locks as well.
-const unlockTimeout = 5 * time.Second
 
 // merchantStore is the TokenStore and Locker of one merchant.
 type merchantStore struct {

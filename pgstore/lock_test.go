@@ -84,6 +84,21 @@ func TestLockKeyIsTheTablesIdentity(t *testing.T) {
 	unlock2, err = qualified.For("M").(ultracart.Locker).Lock(ctx)
 	require.NoError(t, err)
 	unlock2()
+
+	// Migrate's turns too.
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	_, err = tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey("migrate", "public\x00"+plain.table, ""))
+	require.NoError(t, err)
+	for _, s := range []*Store{plain, qualified} {
+		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		err := s.Migrate(short)
+		cancel()
+		require.ErrorIs(t, err, context.DeadlineExceeded, "%s waits for its turn", s.table)
+	}
+	require.NoError(t, tx.Rollback(ctx))
+	require.NoError(t, qualified.Migrate(ctx))
 }
 
 // blockingTransport holds every request until release is closed, after

@@ -106,8 +106,16 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	// Concurrent CREATE TABLE IF NOT EXISTS can fail on a duplicate type:
-	// replicas that migrate at once take turns.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey("migrate", s.table, "")); err != nil {
+	// replicas that migrate at once take turns, whatever their spelling of
+	// the table (t, public.t): the key names the schema it is created in.
+	schema, name, qualified := strings.Cut(s.table, ".")
+	if !qualified {
+		name = schema
+		if err := tx.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+			return dbError("creating the table "+s.table, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey("migrate", schema+"\x00"+name, "")); err != nil {
 		return dbError("creating the table "+s.table, err)
 	}
 	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+s.quoted+` (

@@ -146,6 +146,21 @@ func TestNoPoolConnectionHeldAcrossARefresh(t *testing.T) {
 	assert.NoError(t, err, "another merchant's Load does not wait for the refresh")
 	var n int
 	assert.NoError(t, pool.QueryRow(short, `SELECT 1`).Scan(&n), "nor does the application's own SQL")
+	// A healthy merchant's first request, in this replica and in another.
+	other := ultracart.NewMerchants(hctx, &oauth2.Config{ClientID: "c", Endpoint: srv.Endpoint()}, New(needPG(t, 1), Options{Table: s.table}).For)
+	for _, m := range []*ultracart.Merchants{merchants, other} {
+		got := make(chan error, 1)
+		go func() {
+			_, err := m.TokenSource("HEALTHY").Token()
+			got <- err
+		}()
+		select {
+		case err := <-got:
+			assert.NoError(t, err)
+		case <-short.Done():
+			t.Error("a healthy merchant waited for another merchant's refresh")
+		}
+	}
 
 	close(tr.release)
 	require.NoError(t, <-refreshed)

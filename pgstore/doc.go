@@ -55,12 +55,12 @@
 // all its locks on one connection of its own, the lock session, which it
 // takes out of the pool when it first needs it and closes once it has gone
 // unused for a quarter to a half of [LockIdleTimeout]. Load, Save and the
-// lock's read of the row run on the pool, one statement at a time. So a
-// replica uses the connections of its pool (pgxpool's default: 4, or the
-// number of CPUs when greater) and, while it refreshes and shortly after,
-// one more: no pool connection waits for UltraCart, the application's own
-// queries never queue behind a refresh, and a pool of any size completes
-// any number of refreshes. An advisory lock was chosen over a lease row in a
+// lock's read of the row each hold a connection of the pool for one
+// statement. So a replica uses the connections of its pool (pgxpool's
+// default: 4, or the number of CPUs when greater) and, while it refreshes
+// and shortly after, one more: no pool connection waits for UltraCart, the
+// application's own queries never queue behind a refresh, and a pool of any
+// size completes any number of refreshes. An advisory lock was chosen over a lease row in a
 // lock table because it needs no row and no write, and the server frees it
 // as soon as its holder's session ends, where a dead holder's lease would
 // block its merchant until the lease ran out; and over SELECT … FOR UPDATE

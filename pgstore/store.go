@@ -21,9 +21,10 @@ import (
 // DefaultTable is the table of a zero [Options].
 const DefaultTable = "ultracart_tokens"
 
-// LockIdleTimeout is how long the session of a lock holder may stay silent
-// before the server ends it, and with it the lock: the longest a vanished
-// host or a stalled process blocks a merchant's refresh.
+// LockIdleTimeout is how long a Store's lock session may stay silent before
+// the server ends it, and with it the locks it holds: the longest a
+// vanished host or a stalled process blocks a merchant's refresh. A live
+// process's session holding locks speaks every quarter of it.
 const LockIdleTimeout = 40 * time.Second
 
 // Options configures a [Store]. The zero value is the table [DefaultTable],

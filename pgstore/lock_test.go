@@ -15,9 +15,18 @@ import (
 	"github.com/ultracart-go/ultracart/ultracarttest"
 )
 
+// serverNow returns the server's clock, which dates pg_stat_activity.
+func serverNow(t *testing.T, pool *pgxpool.Pool) time.Time {
+	t.Helper()
+	var now time.Time
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT clock_timestamp()`).Scan(&now))
+	return now
+}
+
 // waitForLockAttempts waits until n sessions of the server have asked for
 // an advisory lock since a time (their current or last query), so that a
-// second replica is known to wait for the lock a first one holds.
+// second replica is known to wait for the lock a first one holds. since is
+// the server's time (see serverNow).
 func waitForLockAttempts(t *testing.T, pool *pgxpool.Pool, since time.Time, n int) {
 	t.Helper()
 	require.Eventually(t, func() bool {
@@ -37,7 +46,7 @@ func TestLockReadsTheVersionAfterItsWait(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, a.For("M").Save(ctx, testToken("0")))
 
-	since := time.Now()
+	since := serverNow(t, a.pool)
 	holder := a.For("M")
 	unlockA, err := holder.(ultracart.Locker).Lock(ctx)
 	require.NoError(t, err)

@@ -431,7 +431,7 @@ func TestCanceled(t *testing.T) {
 
 	// Waiting for the lock, held by another value: in this process, and
 	// in another replica.
-	since := time.Now()
+	since := serverNow(t, pool)
 	for _, w := range []*Store{s, New(needPG(t, 0), Options{Table: s.table})} {
 		wctx, wcancel := context.WithCancel(ctx)
 		done := make(chan error, 1)

@@ -253,7 +253,13 @@ func TestSnippetsCompile(t *testing.T) {
 	} else {
 		require.NoError(t, os.Mkdir(tmp, 0o700), "ULTRACART_SNIPPETS_DIR must name a directory that does not exist yet")
 	}
-	gomod := "module snippets\n\ngo 1.26.8\n\n" +
+	// The snippets' module has the core's go line, so that any toolchain
+	// the core accepts builds them.
+	coreMod, err := os.ReadFile("go.mod")
+	require.NoError(t, err)
+	goLine := regexp.MustCompile(`(?m)^go .*$`).Find(coreMod)
+	require.NotNil(t, goLine, "go.mod has no go line")
+	gomod := "module snippets\n\n" + string(goLine) + "\n\n" +
 		"require github.com/ultracart-go/ultracart v0.0.0-00010101000000-000000000000\n\n" +
 		"replace github.com/ultracart-go/ultracart => " + root + "\n"
 	require.NoError(t, os.WriteFile(filepath.Join(tmp, "go.mod"), []byte(gomod), 0o600))

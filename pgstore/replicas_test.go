@@ -177,7 +177,7 @@ func (c *child) line(t *testing.T) string {
 // expiry makes exactly one refresh per merchant, and every process ends
 // with the token saved in the table. Run with -v for the lock waits.
 func TestReplicas(t *testing.T) {
-	const procs, n, rounds = 4, 50, 2
+	const procs, n, rounds = 4, 20, 2
 	pool := needPG(t, 0)
 	s := newStore(t, pool, Options{})
 	srv := ultracarttest.NewServer()

@@ -53,62 +53,11 @@ func TestNewClient(t *testing.T) {
 	_, err := ultracart.NewClient(context.Background(), nil).Get(api.URL)
 	assert.ErrorContains(t, err, "ultracart: the client's token source is nil")
 	assert.Len(t, api.requests(), 2)
-}
 
-// NewContext on a context that already holds its client returns ctx.
-// (It belongs in the tests of transport.go.)
-func TestNewContextIdempotent(t *testing.T) {
-	ctx := ultracart.NewContext(context.Background())
+	// NewContext on a context that already holds its client returns ctx.
+	// (A promise of transport.go, whose tests are elsewhere.)
+	ctx = ultracart.NewContext(context.Background())
 	assert.Equal(t, ctx, ultracart.NewContext(ctx))
-}
-
-// Config.Client refreshes an expired token once for many requests; a
-// refusal fails each request with ErrInvalidGrant, without another token
-// request and without an API call.
-func TestConfigClientRefreshes(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		answer  http.HandlerFunc // of the token endpoint
-		wantErr error
-	}{
-		{"refreshed", reply(200, `{"access_token":"at-new","refresh_token":"rt-new","token_type":"bearer","expires_in":"3600"}`), nil},
-		{"refused", reply(400, `{"error":"invalid_grant","error_description":"refresh token revoked"}`), ultracart.ErrInvalidGrant},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
-				if r.URL.Path == "/rest/v2/oauth/token" {
-					tc.answer(w, r)
-					return
-				}
-				reply(200, `{"ok":true}`)(w, r)
-			})
-			old := &oauth2.Token{AccessToken: testAccessToken, RefreshToken: testRefreshToken, Expiry: time.Now().Add(-time.Minute)}
-			client := testConfig(srv.URL).Client(context.Background(), old)
-			for range 3 {
-				resp, err := client.Get(srv.URL + "/rest/v2/item/items")
-				if tc.wantErr != nil {
-					assert.ErrorIs(t, err, tc.wantErr)
-					assert.NotContains(t, err.Error(), testRefreshToken)
-					continue
-				}
-				require.NoError(t, err)
-				resp.Body.Close()
-			}
-			reqs := srv.requests()
-			assert.Equal(t, "/rest/v2/oauth/token", reqs[0].Path)
-			assert.Equal(t, "refresh_token", reqs[0].Form.Get("grant_type"))
-			assert.Equal(t, testRefreshToken, reqs[0].Form.Get("refresh_token"))
-			assert.Equal(t, ultracart.APIVersion, reqs[0].Header.Get("X-UltraCart-Api-Version"))
-			if tc.wantErr != nil {
-				assert.Len(t, reqs, 1, "one token request, no API call")
-				return
-			}
-			require.Len(t, reqs, 4, "one refresh, then three API calls")
-			for _, r := range reqs[1:] {
-				assert.Equal(t, "Bearer at-new", r.Header.Get("Authorization"))
-			}
-		})
-	}
 }
 
 // countingTransport counts the requests that pass through it.

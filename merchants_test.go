@@ -107,27 +107,6 @@ func TestMerchantsOneRefreshPerMerchant(t *testing.T) {
 	}
 }
 
-func TestMerchantsClient(t *testing.T) {
-	srv := ultracarttest.NewServer()
-	defer srv.Close()
-	stores := newMStores()
-	tok := srv.IssueToken("")
-	stores.put("alpha", tok)
-	m := newTestMerchants(srv, stores, newPSClock())
-
-	c := m.Client("alpha")
-	assert.Same(t, c, m.Client("alpha"), "one client per live merchant")
-	resp, err := c.Get(srv.URL + ultracarttest.ItemsPath)
-	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusOK, resp.StatusCode)
-	req, ok := srv.LastRequest(ultracarttest.ItemsPath)
-	require.True(t, ok)
-	assert.Equal(t, "Bearer "+tok.AccessToken, req.Header.Get("Authorization"))
-	assert.Equal(t, APIVersion, req.Header.Get(APIVersionHeader))
-	assert.Zero(t, srv.Stats().Refresh)
-}
-
 // The empty key names no merchant, and a Merchants without a store
 // function has no token: each fails with an error that says so.
 func TestMerchantsBadArguments(t *testing.T) {
@@ -168,6 +147,7 @@ func TestMerchantsDropsIdleSources(t *testing.T) {
 	require.Equal(t, 10, m.len())
 	held := m.TokenSource("m0") // a caller keeps m0's source
 	heldClient := m.Client("m0")
+	assert.Same(t, heldClient, m.Client("m0"), "one client per live merchant")
 
 	// The sweep drops what idled longer than the timeout; the call that
 	// sweeps records its own use first. m1 keeps being used.
@@ -279,8 +259,7 @@ func TestMerchantsIdleSweepKeepsPendingToken(t *testing.T) {
 
 // BenchmarkMerchants backs the README's figures for Merchants: among 1,000
 // live merchants, Client(m) costs a map lookup and no allocation
-// (op=Client; op=ClientToken adds the token read of each request), and an
-// idle merchant keeps about 0.6 KB of heap (op=idle reports B/merchant:
+// (op=Client), and an idle merchant keeps about 0.6 KB of heap (op=idle reports B/merchant:
 // its source, client, cached token and map entry, not its store, over
 // 10,000 merchants).
 func BenchmarkMerchants(b *testing.B) {
@@ -306,43 +285,16 @@ func BenchmarkMerchants(b *testing.B) {
 	for _, name := range names {
 		use(m, name)
 	}
-	for _, op := range []struct {
-		name string
-		op   func(merchant string) error
-	}{
-		{"Client", func(merchant string) error {
-			if m.Client(merchant) == nil {
-				return errors.New("no client")
+	b.Run("op=Client", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if m.Client(names[i%len(names)]) == nil {
+				b.Fatal("no client")
 			}
-			return nil
-		}},
-		{"ClientToken", func(merchant string) error {
-			_, err := m.Client(merchant).Transport.(*bearerTransport).token()
-			return err
-		}},
-	} {
-		b.Run("op="+op.name+"/run=serial", func(b *testing.B) {
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				if err := op.op(names[i%len(names)]); err != nil {
-					b.Fatal(err)
-				}
-				i++
-			}
-		})
-		b.Run("op="+op.name+"/run=parallel", func(b *testing.B) {
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for i := 0; pb.Next(); i++ {
-					if err := op.op(names[i%len(names)]); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		})
-	}
+			i++
+		}
+	})
 
 	b.Run("op=idle", func(b *testing.B) {
 		liveHeap := func() float64 {

@@ -551,28 +551,6 @@ func TestPersistentTokenSourceConcurrentRefresh(t *testing.T) {
 	}
 }
 
-func TestPersistentTokenSourceConcurrentFailureSharesError(t *testing.T) {
-	srv := psServer(t)
-	clock := newPSClock()
-	old := psExpired(srv.IssueToken(""), clock.now())
-	store := newPSStore(old)
-	src := psSource(context.Background(), psConfig(srv), store, clock, nil)
-	// The delay keeps the refresh in flight while the callers arrive.
-	srv.Fail(ultracarttest.TokenPath, ultracarttest.Fault{Status: http.StatusServiceUnavailable, Delay: 50 * time.Millisecond, Times: 1})
-
-	toks, errs := psConcurrently([]oauth2.TokenSource{src}, 128)
-	for i := range toks {
-		assert.Nil(t, toks[i])
-		assert.Same(t, errs[0], errs[i], "every caller gets the error of the one refresh")
-	}
-	var e *Error
-	require.ErrorAs(t, errs[0], &e)
-	assert.True(t, e.Temporary())
-	assert.Equal(t, http.StatusServiceUnavailable, e.StatusCode)
-	assert.Equal(t, 1, srv.Stats().Refresh)
-	assert.Equal(t, old.AccessToken, store.stored(t).AccessToken, "the store is left untouched")
-}
-
 func TestPersistentTokenSourceWithoutLocker(t *testing.T) {
 	srv := psServer(t)
 	clock := newPSClock()
@@ -1261,7 +1239,7 @@ func TestPersistentTokenSourceDeadRefreshTokenPresentedOnce(t *testing.T) {
 
 // Issue 16, point 4: with the token expired and the token endpoint down,
 // one token request is made per pause (1 s, doubling): callers meanwhile
-// get the last error at once, and the first call after the pause tries
+// get its error at once, and the first call after the pause tries
 // again, with the same refresh token.
 func TestPersistentTokenSourceDownEndpointAskedOncePerPause(t *testing.T) {
 	srv := psServer(t)
@@ -1279,11 +1257,15 @@ func TestPersistentTokenSourceDownEndpointAskedOncePerPause(t *testing.T) {
 		assert.True(t, e.Temporary())
 		assert.Equal(t, http.StatusServiceUnavailable, e.StatusCode)
 	}
-	for range 100 {
-		_, err := psGet(t, client, srv)
-		check(err)
+	// 100 callers at once: one token request, and its error for all.
+	toks, errs := psConcurrently([]oauth2.TokenSource{src}, 100)
+	for i := range errs {
+		assert.Nil(t, toks[i])
+		assert.Same(t, errs[0], errs[i])
 	}
+	check(errs[0])
 	assert.Equal(t, 1, srv.Stats().Token)
+	assert.Equal(t, old.AccessToken, store.stored(t).AccessToken, "the store is left untouched")
 
 	for _, step := range []struct {
 		wait time.Duration
@@ -1792,40 +1774,32 @@ func BenchmarkCrossProcess(b *testing.B) {
 // Compare with `benchstat -col /impl`.
 func BenchmarkExpiryTail(b *testing.B) {
 	const callers, delay, expiries = 100, 500 * time.Millisecond, 3
-	ahead := &PersistentOptions{EarlyExpiry: time.Second, RefreshAhead: 2 * time.Second}
-	for _, impl := range []struct {
-		name     string
-		lifetime time.Duration // ReuseTokenSource refreshes 10 s before the expiry
-		read     func(conf *oauth2.Config, seed *oauth2.Token) func() (*oauth2.Token, error)
-	}{
-		{"reuse", 11 * time.Second, func(conf *oauth2.Config, seed *oauth2.Token) func() (*oauth2.Token, error) {
-			return conf.TokenSource(context.Background(), seed).Token
-		}},
-		{"persistent", 4 * time.Second, func(conf *oauth2.Config, seed *oauth2.Token) func() (*oauth2.Token, error) {
-			store := NewFileStore(filepath.Join(b.TempDir(), "token.json"))
-			if err := store.Save(context.Background(), seed); err != nil {
-				b.Fatal(err)
+	for _, impl := range []string{"reuse", "persistent"} {
+		b.Run("impl="+impl, func(b *testing.B) {
+			lifetime := 4 * time.Second
+			if impl == "reuse" {
+				lifetime = 11 * time.Second // ReuseTokenSource refreshes 10 s before the expiry
 			}
-			return newPersistentSource(context.Background(), conf, store, ahead).sharedToken
-		}},
-	} {
-		b.Run("impl="+impl.name, func(b *testing.B) {
-			var requests, blocked atomic.Int64
-			srv := psTokenServer(b, delay, impl.lifetime, &requests)
+			var requests, blocked, maxLive atomic.Int64
+			srv := psTokenServer(b, delay, lifetime, &requests)
 			conf := &oauth2.Config{ClientID: "bench-client", Endpoint: EndpointAt(srv.URL + "/rest/v2")}
 			last := fmt.Sprintf("at-%d", expiries)
-			var mu sync.Mutex
-			var maxLive time.Duration
 			for i := 0; i < b.N; i++ {
-				seed := &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: time.Now().Add(impl.lifetime), ExpiresIn: int64(impl.lifetime / time.Second)}
-				read := impl.read(conf, seed)
+				seed := &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: time.Now().Add(lifetime), ExpiresIn: int64(lifetime / time.Second)}
+				read := conf.TokenSource(context.Background(), seed).Token
+				if impl == "persistent" {
+					store := NewFileStore(filepath.Join(b.TempDir(), "token.json"))
+					if err := store.Save(context.Background(), seed); err != nil {
+						b.Fatal(err)
+					}
+					read = newPersistentSource(context.Background(), conf, store, &PersistentOptions{EarlyExpiry: time.Second, RefreshAhead: 2 * time.Second}).sharedToken
+				}
 				deadline := time.Now().Add(time.Minute)
 				var done atomic.Bool
 				var wg sync.WaitGroup
 				for range callers {
 					wg.Go(func() {
 						var held *oauth2.Token
-						var slowest time.Duration
 						for !done.Load() {
 							start := time.Now()
 							tok, err := read()
@@ -1835,26 +1809,22 @@ func BenchmarkExpiryTail(b *testing.B) {
 								done.Store(true)
 								return
 							}
-							if held != nil && start.Before(held.Expiry) {
-								slowest = max(slowest, d)
+							if held != nil && start.Before(held.Expiry) { // the longest so far, into maxLive
+								for old := maxLive.Load(); int64(d) > old && !maxLive.CompareAndSwap(old, int64(d)); old = maxLive.Load() {
+								}
 							}
 							if d > delay/2 {
 								blocked.Add(1)
 							}
 							held = tok
-							if tok.AccessToken == last {
-								done.Store(true)
-							}
+							done.CompareAndSwap(false, tok.AccessToken == last)
 							runtime.Gosched() // as a caller that does anything else with its token
 						}
-						mu.Lock()
-						maxLive = max(maxLive, slowest)
-						mu.Unlock()
 					})
 				}
 				wg.Wait()
 			}
-			b.ReportMetric(float64(maxLive), "max-live-ns")
+			b.ReportMetric(float64(maxLive.Load()), "max-live-ns")
 			b.ReportMetric(float64(blocked.Load())/float64(max(requests.Load(), 1)), "blocked/refresh")
 			b.ReportMetric(float64(requests.Load())/float64(b.N*expiries), "refreshes/expiry")
 		})

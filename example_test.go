@@ -278,7 +278,6 @@ func ExampleCheckResponse() {
 func ExampleConfig_DeviceAuth() {
 	uc := ultracarttest.NewServer()
 	defer uc.Close()
-	uc.SetOptions(ultracarttest.Options{DevicePending: 1}) // the merchant takes a moment to approve
 	conf := &ultracart.Config{Config: oauth2.Config{
 		ClientID: "my-client-id",
 		Scopes:   []string{ultracart.ScopeItemRead}, // the device flow requires one
@@ -301,7 +300,7 @@ func ExampleConfig_DeviceAuth() {
 		return
 	}
 	fmt.Printf("visit %s and enter a code of %d characters\n", u.Path, len(da.UserCode))
-	tok, err := conf.DeviceAccessToken(ctx, da) // polls every da.Interval seconds
+	tok, err := conf.DeviceAccessToken(ctx, da) // polls every da.Interval seconds until the merchant approves
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -3,12 +3,15 @@ package ultracart_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/ultracart-go/ultracart"
 )
@@ -37,23 +40,53 @@ func deviceServer(t *testing.T, polls ...string) (*recorder, *atomic.Int32) {
 	return srv, &n
 }
 
+// inBubble runs f in a testing/synctest bubble, whose clock moves only when
+// every goroutine in it waits, with a context whose HTTP client serves h in
+// the same goroutine: x/oauth2's polls then take no real time, whereas a
+// socket's wait would stop the bubble's clock. The server's socket, opened
+// outside, stays unused.
+func inBubble(t *testing.T, h http.Handler, f func(t *testing.T, ctx context.Context)) {
+	t.Helper()
+	synctest.Test(t, func(t *testing.T) {
+		client := &http.Client{Transport: handlerTransport{h}}
+		f(t, context.WithValue(context.Background(), oauth2.HTTPClient, client))
+	})
+}
+
+// handlerTransport is an http.RoundTripper that serves each request with a
+// handler in the caller's goroutine.
+type handlerTransport struct{ h http.Handler }
+
+func (tr handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		defer r.Body.Close()
+	}
+	w := httptest.NewRecorder()
+	tr.h.ServeHTTP(w, r)
+	if err := r.Context().Err(); err != nil { // as a client gives up on a server that hangs
+		return nil, err
+	}
+	return w.Result(), nil
+}
+
 func TestDeviceFlow(t *testing.T) {
-	t.Parallel() // it waits more than it computes: overlap it with the other slow tests
 	srv, polls := deviceServer(t, "authorization_pending", "token")
 	conf := testConfig(srv.URL)
 	conf.Scopes = []string{ultracart.ScopeItemRead}
-	ctx := context.Background()
+	inBubble(t, srv.Config.Handler, func(t *testing.T, ctx context.Context) {
+		da, err := conf.DeviceAuth(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, "ABCD-EFGH", da.UserCode)
+		assert.Equal(t, int64(1), da.Interval, "a string interval is understood")
+		assert.WithinDuration(t, time.Now().Add(10*time.Minute), da.Expiry, 5*time.Second, "a string expires_in is understood")
 
-	da, err := conf.DeviceAuth(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, "ABCD-EFGH", da.UserCode)
-	assert.Equal(t, int64(1), da.Interval, "a string interval is understood")
-	assert.WithinDuration(t, time.Now().Add(10*time.Minute), da.Expiry, 5*time.Second, "a string expires_in is understood")
-
-	tok, err := conf.DeviceAccessToken(ctx, da)
-	require.NoError(t, err)
-	assert.Equal(t, "at-device", tok.AccessToken)
-	assert.EqualValues(t, 2, polls.Load(), "authorization_pending makes it poll again")
+		start := time.Now()
+		tok, err := conf.DeviceAccessToken(ctx, da)
+		require.NoError(t, err)
+		assert.Equal(t, "at-device", tok.AccessToken)
+		assert.EqualValues(t, 2, polls.Load(), "authorization_pending makes it poll again")
+		assert.Equal(t, 2*time.Second, time.Since(start), "each poll waits the interval")
+	})
 
 	reqs := srv.requests()
 	require.Len(t, reqs, 3)
@@ -71,28 +104,32 @@ func TestDeviceFlow(t *testing.T) {
 // 2.5 s deadline ends the wait after exactly one poll. Were slow_down not
 // recognised, the poll's error would come back at once instead.
 func TestDeviceSlowDown(t *testing.T) {
-	t.Parallel() // it waits more than it computes: overlap it with the other slow tests
 	srv, polls := deviceServer(t, "slow_down", "token")
 	conf := testConfig(srv.URL)
-	da, err := conf.DeviceAuth(context.Background())
-	require.NoError(t, err)
+	inBubble(t, srv.Config.Handler, func(t *testing.T, ctx context.Context) {
+		da, err := conf.DeviceAuth(ctx)
+		require.NoError(t, err)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
-	defer cancel()
-	_, err = conf.DeviceAccessToken(ctx, da)
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.EqualValues(t, 1, polls.Load())
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(ctx, 2500*time.Millisecond)
+		defer cancel()
+		_, err = conf.DeviceAccessToken(ctx, da)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.EqualValues(t, 1, polls.Load())
+		assert.Equal(t, 2500*time.Millisecond, time.Since(start), "the wait lasts until the deadline")
+	})
 }
 
 func TestDeviceDenied(t *testing.T) {
-	t.Parallel() // it waits more than it computes: overlap it with the other slow tests
 	srv, _ := deviceServer(t, "access_denied")
 	conf := testConfig(srv.URL)
-	da, err := conf.DeviceAuth(context.Background())
-	require.NoError(t, err)
-	_, err = conf.DeviceAccessToken(context.Background(), da)
-	assert.ErrorIs(t, err, ultracart.ErrAccessDenied)
-	assert.NotContains(t, err.Error(), "dc-SECRET")
+	inBubble(t, srv.Config.Handler, func(t *testing.T, ctx context.Context) {
+		da, err := conf.DeviceAuth(ctx)
+		require.NoError(t, err)
+		_, err = conf.DeviceAccessToken(ctx, da)
+		assert.ErrorIs(t, err, ultracart.ErrAccessDenied)
+		assert.NotContains(t, err.Error(), "dc-SECRET")
+	})
 }
 
 func TestDeviceAuthErrors(t *testing.T) {
@@ -119,10 +156,13 @@ func TestDeviceAuthErrors(t *testing.T) {
 
 func TestDeviceAuthHonoursContext(t *testing.T) {
 	srv := newRecorder(t, hang)
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err := testConfig(srv.URL).DeviceAuth(ctx)
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Less(t, time.Since(start), 5*time.Second)
+	inBubble(t, srv.Config.Handler, func(t *testing.T, ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := testConfig(srv.URL).DeviceAuth(ctx)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Less(t, time.Since(start), 5*time.Second)
+		assert.Equal(t, 100*time.Millisecond, time.Since(start), "it gives up at the deadline")
+	})
 }

@@ -44,6 +44,15 @@ import (
 // ".lock", which works across processes on Linux, macOS and Windows; within
 // one process, the callers of Lock take turns as well. [PersistentTokenSource]
 // holds it while it reloads, refreshes and saves the token.
+//
+// When the path is a symbolic link, the store works on the file it leads to,
+// resolved afresh by each method: Save writes through the link (the
+// temporary file goes beside the target), Lock locks beside the target and
+// Remove removes the target, so that the link and the target are one store.
+// Load and Lock refuse a file that is not a regular one (a FIFO, say)
+// without waiting on it. Every method refuses a directory that others can
+// write to unless it is sticky (as /tmp is), and follows no link in a sticky
+// one; on Unix, Lock never follows a link at the lock file's path.
 type FileStore struct {
 	path string
 
@@ -78,7 +87,13 @@ func (s *FileStore) Load(ctx context.Context) (*oauth2.Token, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("ultracart: reading the token file %s: %w", s.path, err)
 	}
-	f, err := os.Open(s.path)
+	path, err := s.file()
+	if err != nil {
+		return nil, fmt.Errorf("ultracart: reading the token file %s: %w", s.path, err)
+	}
+	// Not blocking on a FIFO, and not following a link that replaced the
+	// file since it was resolved.
+	f, err := os.OpenFile(path, os.O_RDONLY|nonBlock|noFollow, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, &noTokenError{where: s.path}
 	}
@@ -86,6 +101,9 @@ func (s *FileStore) Load(ctx context.Context) (*oauth2.Token, error) {
 		return nil, fmt.Errorf("ultracart: reading the token file %s: %w", s.path, err)
 	}
 	defer f.Close()
+	if err := regular(f); err != nil {
+		return nil, fmt.Errorf("ultracart: reading the token file %s: %w", s.path, err)
+	}
 	b, err := io.ReadAll(io.LimitReader(f, maxBody+1))
 	switch {
 	case err != nil:
@@ -115,6 +133,83 @@ func (s *FileStore) Load(ctx context.Context) (*oauth2.Token, error) {
 	return tok, nil
 }
 
+// maxLinks bounds the symbolic links s.file follows, as Linux bounds them.
+const maxLinks = 40
+
+// file returns the path of the token file: the store's path or, when that is
+// a symbolic link, the file the link leads to, which need not exist. It
+// refuses a directory on the way that others can write to, unless it is
+// sticky, and a link in a sticky one, which anyone may have planted.
+func (s *FileStore) file() (string, error) {
+	path := s.path
+	for range maxLinks {
+		// Split, not filepath.Dir, which cleans the text: to the system,
+		// "d/.." is the parent of where d leads when d is a link.
+		dir, name := filepath.Split(path)
+		if dir == "" {
+			dir = "." + string(filepath.Separator)
+		}
+		shared, err := sharedDir(strings.TrimSuffix(dir, string(filepath.Separator)))
+		if err != nil {
+			return "", err
+		}
+		fi, err := os.Lstat(path)
+		if errors.Is(err, fs.ErrNotExist) || err == nil && fi.Mode()&fs.ModeSymlink == 0 {
+			if strings.Contains(dir, "..") { // give the callers' filepath.Dir a text it reads right
+				if real, err := filepath.EvalSymlinks(dir); err == nil {
+					path = filepath.Join(real, name)
+				}
+			}
+			return path, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if shared {
+			return "", fmt.Errorf("the symbolic link %s is in a directory others can write to; it is not followed", path)
+		}
+		to, err := os.Readlink(path)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(to) {
+			to = dir + to // uncleaned, as the system reads it
+		}
+		path = to
+	}
+	return "", fmt.Errorf("more than %d symbolic links lead from %s", maxLinks, s.path)
+}
+
+// sharedDir reports whether others can write to dir, which must then be
+// sticky: a directory that others can write to and is not sticky is an
+// error. A missing one is not shared: Save and Lock make it private.
+func sharedDir(dir string) (bool, error) {
+	if runtime.GOOS == "windows" { // it has no such mode bits
+		return false, nil
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, err
+	case fi.Mode().Perm()&0o002 == 0:
+		return false, nil
+	case fi.Mode()&fs.ModeSticky == 0:
+		return false, fmt.Errorf("the directory %s is writable by others and not sticky", dir)
+	}
+	return true, nil
+}
+
+// regular returns an error unless f, an open file, is a regular one.
+func regular(f interface{ Stat() (fs.FileInfo, error) }) error {
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = errors.New("it is not a regular file")
+	}
+	return err
+}
+
 // tokenFile is the file's JSON: an oauth2.Token, and beside its fields the
 // scope UltraCart granted, which oauth2.Token keeps only among its extras.
 type tokenFile struct {
@@ -141,19 +236,24 @@ func (s *FileStore) Save(ctx context.Context, t *oauth2.Token) error {
 	if err != nil {
 		return fmt.Errorf("ultracart: saving the token to %s: encoding failed", s.path)
 	}
-	if err := s.write(append(b, '\n')); err != nil {
+	path, err := s.file()
+	if err == nil {
+		err = writeFile(path, append(b, '\n'))
+	}
+	if err != nil {
 		return fmt.Errorf("ultracart: saving the token to %s: %w", s.path, err)
 	}
 	return nil
 }
 
-// write puts b into the file through a synced temporary file and a rename.
-func (s *FileStore) write(b []byte) (err error) {
-	dir := filepath.Dir(s.path)
+// writeFile puts b into the file at path through a synced temporary file and a
+// rename.
+func writeFile(path string, b []byte) (err error) {
+	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(s.path)+".tmp-*") // mode 0600
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*") // mode 0600
 	if err != nil {
 		return err
 	}
@@ -173,13 +273,13 @@ func (s *FileStore) write(b []byte) (err error) {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, s.path); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
 	if err := syncDir(dir); err != nil {
 		return err
 	}
-	s.removeStaleTemps(dir)
+	removeStaleTemps(path)
 	return nil
 }
 
@@ -187,10 +287,10 @@ func (s *FileStore) write(b []byte) (err error) {
 // save that crashed: a live save holds its file for milliseconds.
 const staleTemp = time.Minute
 
-// removeStaleTemps removes the temporary files that crashed saves left
-// behind. It is best effort: a file it cannot remove stays.
-func (s *FileStore) removeStaleTemps(dir string) {
-	temps, _ := filepath.Glob(filepath.Join(dir, "."+escapeGlob(filepath.Base(s.path))+".tmp-*"))
+// removeStaleTemps removes the temporary files that crashed saves of path
+// left behind. It is best effort: a file it cannot remove stays.
+func removeStaleTemps(path string) {
+	temps, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+escapeGlob(filepath.Base(path))+".tmp-*"))
 	for _, t := range temps {
 		if fi, err := os.Lstat(t); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) > staleTemp {
 			os.Remove(t)
@@ -233,8 +333,17 @@ func (s *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
+	path, err := s.file()
+	if err != nil {
+		return nil, fmt.Errorf("ultracart: locking %s.lock: %w", s.path, err)
+	}
+	return s.lock(ctx, path)
+}
+
+// lock is Lock on the token file at path, which s.file returned.
+func (s *FileStore) lock(ctx context.Context, path string) (unlock func(), err error) {
 	turn := s.turnChan()
-	lockPath := s.path + ".lock"
+	lockPath := path + ".lock"
 	select {
 	case turn <- struct{}{}:
 	case <-ctx.Done():
@@ -245,17 +354,25 @@ func (s *FileStore) Lock(ctx context.Context) (unlock func(), err error) {
 		release()
 		return nil, fmt.Errorf("ultracart: locking %s: %w", lockPath, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		release()
 		return nil, fmt.Errorf("ultracart: locking %s: %w", lockPath, err)
 	}
-	l := flock.New(lockPath, flock.SetPermissions(0o600))
+	l := flock.New(lockPath, flock.SetPermissions(0o600), flock.SetFlag(os.O_CREATE|os.O_RDONLY|noFollow|nonBlock))
 	ok, err := l.TryLock()
+	if fi, lerr := os.Lstat(lockPath); err != nil && lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		err = errors.New("it is a symbolic link, which the store does not follow") // rather than ELOOP's text
+	}
 	if err == nil && !ok {
 		var abandoned bool
 		if abandoned, err = waitLock(ctx, l, release); abandoned {
 			// The wait goes on without us, and gives the turn back.
 			return nil, fmt.Errorf("ultracart: locking %s: %w", lockPath, err)
+		}
+	}
+	if err == nil {
+		if err = regular(l); err != nil {
+			_ = l.Unlock()
 		}
 	}
 	if err != nil {
@@ -304,15 +421,6 @@ func (s *FileStore) turnChan() chan struct{} {
 	return s.turn
 }
 
-// noTokenError is [ErrNoToken] with the place the token was looked for.
-type noTokenError struct{ where string }
-
-func (e *noTokenError) Error() string {
-	return "ultracart: no token stored in " + e.where + "; run the authorization flow first"
-}
-
-func (e *noTokenError) Is(target error) bool { return target == ErrNoToken }
-
 // Remove deletes the token file under the store's lock, waiting for the lock
 // as [FileStore.Lock] does (until ctx is done), so that it never lands
 // between another process's load and save of a refreshed token. The lock file stays:
@@ -320,20 +428,27 @@ func (e *noTokenError) Is(target error) bool { return target == ErrNoToken }
 // holds the old one. A missing file is not an error. Remove takes the lock
 // itself: do not call it while holding the lock from Lock.
 func (s *FileStore) Remove(ctx context.Context) error {
-	if _, err := os.Stat(filepath.Dir(s.path)); errors.Is(err, fs.ErrNotExist) {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	path, err := s.file()
+	if err != nil {
+		return fmt.Errorf("ultracart: removing the token file %s: %w", s.path, err)
+	}
+	if _, err := os.Stat(filepath.Dir(path)); errors.Is(err, fs.ErrNotExist) {
 		return nil // nothing to remove, and no directory to create for the lock
 	}
-	unlock, err := s.Lock(ctx)
+	unlock, err := s.lock(ctx, path)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	err = os.Remove(s.path)
+	err = os.Remove(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(s.path))
+		err = syncDir(filepath.Dir(path))
 	}
 	if err != nil {
 		return fmt.Errorf("ultracart: removing the token file %s: %w", s.path, err)

@@ -1,6 +1,8 @@
 module github.com/ultracart-go/ultracart
 
-go 1.26.8
+go 1.26.0
+
+toolchain go1.26.8
 
 require (
 	github.com/gofrs/flock v0.13.0

@@ -106,3 +106,12 @@ func copyToken(t *oauth2.Token) *oauth2.Token {
 	c := *t
 	return &c
 }
+
+// noTokenError is [ErrNoToken] with the place the token was looked for.
+type noTokenError struct{ where string }
+
+func (e *noTokenError) Error() string {
+	return "ultracart: no token stored in " + e.where + "; run the authorization flow first"
+}
+
+func (e *noTokenError) Is(target error) bool { return target == ErrNoToken }

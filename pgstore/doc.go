@@ -50,37 +50,51 @@
 // The value of [Store.For] implements [ultracart.Locker], and
 // [ultracart.PersistentTokenSource] (so [ultracart.Merchants]) holds its lock while it reloads,
 // refreshes and saves a merchant's token. The lock is a session-level
-// advisory lock (pg_advisory_lock) on a key hashed from the table name and
-// the merchant, taken on a connection of the pool that the holder keeps
-// until it unlocks, and on which its Load and Save run. It was chosen over
-// SELECT … FOR UPDATE because it exists before the merchant's row does,
-// blocks no reader and no other writer (the authorization callback's Save
-// of a new grant never waits for a refresh), and lets a holder commit its
-// save at once and keep the lock. So:
+// advisory lock on a key hashed from the table, as the server resolves its
+// name (so t and public.t are one table), and the merchant. A Store holds
+// all its locks on one connection of its own, the lock session, which it
+// takes out of the pool when it first needs it and closes once it has gone
+// unused for a quarter to a half of [LockIdleTimeout]. Load, Save and the
+// lock's read of the row each hold a connection of the pool for one
+// statement. So a replica uses the connections of its pool (pgxpool's
+// default: 4, or the number of CPUs when greater) and, while it refreshes
+// and shortly after, one more: no pool connection waits for UltraCart, the
+// application's own queries never queue behind a refresh, and a pool of any
+// size completes any number of refreshes. An advisory lock was chosen over a lease row in a
+// lock table because it needs no row and no write, and the server frees it
+// as soon as its holder's session ends, where a dead holder's lease would
+// block its merchant until the lease ran out; and over SELECT … FOR UPDATE
+// because it blocks no reader and no other writer (the authorization
+// callback's Save of a new grant never waits for a refresh). So:
 //
-//   - one merchant's refresh never blocks another merchant: the keys differ;
-//   - within one process, the callers of one For value take turns before
-//     they take a connection, so the pool is never filled with waiters; a
-//     holder needs no second connection, so a pool of any size completes any
-//     number of refreshes;
-//   - Lock honours ctx at each of its steps; a connection whose lock request
-//     was interrupted is closed, never put back in the pool;
-//   - the server releases the lock when the holder's session ends: at once
-//     when the holder's process dies and its host stays up (SIGKILL, a
-//     crash), since the kernel closes its socket; and, for a host that
-//     vanished or a holder that stalled, when the session has been silent
-//     for [LockIdleTimeout], which the lock sets as the session's
-//     idle_session_timeout (PostgreSQL 14 or later) while it is held. A
-//     refresh takes at most 30 s, so the timeout never ends a live one.
+//   - one merchant's refresh never waits for another merchant's: the keys
+//     differ, and a Load (a merchant's first request, when its token is
+//     valid) takes no lock at all;
+//   - within one process, the callers of one merchant's lock wait for each
+//     other in memory; a lock that another replica holds is asked for again
+//     and again (pg_try_advisory_lock), after pauses that double from 2 ms
+//     to at most 50 ms, until it is free or ctx is done;
+//   - the server releases every lock of a replica when its lock session
+//     ends: at once when its process dies and its host stays up (SIGKILL,
+//     a crash), since the kernel closes its socket; and, for a host that
+//     vanished or a process that stalled, when the session has been silent
+//     for [LockIdleTimeout], which it sets as its idle_session_timeout
+//     (PostgreSQL 14 or later). While it holds locks, the session of a live
+//     process says something every quarter of that time, so a refresh that
+//     waits long for UltraCart keeps its lock;
+//   - a lock session lost while it holds locks (its connection dropped, the
+//     server ended it) lets other replicas take those locks while the
+//     refreshes under them go on: the conditional save below keeps the
+//     row from going back, and the next lock opens a new session.
 //
 // # Conditional saves
 //
 // While the lock is held, Save writes only when the row still has the
-// version that the holder last read (by Lock itself, and by Load), on the
-// lock's own connection. A holder that lost its lock (its connection
-// dropped, or the server ended its session) or whose merchant was saved or
-// deleted meanwhile gets an error, matching [ErrConflict] when the row moved
-// on, and the row keeps the newer token: PersistentTokenSource reports it
+// version that the holder last read (by Lock itself, once the lock is held,
+// and by Load). A holder whose merchant was saved or deleted meanwhile (by
+// another replica that took the lock of a lost session, or by the
+// authorization callback) gets an error matching [ErrConflict], and the
+// row keeps the newer token: PersistentTokenSource reports it
 // (as [ultracart.ErrPersist] when the refresh token rotated) and adopts the
 // stored token on its next call. Outside the lock, Save writes
 // unconditionally: that is the authorization callback storing a new grant.

@@ -1,11 +1,13 @@
 module github.com/ultracart-go/ultracart/pgstore
 
-go 1.26.8
+go 1.26.0
+
+toolchain go1.26.8
 
 require (
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/stretchr/testify v1.11.1
-	github.com/ultracart-go/ultracart v0.0.0-00010101000000-000000000000
+	github.com/ultracart-go/ultracart v0.1.0
 	golang.org/x/oauth2 v0.38.0
 )
 
@@ -22,7 +24,9 @@ require (
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
 
-// Within this repository, pgstore builds against the core module of the same
-// commit. A replace directive only applies where pgstore is the main module
-// (its own tests and tools), so users of pgstore get the required version.
+// In this repository, pgstore builds against the core of the same commit,
+// whatever version the require above names. The replace applies only where
+// pgstore is the main module (its own tests, in a clone): a user's build
+// ignores it and gets the core at the required version, which must therefore
+// be a published one (CONTRIBUTING.md, "Releasing").
 replace github.com/ultracart-go/ultracart => ../

@@ -5,42 +5,27 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/oauth2"
 
 	"github.com/ultracart-go/ultracart"
 )
 
-// unlockTimeout bounds the release of a lock; past it the connection is
-// closed, which releases the lock as well.
-const unlockTimeout = 5 * time.Second
-
 // merchantStore is the TokenStore and Locker of one merchant.
 type merchantStore struct {
 	s        *Store
 	merchant string
-	key      int64
-	turn     chan struct{} // holds a value while a caller of Lock has the lock
 
-	mu   sync.Mutex // guards held, and the use of its connection
+	mu   sync.Mutex // guards held
 	held *held      // the lock, while held
 }
 
-// held is a lock: its connection, and the version of the row that a save
-// under it must find (0: no row).
+// held is a lock: the version of the row that a save under it must find
+// (0: no row).
 type held struct {
-	conn    *pgxpool.Conn
 	version int64
-}
-
-// querier is what Load and Save need of a pool or a connection.
-type querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
 // tokenJSON is the JSON of a token, as ultracart.FileStore writes it: an
@@ -62,13 +47,9 @@ func (m *merchantStore) Load(ctx context.Context) (*oauth2.Token, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var q querier = m.s.pool
-	if m.held != nil {
-		q = m.held.conn
-	}
 	var plain, sealed []byte
 	var version int64
-	err := q.QueryRow(ctx, `SELECT token, sealed, version FROM `+m.s.quoted+` WHERE merchant = $1`, m.merchant).Scan(&plain, &sealed, &version)
+	err := m.s.pool.QueryRow(ctx, `SELECT token, sealed, version FROM `+m.s.quoted+` WHERE merchant = $1`, m.merchant).Scan(&plain, &sealed, &version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		if m.held != nil {
 			m.held.version = 0
@@ -157,10 +138,10 @@ ON CONFLICT (merchant) DO UPDATE SET token = EXCLUDED.token, sealed = EXCLUDED.s
 	h := m.held
 	var version int64
 	if h.version == 0 {
-		err = h.conn.QueryRow(ctx, `INSERT INTO `+m.s.quoted+` (merchant, token, sealed, version) VALUES ($1, $2, $3, 1)
+		err = m.s.pool.QueryRow(ctx, `INSERT INTO `+m.s.quoted+` (merchant, token, sealed, version) VALUES ($1, $2, $3, 1)
 ON CONFLICT (merchant) DO NOTHING RETURNING version`, m.merchant, token, sealed).Scan(&version)
 	} else {
-		err = h.conn.QueryRow(ctx, `UPDATE `+m.s.quoted+` SET token = $2, sealed = $3, version = version + 1, updated_at = now()
+		err = m.s.pool.QueryRow(ctx, `UPDATE `+m.s.quoted+` SET token = $2, sealed = $3, version = version + 1, updated_at = now()
 WHERE merchant = $1 AND version = $4 RETURNING version`, m.merchant, token, sealed, h.version).Scan(&version)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -173,38 +154,30 @@ WHERE merchant = $1 AND version = $4 RETURNING version`, m.merchant, token, seal
 	return nil
 }
 
-// Lock takes the merchant's lock: first this value's turn, then a
-// connection of the pool, then the advisory lock on it, each step until ctx
-// is done. See the package doc.
+// Lock takes the merchant's lock, waiting until ctx is done, and reads the
+// version of the row once it holds it. See the package doc.
 func (m *merchantStore) Lock(ctx context.Context) (unlock func(), err error) {
 	if err := m.s.check(m.merchant); err != nil {
 		return nil, err
 	}
-	select {
-	case m.turn <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("ultracart: pgstore: locking the token of merchant %q: %w", m.merchant, ctx.Err())
-	}
-	conn, err := m.s.pool.Acquire(ctx)
+	ident, err := m.s.identity(ctx)
 	if err != nil {
-		<-m.turn
+		return nil, dbError(m.what("locking"), err)
+	}
+	release, err := m.s.lock(ctx, lockKey("merchant", ident, m.merchant))
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, fmt.Errorf("ultracart: pgstore: locking the token of merchant %q: %w", m.merchant, err)
+	case err != nil:
 		return nil, dbError(m.what("locking"), err)
 	}
 	// The version is read once the lock is held: a save without a Load
 	// under the lock is conditional too.
-	var version *int64
-	err = conn.QueryRow(ctx, `SELECT (SELECT version FROM `+m.s.quoted+` WHERE merchant = $2), set_config('idle_session_timeout', $3, false)
-FROM pg_advisory_lock($1)`, m.key, m.merchant, strconv.FormatInt(m.s.lockIdle.Milliseconds(), 10)).Scan(&version, nil)
-	if err != nil {
-		// The server may have granted the lock as the request was given
-		// up: close the session, which releases it, rather than pool it.
-		closeConn(conn)
-		<-m.turn
+	h := &held{}
+	err = m.s.pool.QueryRow(ctx, `SELECT version FROM `+m.s.quoted+` WHERE merchant = $1`, m.merchant).Scan(&h.version)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		release()
 		return nil, dbError(m.what("locking"), err)
-	}
-	h := &held{conn: conn}
-	if version != nil {
-		h.version = *version
 	}
 	m.mu.Lock()
 	m.held = h
@@ -215,27 +188,9 @@ FROM pg_advisory_lock($1)`, m.key, m.merchant, strconv.FormatInt(m.s.lockIdle.Mi
 			m.mu.Lock()
 			m.held = nil
 			m.mu.Unlock()
-			ctx, cancel := context.WithTimeout(context.Background(), unlockTimeout)
-			defer cancel()
-			// One round trip, in the simple protocol; the key is ours.
-			_, err := conn.Exec(ctx, fmt.Sprintf("SELECT pg_advisory_unlock(%d); RESET idle_session_timeout", m.key), pgx.QueryExecModeSimpleProtocol)
-			if err != nil {
-				closeConn(conn)
-			} else {
-				conn.Release()
-			}
-			<-m.turn
+			release()
 		})
 	}, nil
-}
-
-// closeConn closes the connection of c and gives it back to the pool, which
-// drops it.
-func closeConn(c *pgxpool.Conn) {
-	ctx, cancel := context.WithTimeout(context.Background(), unlockTimeout)
-	defer cancel()
-	_ = c.Conn().Close(ctx)
-	c.Release()
 }
 
 // noTokenError is ultracart.ErrNoToken with the merchant and table.

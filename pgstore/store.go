@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -20,9 +21,10 @@ import (
 // DefaultTable is the table of a zero [Options].
 const DefaultTable = "ultracart_tokens"
 
-// LockIdleTimeout is how long the session of a lock holder may stay silent
-// before the server ends it, and with it the lock: the longest a vanished
-// host or a stalled process blocks a merchant's refresh.
+// LockIdleTimeout is how long a Store's lock session may stay silent before
+// the server ends it, and with it the locks it holds: the longest a
+// vanished host or a stalled process blocks a merchant's refresh. A live
+// process's session holding locks speaks every quarter of it.
 const LockIdleTimeout = 40 * time.Second
 
 // Options configures a [Store]. The zero value is the table [DefaultTable],
@@ -45,12 +47,16 @@ type Options struct {
 // returns are safe for concurrent use by multiple goroutines. Make it with
 // [New].
 type Store struct {
-	pool     *pgxpool.Pool
-	table    string // as configured
-	quoted   string // for SQL
-	seal     []cipher.AEAD
-	err      error // a configuration error, returned by every method
-	lockIdle time.Duration
+	pool   *pgxpool.Pool
+	table  string // as configured
+	quoted string // for SQL
+	seal   []cipher.AEAD
+	err    error // a configuration error, returned by every method
+	sess   session
+
+	mu    sync.Mutex              // guards what follows
+	ident string                  // the table as the server resolves it, once known
+	taken map[int64]chan struct{} // the locks held in this process: closed on release
 }
 
 // identifier is one lower-case SQL identifier part.
@@ -61,7 +67,8 @@ var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 // not a plain identifier, a nil AEAD) makes every method of the store fail
 // with an error that says so.
 func New(pool *pgxpool.Pool, opts Options) *Store {
-	s := &Store{pool: pool, table: opts.Table, seal: append([]cipher.AEAD(nil), opts.Seal...), lockIdle: LockIdleTimeout}
+	s := &Store{pool: pool, table: opts.Table, seal: append([]cipher.AEAD(nil), opts.Seal...),
+		sess: session{idle: LockIdleTimeout}, taken: make(map[int64]chan struct{})}
 	if s.table == "" {
 		s.table = DefaultTable
 	}
@@ -100,8 +107,16 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	// Concurrent CREATE TABLE IF NOT EXISTS can fail on a duplicate type:
-	// replicas that migrate at once take turns.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.lockKey("migrate", "")); err != nil {
+	// replicas that migrate at once take turns, whatever their spelling of
+	// the table (t, public.t): the key names the schema it is created in.
+	schema, name, qualified := strings.Cut(s.table, ".")
+	if !qualified {
+		name = schema
+		if err := tx.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+			return dbError("creating the table "+s.table, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey("migrate", schema+"\x00"+name, "")); err != nil {
 		return dbError("creating the table "+s.table, err)
 	}
 	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+s.quoted+` (
@@ -126,11 +141,10 @@ func (s *Store) Migrate(ctx context.Context) error {
 // call returns a new value; the values of one merchant share its row and
 // its lock.
 //
-// While a caller holds a value's lock, that value's Load and Save run on the
-// lock's connection and Save is conditional, so give each refresher its own
-// value ([ultracart.Merchants] does).
+// While a caller holds a value's lock, that value's Save is conditional,
+// so give each refresher its own value ([ultracart.Merchants] does).
 func (s *Store) For(merchant string) ultracart.TokenStore {
-	return &merchantStore{s: s, merchant: merchant, key: s.lockKey("merchant", merchant), turn: make(chan struct{}, 1)}
+	return &merchantStore{s: s, merchant: merchant}
 }
 
 // Delete removes the token of merchant, who disconnected the application.
@@ -160,9 +174,32 @@ func (s *Store) check(merchant string) error {
 }
 
 // lockKey returns the advisory lock key of one kind of lock for merchant
-// in s's table.
-func (s *Store) lockKey(kind, merchant string) int64 {
+// in table.
+func lockKey(kind, table, merchant string) int64 {
 	h := fnv.New64a()
-	h.Write([]byte("ultracart/pgstore\x00" + kind + "\x00" + s.table + "\x00" + merchant))
+	h.Write([]byte("ultracart/pgstore\x00" + kind + "\x00" + table + "\x00" + merchant))
 	return int64(h.Sum64())
+}
+
+// identity returns the table as the server resolves its name, schema and
+// table, for the keys of the merchant locks: every spelling of one table
+// (t, public.t) takes the same locks.
+func (s *Store) identity(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	ident := s.ident
+	s.mu.Unlock()
+	if ident != "" {
+		return ident, nil
+	}
+	var schema, table string
+	err := s.pool.QueryRow(ctx, `SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = $1::text::regclass`, s.quoted).Scan(&schema, &table)
+	if err != nil {
+		return "", err
+	}
+	ident = schema + "\x00" + table
+	s.mu.Lock()
+	s.ident = ident
+	s.mu.Unlock()
+	return ident, nil
 }

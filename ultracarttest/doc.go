@@ -12,16 +12,20 @@
 //     urn:ietf:params:oauth:grant-type:device_code grants. Tokens are
 //     answered as UltraCart's OauthTokenResponse, whose expires_in is a JSON
 //     string ("3600") by default (see [Options].ExpiresInJSON).
-//   - POST [DeviceAuthPath]: the start of the device flow (RFC 8628).
+//   - POST [DeviceAuthPath]: the start of the device flow (RFC 8628). It
+//     requires client_id and scope, as UltraCart's oauthDeviceAuthorize does.
 //   - POST [RevokePath]: revokes a whole grant by its access or refresh token.
 //   - GET  [ItemsPath]: a protected resource that needs a live bearer access
-//     token and the X-UltraCart-Api-Version header set to [APIVersion].
+//     token and the X-UltraCart-Api-Version header set to 2017-03-01
+//     (ultracart.APIVersion).
 //   - GET  [DevicePath]: a placeholder verification page, so that the
 //     verification_uri of the device flow resolves.
 //
 // Errors of the token and device endpoints use UltraCart's OAuth form: a JSON
 // body {"error":"…","error_description":"…"}, status 400 (401 for
-// invalid_client) and the description repeated in the UC-REST-ERROR header.
+// invalid_client) and the description repeated in the UC-REST-ERROR header,
+// or the ErrorResponse envelope that UltraCart's OpenAPI spec declares for
+// them (see [Options].TokenErrorEnvelope).
 // Other errors use UltraCart's ErrorResponse envelope, also with the
 // UC-REST-ERROR header. Error descriptions never repeat a code, token,
 // device code or client secret that was sent.
@@ -31,12 +35,11 @@
 // refresh token presented again revokes its whole token family, as Ory
 // Hydra, Auth0 and Okta do, unless it comes within ReuseGrace. Options.Clock
 // lets a test move the server's time instead of sleeping. [Server.Fail] injects
-// failures (a status, a delay, a reset connection, a truncated body, a
-// response lost after the server carried the request out) per path, at a
-// rate if wanted; [Server.Stats] counts requests, rotations, reuses, revoked
-// families, invalid_grant answers and faults; [Server.Requests] and [Server.LastRequest] tell
-// what the server saw; [Server.IssueToken] and [Server.ExpireAccessTokens] shortcut the
-// flows.
+// failures (a status, a delay, a reset connection, a truncated body) per
+// path; [Server.Stats] counts requests, refreshes, rotations and
+// invalid_grant answers; [Server.Requests] and [Server.LastRequest] tell
+// what the server saw; [Server.IssueToken] and [Server.ExpireAccessTokens]
+// shortcut the flows, and [Server.Client] authorizes without a browser.
 //
 // A whole test of code that calls the REST API through a stored token:
 //

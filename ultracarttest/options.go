@@ -1,6 +1,10 @@
 package ultracarttest
 
-import "time"
+import (
+	"time"
+
+	"github.com/ultracart-go/ultracart/internal/fakeuc"
+)
 
 // Options sets how a Server behaves. The zero Options is the default
 // behaviour: any client_id is accepted, no client secret is checked, no
@@ -23,6 +27,15 @@ type Options struct {
 	// redirect_uri; the exchange of such a code must then send it as its
 	// redirect_uri.
 	RedirectURL string
+
+	// TokenErrorEnvelope makes the token and device endpoints answer their
+	// errors as UltraCart's OpenAPI spec declares them (oauthAccessToken: an
+	// ErrorResponse with the UC-REST-ERROR header) instead of the OAuth
+	// form: the same status (400, or 401 for invalid_client) and
+	// description, in an envelope that carries no RFC 6749 error code. A
+	// client can then tell a refused refresh token only by its status, and
+	// a device poll cannot tell authorization_pending from a refusal.
+	TokenErrorEnvelope bool
 
 	// Deny makes the user deny every request: the authorize link redirects
 	// with error=access_denied and device code polls answer access_denied.
@@ -51,8 +64,8 @@ type Options struct {
 	// ReuseDetection makes a used (rotated) refresh token, presented again
 	// after ReuseGrace, revoke its whole token family: every access and
 	// refresh token descended from the same authorization. The request is
-	// answered invalid_grant either way; Stats counts the detection and the
-	// revoked family. This is what Ory Hydra, Auth0 and Okta do.
+	// answered invalid_grant either way. This is what Ory Hydra, Auth0 and
+	// Okta do.
 	ReuseDetection bool
 	// ReuseGrace is how long a used refresh token keeps working after its
 	// first use (Hydra's rotation_grace_period, Auth0's reuse interval): a
@@ -60,18 +73,8 @@ type Options struct {
 	// the tokens issued by its first use stay valid. 0 means no grace.
 	ReuseGrace time.Duration
 
-	// DeviceInterval is the polling interval the device authorization
-	// response asks for, sent in whole seconds rounded up; 0 means one
-	// second, so that tests are quick.
-	DeviceInterval time.Duration
-	// DeviceSlowDown makes the token endpoint answer slow_down to the first
-	// n polls of each device code, before any authorization_pending
-	// answers. Note that golang.org/x/oauth2 adds five seconds to its
-	// polling interval on each slow_down.
-	DeviceSlowDown int
 	// DevicePending makes the token endpoint answer authorization_pending
-	// to the first n polls of each device code (after any slow_down
-	// answers).
+	// to the first n polls of each device code.
 	DevicePending int
 
 	// Clock, when set, is the server's time: it dates the expiry of access
@@ -80,50 +83,29 @@ type Options struct {
 	// time. It is called with the server's lock held and must not call the
 	// Server.
 	Clock func() time.Time
-	// KeepRequests, when positive, is how many of the latest requests
-	// Requests and LastRequest remember; 0 means all of them. A long run
-	// (a soak) sets it to bound the memory the record takes.
-	KeepRequests int
 }
 
 // SetOptions replaces the server's options with o, for the requests that
 // arrive from now on. Tokens already issued keep their expiry.
 func (s *Server) SetOptions(o Options) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.opts = o
+	s.s.SetOptions(fakeuc.Options{
+		ClientID: o.ClientID, ClientSecret: o.ClientSecret, RedirectURL: o.RedirectURL,
+		TokenErrorEnvelope: o.TokenErrorEnvelope, Deny: o.Deny, AuthorizeExpired: o.AuthorizeExpired,
+		TokenLifetime: o.TokenLifetime, ExpiresInJSON: o.ExpiresInJSON, OmitExpiresIn: o.OmitExpiresIn,
+		KeepRefreshTokens: o.KeepRefreshTokens, ReuseDetection: o.ReuseDetection, ReuseGrace: o.ReuseGrace,
+		DevicePending: o.DevicePending, Clock: o.Clock,
+	})
 }
 
 // Options returns the server's current options, for instance to change one
 // field: o := s.Options(); o.Deny = true; s.SetOptions(o).
 func (s *Server) Options() Options {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.opts
-}
-
-// now returns the server's time. s.mu must be held.
-func (s *Server) now() time.Time {
-	if s.opts.Clock != nil {
-		return s.opts.Clock()
+	o := s.s.Options()
+	return Options{
+		ClientID: o.ClientID, ClientSecret: o.ClientSecret, RedirectURL: o.RedirectURL,
+		TokenErrorEnvelope: o.TokenErrorEnvelope, Deny: o.Deny, AuthorizeExpired: o.AuthorizeExpired,
+		TokenLifetime: o.TokenLifetime, ExpiresInJSON: o.ExpiresInJSON, OmitExpiresIn: o.OmitExpiresIn,
+		KeepRefreshTokens: o.KeepRefreshTokens, ReuseDetection: o.ReuseDetection, ReuseGrace: o.ReuseGrace,
+		DevicePending: o.DevicePending, Clock: o.Clock,
 	}
-	return time.Now()
-}
-
-// lifetime returns the access token lifetime. s.mu must be held.
-func (s *Server) lifetime() time.Duration {
-	if s.opts.TokenLifetime == 0 {
-		return time.Hour
-	}
-	return s.opts.TokenLifetime
-}
-
-// deviceIntervalSeconds returns the device polling interval in whole
-// seconds, rounded up. s.mu must be held.
-func (s *Server) deviceIntervalSeconds() int {
-	d := s.opts.DeviceInterval
-	if d <= 0 {
-		return 1
-	}
-	return int((d + time.Second - 1) / time.Second)
 }

@@ -1,64 +1,54 @@
 package ultracarttest
 
 import (
-	"fmt"
-	"io"
-	"log"
-	"net"
 	"net/http"
 	"net/url"
-	"slices"
-	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/ultracart-go/ultracart/internal/fakeuc"
 )
 
 // Paths served by a Server, relative to its URL.
 const (
 	// AuthorizePath is the browser link that starts the authorization code flow.
-	AuthorizePath = "/rest/v2/oauth/authorize"
+	AuthorizePath = fakeuc.AuthorizePath
 	// TokenPath exchanges codes, refresh tokens and device codes for tokens.
-	TokenPath = "/rest/v2/oauth/token"
+	TokenPath = fakeuc.TokenPath
 	// DeviceAuthPath starts the device authorization flow (RFC 8628).
-	DeviceAuthPath = "/rest/v2/oauth/device/authorize"
+	DeviceAuthPath = fakeuc.DeviceAuthPath
 	// DevicePath is the verification page a device flow user is sent to. The
 	// server answers it with a placeholder page; the fake approves devices by
 	// itself (see Options.DevicePending and Options.Deny).
-	DevicePath = "/rest/v2/oauth/device"
+	DevicePath = fakeuc.DevicePath
 	// RevokePath revokes a grant by its access or refresh token.
-	RevokePath = "/rest/v2/oauth/revoke"
+	RevokePath = fakeuc.RevokePath
 	// ItemsPath is a protected REST resource that lists two demo items. It
 	// checks the bearer token (401) before the version header (400).
-	ItemsPath = "/rest/v2/item/items"
+	ItemsPath = fakeuc.ItemsPath
 )
 
-// APIVersion is the value the protected resource requires in the
-// X-UltraCart-Api-Version request header.
-const APIVersion = "2017-03-01"
+// DefaultScope is the scope granted when the authorize link or IssueToken
+// names none. The device authorization request must name one: without, it
+// is answered invalid_request, as UltraCart's oauthDeviceAuthorize requires
+// the scope.
+const DefaultScope = fakeuc.DefaultScope
 
-// DefaultScope is the scope granted when the authorize link, the device
-// authorization request or IssueToken names none.
-const DefaultScope = "item_read"
-
-// Header names used by the server.
+// Prefixes of the credentials the server mints, so that tests can tell
+// their kinds apart. Each is followed by 160 random bits in hex.
 const (
-	// ErrorHeader carries the human readable description of every error
-	// answer, as UltraCart's UC-REST-ERROR header does.
-	ErrorHeader = "UC-REST-ERROR"
-	// versionHeader is the request header that names the API version,
-	// ultracart.APIVersionHeader (this package cannot import the library,
-	// whose own tests import it).
-	versionHeader = "X-UltraCart-Api-Version"
+	AccessTokenPrefix  = fakeuc.AccessTokenPrefix
+	RefreshTokenPrefix = fakeuc.RefreshTokenPrefix
+	CodePrefix         = fakeuc.CodePrefix
+	DeviceCodePrefix   = fakeuc.DeviceCodePrefix
 )
 
-// Lifetimes of the short-lived credentials.
+// Grant types of the token endpoint.
 const (
-	// CodeLifetime is how long an authorization code can be exchanged.
-	CodeLifetime = 10 * time.Minute
-	// DeviceCodeLifetime is how long a device code can be polled; it is the
-	// expires_in of the device authorization response.
-	DeviceCodeLifetime = 10 * time.Minute
+	GrantAuthorizationCode = fakeuc.GrantAuthorizationCode
+	GrantRefreshToken      = fakeuc.GrantRefreshToken
+	GrantDeviceCode        = fakeuc.GrantDeviceCode
 )
 
 // Server is a fake UltraCart OAuth 2.0 authorization server and REST API
@@ -69,29 +59,7 @@ type Server struct {
 	// path and no trailing slash.
 	URL string
 
-	listener net.Listener
-	srv      *http.Server
-	client   *http.Client
-	served   chan struct{} // closed when Serve returns
-	done     chan struct{} // closed by Close; cancels fault delays
-	closeOne sync.Once
-	inflight sync.WaitGroup
-
-	mu     sync.Mutex
-	closed bool
-
-	opts Options
-
-	// state
-	codes   map[string]*authCode
-	devices map[string]*deviceGrant
-	access  map[string]*accessToken
-	refresh map[string]*refreshToken
-
-	// faults and records
-	faults   map[string][]*Fault
-	stats    Stats
-	requests []Request
+	s *fakeuc.Server
 }
 
 // NewServer starts a Server on 127.0.0.1 on a free port and returns it. It
@@ -101,159 +69,133 @@ type Server struct {
 // It starts with the zero Options (see Options for what that means); change
 // them with SetOptions.
 func NewServer() *Server {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		panic(fmt.Sprintf("ultracarttest: failed to listen on 127.0.0.1: %v", err))
-	}
-	s := &Server{
-		URL:      "http://" + ln.Addr().String(),
-		listener: ln,
-		served:   make(chan struct{}),
-		done:     make(chan struct{}),
-		codes:    make(map[string]*authCode),
-		devices:  make(map[string]*deviceGrant),
-		access:   make(map[string]*accessToken),
-		refresh:  make(map[string]*refreshToken),
-		faults:   make(map[string][]*Fault),
-	}
-	s.srv = &http.Server{
-		Handler:           http.HandlerFunc(s.serveHTTP),
-		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          log.New(io.Discard, "", 0),
-	}
-	s.client = &http.Client{Transport: &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: 16,
-	}}
-	go func() {
-		defer close(s.served)
-		_ = s.srv.Serve(ln) // returns http.ErrServerClosed after Close
-	}()
-	return s
+	s := fakeuc.NewServer()
+	return &Server{URL: s.URL, s: s}
 }
 
 // Endpoint returns the OAuth 2.0 endpoints of the server, with the client
 // credentials sent in the request body (oauth2.AuthStyleInParams) as
 // UltraCart expects.
-func (s *Server) Endpoint() oauth2.Endpoint {
-	return oauth2.Endpoint{
-		AuthURL:       s.URL + AuthorizePath,
-		DeviceAuthURL: s.URL + DeviceAuthPath,
-		TokenURL:      s.URL + TokenPath,
-		AuthStyle:     oauth2.AuthStyleInParams,
-	}
-}
+func (s *Server) Endpoint() oauth2.Endpoint { return s.s.Endpoint() }
 
 // Client returns an HTTP client for the server, like
 // httptest.Server.Client. It uses no proxy and follows redirects as a plain
-// http.Client does; Close closes its idle connections.
-func (s *Server) Client() *http.Client {
-	return s.client
-}
+// http.Client does, so that it authorizes without a browser: a GET of the
+// authorize link (see oauth2.Config.AuthCodeURL) with it ends at the
+// redirect URL, with the code in its query. Close closes its idle
+// connections.
+func (s *Server) Client() *http.Client { return s.s.Client() }
 
 // Close stops the server. It cancels every pending fault delay, closes every
 // client connection, waits for the handlers to return and then returns; it
 // does not wait for hung clients. Close may be called more than once.
-func (s *Server) Close() {
-	s.closeOne.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
-		close(s.done)
-		_ = s.srv.Close() // closes the listener and all tracked connections
-		<-s.served
-		s.inflight.Wait()
-		if t, ok := s.client.Transport.(*http.Transport); ok {
-			t.CloseIdleConnections()
-		}
-	})
+func (s *Server) Close() { s.s.Close() }
+
+// IssueToken mints a grant directly, without the browser flow, as if a
+// user had approved the given scope (DefaultScope when empty). The token it
+// returns has AccessToken, RefreshToken, TokenType "bearer", Expiry the
+// server's time plus the token lifetime, ExpiresIn, and the scope as its
+// "scope" extra. Any client_id may refresh it.
+func (s *Server) IssueToken(scope string) *oauth2.Token { return s.s.IssueToken(scope) }
+
+// ExpireAccessTokens makes every access token issued so far expired: the
+// protected resource answers them 401, as if their lifetime had passed.
+// Their refresh tokens stay valid, so callers can force a refresh. Access
+// tokens issued later are not affected.
+func (s *Server) ExpireAccessTokens() { s.s.ExpireAccessTokens() }
+
+// Fault makes the server answer requests to one path with a failure instead
+// of its normal answer. A faulted request still counts in Stats and
+// Requests, but changes no state: a code stays unused, a refresh token
+// stays alive, a device poll is not counted.
+type Fault struct {
+	// Status is the HTTP status of the answer; 0 means 500, or 200 for a
+	// Truncate fault. It is unused by a Reset fault.
+	Status int
+	// Body is the body as sent, verbatim.
+	Body string
+	// Header holds extra headers, e.g. Content-Type, UC-REST-ERROR,
+	// Retry-After, or Location for a redirect. Without a Content-Type the
+	// answer has none (no sniffing).
+	Header http.Header
+	// Delay is how long to wait before answering. The wait ends early, with
+	// no answer, if the client goes away or the server closes.
+	Delay time.Duration
+	// Reset closes the TCP connection without an answer, as a connection
+	// reset.
+	Reset bool
+	// Truncate sends the status and headers with a Content-Length larger
+	// than Body, then Body, then closes the connection: the client sees a
+	// truncated body (io.ErrUnexpectedEOF).
+	Truncate bool
+	// Times is how many requests the fault applies to; 0 (or less) means
+	// every request until ClearFaults.
+	Times int
 }
 
-// serveHTTP records the request, applies a queued fault if there is one and
-// otherwise routes it to its endpoint.
-func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		panic(http.ErrAbortHandler)
-	}
-	s.inflight.Add(1)
-	s.mu.Unlock()
-	defer s.inflight.Done()
-
-	formErr := r.ParseForm()
-	form := r.URL.Query()
-	if isBodyMethod(r.Method) {
-		form = r.PostForm
-	}
-	rec := Request{
-		Method: r.Method,
-		Path:   r.URL.Path,
-		Header: r.Header.Clone(),
-		Form:   cloneValues(form),
-	}
-
-	s.mu.Lock()
-	s.count(r, form)
-	s.requests = append(s.requests, rec)
-	if k := s.opts.KeepRequests; k > 0 && len(s.requests) >= 2*k {
-		s.requests = slices.Delete(s.requests, 0, len(s.requests)-k)
-	}
-	f := s.takeFault(r.URL.Path)
-	s.mu.Unlock()
-
-	if f != nil {
-		s.serveFault(w, r, f, func(w http.ResponseWriter) { s.route(w, r, form, formErr) })
-		return
-	}
-	s.route(w, r, form, formErr)
+// Fail queues a fault for requests to path (the URL path, e.g. TokenPath),
+// whatever their method. Faults of one path apply in the order they were
+// queued; a fault with Times 0 stays at the head of its queue until
+// ClearFaults.
+func (s *Server) Fail(path string, f Fault) {
+	s.s.Fail(path, fakeuc.Fault{Status: f.Status, Body: f.Body, Header: f.Header, Delay: f.Delay,
+		Reset: f.Reset, Truncate: f.Truncate, Times: f.Times})
 }
 
-// route serves r at its endpoint.
-func (s *Server) route(w http.ResponseWriter, r *http.Request, form url.Values, formErr error) {
-	route, ok := routes[r.URL.Path]
-	if !ok {
-		writeEnvelope(w, http.StatusNotFound,
-			"Resource not found.",
-			"No resource is served at this path.",
-			"Check the path against the UltraCart REST API reference.")
-		return
-	}
-	if r.Method != route.method {
-		w.Header().Set("Allow", route.method)
-		writeEnvelope(w, http.StatusMethodNotAllowed,
-			"Method not allowed.",
-			"This resource only accepts "+route.method+".",
-			"Use the method the UltraCart REST API reference gives for this resource.")
-		return
-	}
-	route.handle(s, w, r, form, formErr)
+// ClearFaults removes every queued fault of every path.
+func (s *Server) ClearFaults() { s.s.ClearFaults() }
+
+// Stats counts the requests the server received per endpoint, whatever
+// their outcome, faulted ones included, and what the token endpoint did
+// with them. Each request counter counts only requests with the endpoint's
+// method: GET for API, POST for the others.
+type Stats struct {
+	Token       int // every POST to TokenPath, whatever its grant_type
+	Exchange    int // POST TokenPath with grant_type=authorization_code
+	Refresh     int // POST TokenPath with grant_type=refresh_token
+	Device      int // POST DeviceAuthPath
+	DeviceToken int // POST TokenPath with the device_code grant_type
+	Revoke      int // POST RevokePath
+	API         int // GET ItemsPath
+
+	// Rotations counts the refreshes carried out: new tokens issued for a
+	// refresh token.
+	Rotations int
+	// InvalidGrant counts the invalid_grant answers, of every grant type.
+	InvalidGrant int
 }
 
-// route is one endpoint of the server.
-type route struct {
-	method string
-	handle func(s *Server, w http.ResponseWriter, r *http.Request, form url.Values, formErr error)
+// Stats returns the request counts so far.
+func (s *Server) Stats() Stats {
+	st := s.s.Stats()
+	return Stats{Token: st.Token, Exchange: st.Exchange, Refresh: st.Refresh, Device: st.Device,
+		DeviceToken: st.DeviceToken, Revoke: st.Revoke, API: st.API, Rotations: st.Rotations, InvalidGrant: st.InvalidGrant}
 }
 
-var routes = map[string]route{
-	AuthorizePath:  {http.MethodGet, (*Server).handleAuthorize},
-	TokenPath:      {http.MethodPost, (*Server).handleToken},
-	DeviceAuthPath: {http.MethodPost, (*Server).handleDeviceAuthorize},
-	DevicePath:     {http.MethodGet, (*Server).handleDevicePage},
-	RevokePath:     {http.MethodPost, (*Server).handleRevoke},
-	ItemsPath:      {http.MethodGet, (*Server).handleItems},
+// Request is one request the server saw.
+type Request struct {
+	Method string      // the HTTP method
+	Path   string      // the URL path, without the query
+	Header http.Header // the request headers
+	// Form is the parsed form of a POST, PUT or PATCH body, or else the
+	// URL query.
+	Form url.Values
 }
 
-func isBodyMethod(m string) bool {
-	return m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch
-}
-
-func cloneValues(v url.Values) url.Values {
-	out := make(url.Values, len(v))
-	for k, vs := range v {
-		out[k] = append([]string(nil), vs...)
+// Requests returns copies of every request the server saw, in arrival
+// order, faulted and failed ones included.
+func (s *Server) Requests() []Request {
+	rs := s.s.Requests()
+	out := make([]Request, len(rs))
+	for i, r := range rs {
+		out[i] = Request(r)
 	}
 	return out
+}
+
+// LastRequest returns a copy of the last request the server saw for path,
+// and false if it saw none.
+func (s *Server) LastRequest(path string) (Request, bool) {
+	r, ok := s.s.LastRequest(path)
+	return Request(r), ok
 }

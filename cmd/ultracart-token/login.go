@@ -59,7 +59,8 @@ func runLogin(ctx context.Context, o *options, e *env) error {
 		saved = tok
 		return nil
 	}
-	prev, err := loadClientFile(o.appFile) // parseFlags read it: no error
+	prev, _ := loadClientFile(o.appFile) // parseFlags read it: no error
+	var err error
 	if o.device {
 		err = deviceLogin(ctx, o.config(), e, save)
 	} else {

@@ -22,6 +22,15 @@ func TestClassify(t *testing.T) {
 		return tokEvent{at: at, kind: "S-", fp: fp, ok: true, p: p}
 	}
 	g := func(at int64, p *proc, fp string) tokEvent { return tokEvent{at: at, kind: "G", fp: fp, p: p} }
+	// A save fault: kept, the token reached the store anyway; else it
+	// waits in the worker's memory.
+	saveFault := func(at int64, p *proc, fp string, kept bool) tokEvent {
+		return tokEvent{at: at, kind: "SF", fp: fp, ok: kept, p: p}
+	}
+	// Merchants dropped p's idle source, which held fp waiting to be
+	// saved, no earlier than at.
+	dropped := func(at int64, p *proc, fp string) tokEvent { return tokEvent{at: at, kind: "D", fp: fp, p: p} }
+	rotated := func(p *proc) []tokEvent { return []tokEvent{r(1, p, "A"), answered(2, p, "A", 200, "B")} }
 
 	tests := []struct {
 		name string
@@ -81,6 +90,42 @@ func TestClassify(t *testing.T) {
 			final := &proc{slot: -1}
 			return []tokEvent{r(1, p1, "A"), answered(2, p1, "A", 200, "B"), r(4, final, "A"), g(5, final, "A")}
 		}, causeKillBeforeSave},
+		{"save fault, another worker refreshed with the stored token", func() []tokEvent {
+			p1, p2 := alive(), alive()
+			return append(rotated(p1), saveFault(3, p1, "B", false), r(4, p2, "A"), g(5, p2, "A"))
+		}, causeSaveFault},
+		{"save fault, the waiting token saved later", func() []tokEvent {
+			p1, p2 := alive(), alive()
+			return append(rotated(p1), saveFault(3, p1, "B", false), r(4, p2, "A"), g(5, p2, "A"), savedEv(6, p1, "B"))
+		}, causeSaveFault},
+		{"save fault, the waiting token saved before the other worker's refresh", func() []tokEvent {
+			p1, p2 := alive(), alive()
+			return append(rotated(p1), saveFault(3, p1, "B", false), savedEv(4, p1, "B"), r(5, p2, "A"), g(6, p2, "A"))
+		}, causeUnexplained},
+		{"save fault that kept the token", func() []tokEvent {
+			p1, p2 := alive(), alive()
+			return append(rotated(p1), saveFault(3, p1, "B", true), r(4, p2, "A"), g(5, p2, "A"))
+		}, causeUnexplained},
+		{"save fault, the same worker refreshed with the used token", func() []tokEvent {
+			p := alive()
+			return append(rotated(p), saveFault(3, p, "B", false), r(4, p, "A"), g(5, p, "A"))
+		}, causeUnexplained},
+		{"save fault, killed with the token waiting", func() []tokEvent {
+			p1, p2 := killedAt(4), alive()
+			return append(rotated(p1), saveFault(3, p1, "B", false), r(5, p2, "A"), g(6, p2, "A"))
+		}, causeKillPending},
+		{"save fault, an idle drop lost the waiting token", func() []tokEvent {
+			p := alive()
+			return append(rotated(p), saveFault(3, p, "B", false), dropped(4, p, "B"), r(5, p, "A"), g(6, p, "A"))
+		}, causeIdleDropPending},
+		{"save fault, an idle drop lost the waiting token, another worker refreshed", func() []tokEvent {
+			p1, p2 := alive(), alive()
+			return append(rotated(p1), saveFault(3, p1, "B", false), dropped(4, p1, "B"), r(5, p2, "A"), g(6, p2, "A"))
+		}, causeIdleDropPending},
+		{"save fault, another worker refreshed before the idle drop could happen", func() []tokEvent {
+			p1, p2 := alive(), alive()
+			return append(rotated(p1), saveFault(3, p1, "B", false), r(4, p2, "A"), g(5, p2, "A"), dropped(6, p1, "B"))
+		}, causeSaveFault},
 		{"used twice by a live worker that got the first answer", func() []tokEvent {
 			p := alive()
 			return []tokEvent{r(1, p, "A"), answered(2, p, "A", 200, "B"), r(3, p, "A"), g(4, p, "A")}

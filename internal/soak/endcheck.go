@@ -9,7 +9,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ultracart-go/ultracart"
-	"github.com/ultracart-go/ultracart/ultracarttest"
+	"github.com/ultracart-go/ultracart/internal/fakeuc"
 )
 
 // endResult is the outcome of the final check.
@@ -31,7 +31,15 @@ type endFailed struct {
 // pass reports whether every stored token works and every invalid_grant is
 // explained.
 func (r endResult) pass() bool {
-	return r.working == r.merchants && len(r.failed) == 0 && countCauses(r.judged)[causeUnexplained] == 0
+	if r.working != r.merchants || len(r.failed) > 0 {
+		return false
+	}
+	for _, j := range r.judged {
+		if isUnexplained(j.cause) {
+			return false
+		}
+	}
+	return true
 }
 
 // finalInvalidGrant counts the invalid_grant answers the final check got.
@@ -59,7 +67,7 @@ func (r endResult) finalInvalidGrant() int {
 // checked again when the replay explains that invalid_grant (a kill in the
 // rotation window, or a lost response); an unexplained one fails the run,
 // and so does a final call that fails for any other reason.
-func endCheck(srv *ultracarttest.Server, dir string, cfg workerConfig, t *tally, lostFaults bool) endResult {
+func endCheck(srv *fakeuc.Server, dir string, cfg workerConfig, t *tally, lostFaults bool) endResult {
 	res := endResult{merchants: cfg.merchants, final: &proc{slot: -1}}
 	ev := &events{w: &finalSink{t: t, p: res.final}}
 	base := &http.Transport{Proxy: nil}
@@ -67,7 +75,7 @@ func endCheck(srv *ultracarttest.Server, dir string, cfg workerConfig, t *tally,
 	check := func(m int) string {
 		hc := &http.Client{Timeout: 10 * time.Second, Transport: &tracer{merchant: m, ev: ev, base: base}}
 		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
-		store := &tracedStore{FileStore: ultracart.NewFileStore(storePath(dir, m)), merchant: m, ev: ev}
+		store := &tracedStore{fs: ultracart.NewFileStore(storePath(dir, m)), merchant: m, ev: ev}
 		// No background refresh: the check must leave nothing running.
 		src := ultracart.PersistentTokenSourceWithOptions(ctx, oauthConfig(srv.URL), store, &ultracart.PersistentOptions{RefreshAhead: -1})
 		return call(ctx, ultracart.NewClient(ctx, src), srv.URL)
@@ -96,8 +104,8 @@ func endCheck(srv *ultracarttest.Server, dir string, cfg workerConfig, t *tally,
 		switch {
 		case g == nil:
 			res.failed = append(res.failed, endFailed{m, "invalid_grant without a traced answer"})
-		case g.cause == causeUnexplained:
-			res.failed = append(res.failed, endFailed{m, "invalid_grant, " + causeUnexplained})
+		case isUnexplained(g.cause):
+			res.failed = append(res.failed, endFailed{m, "invalid_grant, " + g.cause})
 		case !reauthorize(srv, dir, m, g.g.fp):
 			res.failed = append(res.failed, endFailed{m, "invalid_grant, and the re-authorization failed"})
 		default:

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ultracart-go/ultracart"
-	"github.com/ultracart-go/ultracart/ultracarttest"
+	"github.com/ultracart-go/ultracart/internal/fakeuc"
 )
 
 // TestEndOfRun replays the end of a run: the run stops just after a
@@ -63,9 +63,9 @@ func TestEndOfRun(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := ultracarttest.NewServer()
+			srv := fakeuc.NewServer()
 			defer srv.Close()
-			srv.SetOptions(ultracarttest.Options{ReuseDetection: true, TokenLifetime: 24 * time.Second})
+			srv.SetOptions(fakeuc.Options{ReuseDetection: true, TokenLifetime: 24 * time.Second})
 			dir := t.TempDir()
 			ctx := context.WithValue(context.Background(), oauth2.HTTPClient, srv.Client())
 			tok := srv.IssueToken("")
@@ -149,7 +149,7 @@ func TestEndOfRun(t *testing.T) {
 			// looked valid), merchant 1 nothing but the API.
 			var refreshes []string
 			for _, r := range srv.Requests() {
-				if r.Path == ultracarttest.TokenPath {
+				if r.Path == fakeuc.TokenPath {
 					refreshes = append(refreshes, fingerprint(r.Form.Get("refresh_token")))
 				}
 			}
@@ -160,6 +160,6 @@ func TestEndOfRun(t *testing.T) {
 
 // refreshOnce redeems refreshToken at srv, as a worker does, and returns
 // the answer the worker would have lost.
-func refreshOnce(ctx context.Context, srv *ultracarttest.Server, refreshToken string) (*oauth2.Token, error) {
+func refreshOnce(ctx context.Context, srv *fakeuc.Server, refreshToken string) (*oauth2.Token, error) {
 	return oauthConfig(srv.URL).TokenSource(ultracart.NewContext(ctx), &oauth2.Token{RefreshToken: refreshToken}).Token()
 }

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ultracart-go/ultracart"
-	"github.com/ultracart-go/ultracart/ultracarttest"
+	"github.com/ultracart-go/ultracart/internal/fakeuc"
 )
 
 // dyingStore is a FileStore whose saves never happen, like a process killed
@@ -34,9 +34,9 @@ func (dyingStore) Save(context.Context, *oauth2.Token) error {
 func TestKillBetweenRotationAndSave(t *testing.T) {
 	for _, grace := range []time.Duration{0, 10 * time.Second} {
 		t.Run("grace "+grace.String(), func(t *testing.T) {
-			srv := ultracarttest.NewServer()
+			srv := fakeuc.NewServer()
 			defer srv.Close()
-			srv.SetOptions(ultracarttest.Options{ReuseDetection: true, ReuseGrace: grace})
+			srv.SetOptions(fakeuc.Options{ReuseDetection: true, ReuseGrace: grace})
 			path := filepath.Join(t.TempDir(), "merchant.json")
 			ctx := context.WithValue(context.Background(), oauth2.HTTPClient, srv.Client())
 			tok := srv.IssueToken("")
@@ -62,14 +62,14 @@ func TestKillBetweenRotationAndSave(t *testing.T) {
 				assert.Equal(t, 1, st.GraceReuses)
 				assert.Equal(t, 0, st.FamiliesRevoked)
 			}
-			assert.Equal(t, []string{ultracarttest.TokenPath, ultracarttest.TokenPath},
+			assert.Equal(t, []string{fakeuc.TokenPath, fakeuc.TokenPath},
 				tokenPaths(srv.Requests()), "A and B each refreshed once, with the same refresh token")
 			assert.Equal(t, srv.Requests()[0].Form.Get("refresh_token"), srv.Requests()[1].Form.Get("refresh_token"))
 		})
 	}
 }
 
-func tokenPaths(reqs []ultracarttest.Request) []string {
+func tokenPaths(reqs []fakeuc.Request) []string {
 	var out []string
 	for _, r := range reqs {
 		if r.Method == http.MethodPost {

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/ultracart-go/ultracart"
-	"github.com/ultracart-go/ultracart/ultracarttest"
+	"github.com/ultracart-go/ultracart/internal/fakeuc"
 )
 
 // soakConfig is the supervisor's configuration.
@@ -35,6 +35,8 @@ type soakConfig struct {
 	rateDelay    float64
 	rateLost     float64
 	grace        time.Duration
+	stormEvery   time.Duration
+	stormFor     time.Duration
 	trace        string
 	requireZero  bool
 	worker       workerConfig
@@ -45,19 +47,34 @@ type proc struct {
 	slot, gen  int
 	cmd        *exec.Cmd
 	stdin      io.WriteCloser // closed by the supervisor's death: the worker exits
+	stdinMu    sync.Mutex     // one writer of a line at a time
 	stdout     io.ReadCloser  // its events
 	refreshing atomic.Int32   // refreshes started and not ended, as last reported
 	saving     atomic.Int32   // saves started and not ended
 	killOnce   sync.Once
 	killedAt   atomic.Int64 // Unix nanoseconds just before its kill (by the soak or the end of the run); 0 if none
+	// spareUntil (Unix nanoseconds) keeps p from the soak's kills while a
+	// merchant it holds a token of, waiting to be saved, is quiet, and a
+	// while after: long enough for an idle drop to lose that token, and
+	// for p to call the merchant again and tell it (see attack.go).
+	spareUntil atomic.Int64
 	touched    map[int]bool // the merchants it has events of; guarded by the tally's mu
 }
 
-// name names p in the events: its slot and run, or "final" for the final
-// check of the supervisor.
+// Slots of the events that are the supervisor's own.
+const (
+	slotFinal = -1 // the final check
+	slotSup   = -2 // the attacks it orders
+)
+
+// name names p in the events: its slot and run, "final" for the final
+// check of the supervisor, or "supervisor".
 func (p *proc) name() string {
-	if p.slot < 0 {
+	switch p.slot {
+	case slotFinal:
 		return "final"
+	case slotSup:
+		return "supervisor"
 	}
 	return fmt.Sprintf("w%d#%d", p.slot, p.gen)
 }
@@ -85,7 +102,14 @@ type tally struct {
 	failed          map[string]int
 	invalidGrant    int // invalid_grant answers the workers received
 	reauthorized    int
-	firstSequence   []string // the events of the merchant of the first invalid_grant
+	saveFaults      map[string]int // by kind: lost, kept
+	loadFaults      int
+	drops           map[bool]int // idle drops seen, by whether a token waited to be saved
+	quiet           int          // merchants sent quiet
+	storms          int
+	injected401     map[string]int // by why: rate, storm
+	refreshFailed   map[string]int // failed refreshes OnRefresh saw, by class
+	firstSequence   []string       // the events of the merchant of the first invalid_grant
 	recent          map[int][]string
 	tokEvents       []tokEvent
 	traceOut        *bufio.Writer
@@ -97,12 +121,16 @@ type tally struct {
 
 const recentPerMerchant = 60
 
+// timed are the events that end with the time they happened at, for the
+// replay.
+var timed = []string{"R+", "R-", "S+", "S-", "SF", "G", "D", "U"}
+
 // record keeps an event of p (merchant -1: of every merchant p has an
 // event of, such as its kill) for the trace and for the sequence of the
 // first invalid_grant. The events about tokens
 // lose their time stamp on the way: the supervisor's time is printed.
 func (t *tally) record(p *proc, line string, merchant int) {
-	if f := strings.Fields(line); len(f) >= 4 && slices.Contains([]string{"R+", "R-", "S+", "S-", "G"}, f[0]) {
+	if f := strings.Fields(line); len(f) >= 4 && slices.Contains(timed, f[0]) {
 		line = strings.Join(f[:len(f)-1], " ")
 	}
 	ev := fmt.Sprintf("%9.3fs %s %s", time.Since(t.start).Seconds(), p.name(), line)
@@ -144,9 +172,9 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 	}
 	defer os.RemoveAll(dir)
 
-	srv := ultracarttest.NewServer()
+	srv := fakeuc.NewServer()
 	defer srv.Close()
-	srv.SetOptions(ultracarttest.Options{
+	srv.SetOptions(fakeuc.Options{
 		ReuseDetection: true,
 		ReuseGrace:     cfg.grace,
 		TokenLifetime:  cfg.lifetime,
@@ -164,7 +192,8 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 	}
 	queueFaults(srv, cfg)
 
-	t := &tally{failed: map[string]int{}, recent: map[int][]string{}, start: time.Now()}
+	t := &tally{failed: map[string]int{}, recent: map[int][]string{}, start: time.Now(),
+		saveFaults: map[string]int{}, drops: map[bool]int{}, injected401: map[string]int{}, refreshFailed: map[string]int{}}
 	if cfg.trace != "" {
 		f, err := os.Create(cfg.trace)
 		if err != nil {
@@ -179,14 +208,35 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 	wcfg.url, wcfg.dir = srv.URL, dir
 	args := []string{"-worker", "-url", wcfg.url, "-dir", wcfg.dir,
 		"-merchants", strconv.Itoa(wcfg.merchants), "-goroutines", strconv.Itoa(wcfg.goroutines),
-		"-pause", wcfg.pause.String(), "-timeout", wcfg.timeout.String()}
+		"-pause", wcfg.pause.String(), "-timeout", wcfg.timeout.String(),
+		"-save-fault-rate", fmt.Sprint(wcfg.saveFault), "-load-fault-rate", fmt.Sprint(wcfg.loadFault),
+		"-idle", wcfg.idle.String(), "-quiet-rate", fmt.Sprint(wcfg.quietRate), "-rate-401", fmt.Sprint(wcfg.rate401)}
 
 	var (
 		procMu sync.Mutex
 		procs  = make([]*proc, cfg.workers)
 		slots  sync.WaitGroup
+		orders []order // the attacks ordered, for the workers started later
 	)
+	// broadcast orders every worker to attack merchant m until then (see
+	// attack.go), and keeps the order for the workers started later.
+	sup := &proc{slot: slotSup}
+	broadcast := func(kind string, m int, until time.Time) {
+		o := order{fmt.Sprintf("%s %d %d", kind, m, until.UnixNano()), until}
+		t.record(sup, fmt.Sprintf("%s %d for %s", map[string]string{"Q": "QUIET", "X": "STORM"}[kind], m, time.Until(until).Round(time.Millisecond)), m)
+		procMu.Lock()
+		defer procMu.Unlock()
+		orders = append(slices.DeleteFunc(orders, order.over), o)
+		for _, p := range procs {
+			if p != nil {
+				p.send(o.line)
+			}
+		}
+	}
 	kill := func(p *proc, targeted bool) {
+		if !t.stopping.Load() && time.Now().UnixNano() < p.spareUntil.Load() {
+			return
+		}
 		p.killOnce.Do(func() {
 			refreshing, saving := p.refreshing.Load() > 0, p.saving.Load() > 0
 			// Stamped before the kill, so that it is earlier than any event
@@ -215,6 +265,19 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 			}
 		})
 	}
+	// quiet grants p's request that merchant m go quiet: unless another
+	// worker is spared from kills, p is spared, and every worker told.
+	var spared atomic.Int64 // until when some worker is spared
+	quiet := func(p *proc, m int, until time.Time) {
+		spare := until.Add(spareAfterQuiet).UnixNano()
+		if cur := spared.Load(); cur > time.Now().UnixNano() || !spared.CompareAndSwap(cur, spare) {
+			return
+		}
+		p.spareUntil.Store(spare)
+		broadcast("Q", m, until)
+		t.count(func() { t.quiet++ })
+	}
+
 	for slot := range cfg.workers {
 		slots.Go(func() {
 			for gen := 1; !t.stopping.Load(); gen++ {
@@ -229,13 +292,18 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 				t.mu.Unlock()
 				procMu.Lock()
 				procs[slot] = p
+				for _, o := range orders {
+					if !o.over() {
+						p.send(o.line)
+					}
+				}
 				if t.stopping.Load() {
 					// Started while the run ended: the loop that stops
 					// the workers may have missed it.
 					kill(p, false)
 				}
 				procMu.Unlock()
-				readEvents(p, t, cfg, srv, dir, kill)
+				readEvents(p, t, cfg, srv, dir, kill, quiet)
 				_ = p.cmd.Wait()
 			}
 		})
@@ -252,6 +320,21 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 			procMu.Unlock()
 			if p != nil && !t.stopping.Load() {
 				kill(p, false)
+			}
+		}
+	}()
+
+	// The 401 storms, one merchant at a time.
+	stormsDone := make(chan struct{})
+	go func() {
+		defer close(stormsDone)
+		for cfg.stormEvery > 0 && cfg.stormFor > 0 && !t.stopping.Load() {
+			time.Sleep(time.Duration(rand.ExpFloat64() * float64(cfg.stormEvery)))
+			if !t.stopping.Load() {
+				broadcast("X", rand.IntN(cfg.worker.merchants), time.Now().Add(cfg.stormFor))
+				t.mu.Lock()
+				t.storms++
+				t.mu.Unlock()
 			}
 		}
 	}()
@@ -280,6 +363,7 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 	// Stop everything this run started.
 	t.stopping.Store(true)
 	<-killerDone
+	<-stormsDone
 	procMu.Lock()
 	for _, p := range procs {
 		if p != nil {
@@ -306,17 +390,36 @@ func runSoak(cfg soakConfig, out io.Writer) (bool, error) {
 }
 
 // queueFaults makes the token endpoint fail at the configured rates.
-func queueFaults(srv *ultracarttest.Server, cfg soakConfig) {
-	add := func(rate float64, f ultracarttest.Fault) {
+func queueFaults(srv *fakeuc.Server, cfg soakConfig) {
+	add := func(rate float64, f fakeuc.Fault) {
 		if rate > 0 {
 			f.Rate = rate
-			srv.Fail(ultracarttest.TokenPath, f)
+			srv.Fail(fakeuc.TokenPath, f)
 		}
 	}
-	add(cfg.rateLost, ultracarttest.Fault{LoseResponse: true})
-	add(cfg.rate5xx, ultracarttest.Fault{Status: http.StatusServiceUnavailable, Body: "busy"})
-	add(cfg.rateReset, ultracarttest.Fault{Reset: true})
-	add(cfg.rateDelay, ultracarttest.Fault{Delay: cfg.worker.timeout + 500*time.Millisecond, Status: http.StatusServiceUnavailable})
+	add(cfg.rateLost, fakeuc.Fault{LoseResponse: true})
+	add(cfg.rate5xx, fakeuc.Fault{Status: http.StatusServiceUnavailable, Body: "busy"})
+	add(cfg.rateReset, fakeuc.Fault{Reset: true})
+	add(cfg.rateDelay, fakeuc.Fault{Delay: cfg.worker.timeout + 500*time.Millisecond, Status: http.StatusServiceUnavailable})
+}
+
+// spareAfterQuiet is how long a worker is spared from kills after a quiet
+// it asked for ends: it calls the merchant again within about a second.
+const spareAfterQuiet = 3 * time.Second
+
+// order is an attack the supervisor ordered, as the line sent to workers.
+type order struct {
+	line  string
+	until time.Time
+}
+
+func (o order) over() bool { return time.Now().After(o.until) }
+
+// send writes one line to p's stdin. A worker that died does not read it.
+func (p *proc) send(line string) {
+	p.stdinMu.Lock()
+	defer p.stdinMu.Unlock()
+	_, _ = io.WriteString(p.stdin, line+"\n")
 }
 
 // startWorker starts one worker process.
@@ -338,7 +441,8 @@ func startWorker(exe string, args []string, slot, gen int) (*proc, error) {
 }
 
 // readEvents reads the events of p until it exits.
-func readEvents(p *proc, t *tally, cfg soakConfig, srv *ultracarttest.Server, dir string, kill func(*proc, bool)) {
+func readEvents(p *proc, t *tally, cfg soakConfig, srv *fakeuc.Server, dir string, kill func(*proc, bool),
+	quiet func(p *proc, m int, until time.Time)) {
 	sc := bufio.NewScanner(p.stdout)
 	for sc.Scan() {
 		line := sc.Text()
@@ -379,6 +483,20 @@ func readEvents(p *proc, t *tally, cfg soakConfig, srv *ultracarttest.Server, di
 			p.refreshing.Add(-1)
 		case "S-":
 			p.saving.Add(-1)
+		case "Q":
+			if until, err := strconv.ParseInt(f[len(f)-1], 10, 64); err == nil && merchant >= 0 {
+				quiet(p, merchant, time.Unix(0, until))
+			}
+		case "SF":
+			t.count(func() { t.saveFaults[f[3]]++ })
+		case "LF":
+			t.count(func() { t.loadFaults++ })
+		case "D":
+			t.count(func() { t.drops[f[2] != "-"]++ })
+		case "U":
+			t.count(func() { t.injected401[f[2]]++ })
+		case "E":
+			t.count(func() { t.refreshFailed[f[2]]++ })
 		case "G":
 			t.record(p, line, merchant)
 			t.mu.Lock()
@@ -406,15 +524,25 @@ func readEvents(p *proc, t *tally, cfg soakConfig, srv *ultracarttest.Server, di
 	_, _ = io.Copy(io.Discard, p.stdout)
 }
 
+// count changes the figures under t's lock.
+func (t *tally) count(change func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	change()
+}
+
 // addTokEvent keeps the event f of p for the classification when it is
-// about a token, and returns its merchant, or -1 for an event of none.
+// timed, and returns its merchant, or -1 for an event of none.
 func (t *tally) addTokEvent(p *proc, f []string) int {
-	if len(f) < 4 {
+	if len(f) < 2 || f[0] == "OK" || f[0] == "F" {
 		return -1
 	}
 	merchant, err := strconv.Atoi(f[1])
 	if err != nil {
 		return -1
+	}
+	if len(f) < 4 || !slices.Contains(timed, f[0]) {
+		return merchant
 	}
 	ev := tokEvent{kind: f[0], merchant: merchant, fp: f[2], p: p}
 	ev.at, _ = strconv.ParseInt(f[len(f)-1], 10, 64)
@@ -426,6 +554,8 @@ func (t *tally) addTokEvent(p *proc, f []string) int {
 		}
 	case "S-":
 		ev.ok = f[3] == "ok"
+	case "SF":
+		ev.ok = f[3] == "kept"
 	}
 	t.mu.Lock()
 	t.tokEvents = append(t.tokEvents, ev)
@@ -437,7 +567,7 @@ func (t *tally) addTokEvent(p *proc, f []string) int {
 // the stored token of merchant m is still the one the server rejected (its
 // refresh token has fingerprint fp), a new grant replaces it. It reports
 // whether it did.
-func reauthorize(srv *ultracarttest.Server, dir string, m int, fp string) bool {
+func reauthorize(srv *fakeuc.Server, dir string, m int, fp string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	store := ultracart.NewFileStore(storePath(dir, m))
@@ -454,7 +584,8 @@ func reauthorize(srv *ultracarttest.Server, dir string, m int, fp string) bool {
 }
 
 // report prints the figures of a run.
-func report(out io.Writer, cfg soakConfig, t *tally, st ultracarttest.Stats, elapsed time.Duration, end endResult, causes map[string]int, pass bool) {
+func report(out io.Writer, cfg soakConfig, t *tally, st fakeuc.Stats, elapsed time.Duration, end endResult, causes map[string]int, pass bool) {
+	savedLater, after401 := t.followUps()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	w := cfg.worker
@@ -471,6 +602,24 @@ func report(out io.Writer, cfg soakConfig, t *tally, st ultracarttest.Stats, ela
 	fmt.Fprintf(out, "token-endpoint faults:   503 %d, reset %d, delay past timeout %d, lost response %d (rates %.3g, %.3g, %.3g, %.3g)\n",
 		st.Faults.Status, st.Faults.Reset, st.Faults.Delayed, st.Faults.LostResponse,
 		cfg.rate5xx, cfg.rateReset, cfg.rateDelay, cfg.rateLost)
+	fmt.Fprintf(out, "store faults:            %d saves failed (%d left the token out of the store, %d kept it; rate %.3g), %d loads failed (rate %.3g)\n",
+		t.saveFaults["lost"]+t.saveFaults["kept"], t.saveFaults["lost"], t.saveFaults["kept"], w.saveFault, t.loadFaults, w.loadFault)
+	fmt.Fprintf(out, "tokens waiting to be saved, saved later by their worker: %d\n", savedLater)
+	fmt.Fprintf(out, "idle drops:              %d with a token waiting to be saved, %d without (idle timeout %s; %d merchants sent quiet for %s)\n",
+		t.drops[true], t.drops[false], w.idle, t.quiet, w.quietFor())
+	per := func(n, of int) string {
+		if of == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", float64(n)/float64(of))
+	}
+	fmt.Fprintf(out, "401s injected:           %d at random (rate %.3g), %d in %d storms of %s\n",
+		t.injected401["rate"], w.rate401, t.injected401["storm"], t.storms, cfg.stormFor)
+	fmt.Fprintf(out, "refreshes they caused:   %d after random ones (per 401: %s), %d in storms (per 401: %s, per storm: %s)\n",
+		after401["rate"], per(after401["rate"], t.injected401["rate"]),
+		after401["storm"], per(after401["storm"], t.injected401["storm"]), per(after401["storm"], t.storms))
+	fmt.Fprintf(out, "failed refreshes (OnRefresh): persist %d, invalid_grant %d, temporary %d, other %d\n",
+		t.refreshFailed["persist"], t.refreshFailed["invalid_grant"], t.refreshFailed["temporary"], t.refreshFailed["other"])
 	fmt.Fprintf(out, "reuse detected:          %d\n", st.ReuseDetected)
 	fmt.Fprintf(out, "families revoked:        %d\n", st.FamiliesRevoked)
 	fmt.Fprintf(out, "invalid_grant:           %d answered by the server, %d received by workers, %d by the final check\n",
@@ -483,6 +632,13 @@ func report(out io.Writer, cfg soakConfig, t *tally, st ultracarttest.Stats, ela
 		fmt.Fprintf(out, "%s %d", c, causes[c])
 	}
 	fmt.Fprintln(out)
+	nUnexplained := 0
+	for c, n := range causes {
+		if isUnexplained(c) {
+			nUnexplained += n
+		}
+	}
+	fmt.Fprintf(out, "unexplained invalid_grant: %d\n", nUnexplained)
 	reauth := t.reauthorized + end.reauthorized
 	perLost := "-"
 	if st.Faults.LostResponse > 0 {

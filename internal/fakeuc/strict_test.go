@@ -1,4 +1,4 @@
-package ultracarttest_test
+package fakeuc_test
 
 import (
 	"net/http"
@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ultracart-go/ultracart/ultracarttest"
+	"github.com/ultracart-go/ultracart/internal/fakeuc"
 )
 
 // clock is a time that tests move by hand.
@@ -34,9 +34,9 @@ func (c *clock) advance(d time.Duration) {
 }
 
 // refreshed refreshes rt and returns the new access and refresh tokens.
-func refreshed(t *testing.T, s *ultracarttest.Server, rt string) (string, string) {
+func refreshed(t *testing.T, s *fakeuc.Server, rt string) (string, string) {
 	t.Helper()
-	r := post(t, s, ultracarttest.TokenPath, refreshForm(rt))
+	r := post(t, s, fakeuc.TokenPath, refreshForm(rt))
 	require.Equal(t, http.StatusOK, r.Status, r.Body)
 	m := decode(t, r.Body)
 	return m["access_token"].(string), m["refresh_token"].(string)
@@ -46,18 +46,18 @@ func TestReuse(t *testing.T) {
 	const grace = 30 * time.Second
 	tests := []struct {
 		name    string
-		opts    ultracarttest.Options
+		opts    fakeuc.Options
 		after   time.Duration // between the first use and the reuse
 		reuseOK bool          // the reuse is answered with tokens
 		revoked bool          // the reuse revoked the family
 	}{
 		{name: "lenient", after: time.Hour},
-		{name: "strict", opts: ultracarttest.Options{ReuseDetection: true}, revoked: true},
-		{name: "grace, 1ns before its end", opts: ultracarttest.Options{ReuseDetection: true, ReuseGrace: grace},
+		{name: "strict", opts: fakeuc.Options{ReuseDetection: true}, revoked: true},
+		{name: "grace, 1ns before its end", opts: fakeuc.Options{ReuseDetection: true, ReuseGrace: grace},
 			after: grace - time.Nanosecond, reuseOK: true},
-		{name: "grace, at its end", opts: ultracarttest.Options{ReuseDetection: true, ReuseGrace: grace},
+		{name: "grace, at its end", opts: fakeuc.Options{ReuseDetection: true, ReuseGrace: grace},
 			after: grace, revoked: true},
-		{name: "grace without detection", opts: ultracarttest.Options{ReuseGrace: grace},
+		{name: "grace without detection", opts: fakeuc.Options{ReuseGrace: grace},
 			after: grace},
 	}
 	for _, tc := range tests {
@@ -72,7 +72,7 @@ func TestReuse(t *testing.T) {
 			at1, rt1 := refreshed(t, s, rt0)
 			c.advance(tc.after)
 
-			r := post(t, s, ultracarttest.TokenPath, refreshForm(rt0))
+			r := post(t, s, fakeuc.TokenPath, refreshForm(rt0))
 			st := s.Stats()
 			if tc.reuseOK {
 				require.Equal(t, http.StatusOK, r.Status, r.Body)
@@ -82,7 +82,7 @@ func TestReuse(t *testing.T) {
 				assert.Equal(t, 1, st.GraceReuses)
 				assert.Equal(t, 2, st.Rotations)
 			} else {
-				assertOAuthError(t, r, 400, ultracarttest.CodeInvalidGrant)
+				assertOAuthError(t, r, 400, fakeuc.CodeInvalidGrant)
 				assert.Equal(t, 0, st.GraceReuses)
 				assert.Equal(t, 1, st.Rotations)
 				assert.Equal(t, 1, st.InvalidGrant)
@@ -91,7 +91,7 @@ func TestReuse(t *testing.T) {
 				assert.Equal(t, 1, st.ReuseDetected)
 				assert.Equal(t, 1, st.FamiliesRevoked)
 				assert.Equal(t, http.StatusUnauthorized, items(t, s, at1).Status, "the family's access token")
-				assertOAuthError(t, post(t, s, ultracarttest.TokenPath, refreshForm(rt1)), 400, ultracarttest.CodeInvalidGrant)
+				assertOAuthError(t, post(t, s, fakeuc.TokenPath, refreshForm(rt1)), 400, fakeuc.CodeInvalidGrant)
 				assert.Equal(t, 1, s.Stats().FamiliesRevoked, "a revoked family is revoked once")
 			} else {
 				assert.Equal(t, 0, st.ReuseDetected)
@@ -110,24 +110,24 @@ func TestLostResponse(t *testing.T) {
 		t.Run("grace "+grace.String(), func(t *testing.T) {
 			s := newServer(t)
 			c := newClock()
-			s.SetOptions(ultracarttest.Options{ReuseDetection: true, ReuseGrace: grace, Clock: c.now})
+			s.SetOptions(fakeuc.Options{ReuseDetection: true, ReuseGrace: grace, Clock: c.now})
 			_, rt := tokens(t, s)
-			s.Fail(ultracarttest.TokenPath, ultracarttest.Fault{LoseResponse: true, Times: 1})
-			_, err := s.Client().PostForm(s.URL+ultracarttest.TokenPath, refreshForm(rt))
+			s.Fail(fakeuc.TokenPath, fakeuc.Fault{LoseResponse: true, Times: 1})
+			_, err := s.Client().PostForm(s.URL+fakeuc.TokenPath, refreshForm(rt))
 			require.Error(t, err, "the answer is lost")
 			st := s.Stats()
 			assert.Equal(t, 1, st.Rotations, "the server rotated")
 			assert.Equal(t, 1, st.Faults.LostResponse)
 
 			// The client can only try again with the refresh token it has.
-			r := post(t, s, ultracarttest.TokenPath, refreshForm(rt))
+			r := post(t, s, fakeuc.TokenPath, refreshForm(rt))
 			st = s.Stats()
 			if grace > 0 {
 				assert.Equal(t, http.StatusOK, r.Status, r.Body)
 				assert.Equal(t, 1, st.GraceReuses)
 				assert.Equal(t, 0, st.FamiliesRevoked)
 			} else {
-				assertOAuthError(t, r, 400, ultracarttest.CodeInvalidGrant)
+				assertOAuthError(t, r, 400, fakeuc.CodeInvalidGrant)
 				assert.Equal(t, 1, st.FamiliesRevoked)
 			}
 		})
@@ -137,11 +137,11 @@ func TestLostResponse(t *testing.T) {
 func TestFaultRateAndCounts(t *testing.T) {
 	t.Run("rate", func(t *testing.T) {
 		s := newServer(t)
-		s.Fail(ultracarttest.ItemsPath, ultracarttest.Fault{Status: 503, Rate: 0.5})
+		s.Fail(fakeuc.ItemsPath, fakeuc.Fault{Status: 503, Rate: 0.5})
 		const n = 200
 		faulted := 0
 		for range n {
-			if get(t, s, ultracarttest.ItemsPath, nil, nil).Status == 503 {
+			if get(t, s, fakeuc.ItemsPath, nil, nil).Status == 503 {
 				faulted++
 			}
 		}
@@ -153,42 +153,42 @@ func TestFaultRateAndCounts(t *testing.T) {
 
 	t.Run("a skipped request goes to the next fault", func(t *testing.T) {
 		s := newServer(t)
-		s.Fail(ultracarttest.ItemsPath, ultracarttest.Fault{Status: 503, Rate: 1e-12})
-		s.Fail(ultracarttest.ItemsPath, ultracarttest.Fault{Status: 502, Times: 1})
-		assert.Equal(t, 502, get(t, s, ultracarttest.ItemsPath, nil, nil).Status)
-		assert.Equal(t, 401, get(t, s, ultracarttest.ItemsPath, nil, nil).Status, "502 used up")
+		s.Fail(fakeuc.ItemsPath, fakeuc.Fault{Status: 503, Rate: 1e-12})
+		s.Fail(fakeuc.ItemsPath, fakeuc.Fault{Status: 502, Times: 1})
+		assert.Equal(t, 502, get(t, s, fakeuc.ItemsPath, nil, nil).Status)
+		assert.Equal(t, 401, get(t, s, fakeuc.ItemsPath, nil, nil).Status, "502 used up")
 	})
 
 	t.Run("kinds", func(t *testing.T) {
 		s := newServer(t)
-		for _, f := range []ultracarttest.Fault{
+		for _, f := range []fakeuc.Fault{
 			{Status: 503, Times: 1},
 			{Reset: true, Times: 1},
 			{Truncate: true, Body: "{", Times: 1},
 			{Delay: time.Millisecond, Status: 502, Times: 1},
 		} {
-			s.Fail(ultracarttest.ItemsPath, f)
+			s.Fail(fakeuc.ItemsPath, f)
 		}
 		for range 4 {
-			if resp, err := s.Client().Get(s.URL + ultracarttest.ItemsPath); err == nil {
+			if resp, err := s.Client().Get(s.URL + fakeuc.ItemsPath); err == nil {
 				_ = resp.Body.Close()
 			}
 		}
-		assert.Equal(t, ultracarttest.FaultStats{Status: 2, Reset: 1, Truncated: 1, Delayed: 1}, s.Stats().Faults)
+		assert.Equal(t, fakeuc.FaultStats{Status: 2, Reset: 1, Truncated: 1, Delayed: 1}, s.Stats().Faults)
 	})
 }
 
 func TestKeepRequests(t *testing.T) {
 	s := newServer(t)
-	s.SetOptions(ultracarttest.Options{KeepRequests: 2})
+	s.SetOptions(fakeuc.Options{KeepRequests: 2})
 	for i := range 7 {
-		get(t, s, ultracarttest.ItemsPath, url.Values{"n": {string(rune('0' + i))}}, nil)
+		get(t, s, fakeuc.ItemsPath, url.Values{"n": {string(rune('0' + i))}}, nil)
 	}
 	reqs := s.Requests()
 	require.Len(t, reqs, 2)
 	assert.Equal(t, "5", reqs[0].Form.Get("n"))
 	assert.Equal(t, "6", reqs[1].Form.Get("n"))
-	last, ok := s.LastRequest(ultracarttest.ItemsPath)
+	last, ok := s.LastRequest(fakeuc.ItemsPath)
 	require.True(t, ok)
 	assert.Equal(t, "6", last.Form.Get("n"))
 	assert.Equal(t, 7, s.Stats().API)

@@ -1,4 +1,4 @@
-package ultracarttest
+package fakeuc
 
 import (
 	"bytes"
@@ -64,17 +64,23 @@ type oauthError struct {
 	ErrorURI         string `json:"error_uri,omitempty"`
 }
 
-// writeOAuthError answers an OAuth error: 401 for invalid_client, else 400.
-// desc must never contain anything the client sent.
-func writeOAuthError(w http.ResponseWriter, code, desc string) {
+// writeErrorLocked answers an error of the token or device endpoint: 401
+// for invalid_client, else 400, in the OAuth form, or as an ErrorResponse
+// envelope without the code when Options.TokenErrorEnvelope is set. desc
+// must never contain anything the client sent. s.mu must be held.
+func (s *Server) writeErrorLocked(w http.ResponseWriter, code, desc string) {
 	status := http.StatusBadRequest
 	if code == CodeInvalidClient {
 		status = http.StatusUnauthorized
 	}
 	h := w.Header()
-	h.Set(ErrorHeader, desc)
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
+	if s.opts.TokenErrorEnvelope {
+		writeEnvelope(w, status, desc, desc, "See the OAuth section of the UltraCart REST API reference.")
+		return
+	}
+	h.Set(ErrorHeader, desc)
 	writeJSON(w, status, mustJSON(oauthError{Error: code, ErrorDescription: desc}))
 }
 

@@ -1,4 +1,4 @@
-package ultracarttest
+package fakeuc
 
 import (
 	"net/http"

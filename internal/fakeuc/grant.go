@@ -1,4 +1,4 @@
-package ultracarttest
+package fakeuc
 
 import (
 	"crypto/rand"

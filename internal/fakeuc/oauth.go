@@ -1,10 +1,11 @@
-package ultracarttest
+package fakeuc
 
 import (
 	"crypto/subtle"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -111,16 +112,16 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request, form ur
 func (s *Server) checkClientLocked(w http.ResponseWriter, form url.Values, withSecret bool) bool {
 	clientID := form.Get("client_id")
 	if clientID == "" {
-		writeOAuthError(w, CodeInvalidRequest, "client_id is required.")
+		s.writeErrorLocked(w, CodeInvalidRequest, "client_id is required.")
 		return false
 	}
 	if s.opts.ClientID != "" && clientID != s.opts.ClientID {
-		writeOAuthError(w, CodeInvalidClient, "Unknown client_id.")
+		s.writeErrorLocked(w, CodeInvalidClient, "Unknown client_id.")
 		return false
 	}
 	if withSecret && s.opts.ClientSecret != "" &&
 		subtle.ConstantTimeCompare([]byte(form.Get("client_secret")), []byte(s.opts.ClientSecret)) != 1 {
-		writeOAuthError(w, CodeInvalidClient, "Client authentication failed: the client_secret is missing or wrong.")
+		s.writeErrorLocked(w, CodeInvalidClient, "Client authentication failed: the client_secret is missing or wrong.")
 		return false
 	}
 	return true
@@ -128,18 +129,17 @@ func (s *Server) checkClientLocked(w http.ResponseWriter, form url.Values, withS
 
 // handleToken serves the token endpoint.
 func (s *Server) handleToken(w http.ResponseWriter, _ *http.Request, form url.Values, formErr error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if formErr != nil {
-		writeOAuthError(w, CodeInvalidRequest, "The request body is not a valid form.")
+		s.writeErrorLocked(w, CodeInvalidRequest, "The request body is not a valid form.")
 		return
 	}
 	grantType := form.Get("grant_type")
 	if grantType == "" {
-		writeOAuthError(w, CodeInvalidRequest, "grant_type is required.")
+		s.writeErrorLocked(w, CodeInvalidRequest, "grant_type is required.")
 		return
 	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if !s.checkClientLocked(w, form, true) {
 		return
 	}
@@ -152,10 +152,10 @@ func (s *Server) handleToken(w http.ResponseWriter, _ *http.Request, form url.Va
 		s.deviceTokenLocked(w, form)
 	default:
 		if unsupportedGrants[grantType] {
-			writeOAuthError(w, CodeUnsupportedGrantType, "This grant_type is not supported.")
+			s.writeErrorLocked(w, CodeUnsupportedGrantType, "This grant_type is not supported.")
 			return
 		}
-		writeOAuthError(w, CodeInvalidRequest, "Unknown grant_type.")
+		s.writeErrorLocked(w, CodeInvalidRequest, "Unknown grant_type.")
 	}
 }
 
@@ -164,10 +164,10 @@ func (s *Server) exchangeLocked(w http.ResponseWriter, form url.Values) {
 	code, redirect := form.Get("code"), form.Get("redirect_uri")
 	switch {
 	case code == "":
-		writeOAuthError(w, CodeInvalidRequest, "code is required.")
+		s.writeErrorLocked(w, CodeInvalidRequest, "code is required.")
 		return
 	case redirect == "":
-		writeOAuthError(w, CodeInvalidRequest, "redirect_uri is required.")
+		s.writeErrorLocked(w, CodeInvalidRequest, "redirect_uri is required.")
 		return
 	}
 	c, ok := s.codes[code]
@@ -195,7 +195,7 @@ func (s *Server) exchangeLocked(w http.ResponseWriter, form url.Values) {
 func (s *Server) refreshLocked(w http.ResponseWriter, form url.Values) {
 	rt := form.Get("refresh_token")
 	if rt == "" {
-		writeOAuthError(w, CodeInvalidRequest, "refresh_token is required.")
+		s.writeErrorLocked(w, CodeInvalidRequest, "refresh_token is required.")
 		return
 	}
 	t, ok := s.refresh[rt]
@@ -225,14 +225,14 @@ func (s *Server) refreshLocked(w http.ResponseWriter, form url.Values) {
 // held.
 func (s *Server) invalidGrantLocked(w http.ResponseWriter, desc string) {
 	s.stats.InvalidGrant++
-	writeOAuthError(w, CodeInvalidGrant, desc)
+	s.writeErrorLocked(w, CodeInvalidGrant, desc)
 }
 
 // deviceTokenLocked serves the device_code grant. s.mu must be held.
 func (s *Server) deviceTokenLocked(w http.ResponseWriter, form url.Values) {
 	dc := form.Get("device_code")
 	if dc == "" {
-		writeOAuthError(w, CodeInvalidRequest, "device_code is required.")
+		s.writeErrorLocked(w, CodeInvalidRequest, "device_code is required.")
 		return
 	}
 	d, ok := s.devices[dc]
@@ -242,7 +242,7 @@ func (s *Server) deviceTokenLocked(w http.ResponseWriter, form url.Values) {
 	}
 	switch {
 	case !ok:
-		writeOAuthError(w, CodeExpiredToken, "The device code is unknown, expired or already used.")
+		s.writeErrorLocked(w, CodeExpiredToken, "The device code is unknown, expired or already used.")
 		return
 	case d.clientID != form.Get("client_id"):
 		s.invalidGrantLocked(w, "The device code was issued to another client.")
@@ -251,12 +251,12 @@ func (s *Server) deviceTokenLocked(w http.ResponseWriter, form url.Values) {
 	d.polls++
 	switch {
 	case d.polls <= s.opts.DeviceSlowDown:
-		writeOAuthError(w, CodeSlowDown, "Polling too fast: slow down.")
+		s.writeErrorLocked(w, CodeSlowDown, "Polling too fast: slow down.")
 	case d.polls <= s.opts.DeviceSlowDown+s.opts.DevicePending:
-		writeOAuthError(w, CodeAuthorizationPending, "The user has not yet approved the device.")
+		s.writeErrorLocked(w, CodeAuthorizationPending, "The user has not yet approved the device.")
 	case s.opts.Deny:
 		delete(s.devices, dc)
-		writeOAuthError(w, CodeAccessDenied, "The user denied the authorization request.")
+		s.writeErrorLocked(w, CodeAccessDenied, "The user denied the authorization request.")
 	default:
 		delete(s.devices, dc)
 		g, access, refresh := s.newGrantLocked(d.clientID, d.scope)
@@ -291,19 +291,21 @@ type deviceAuthResponse struct {
 
 // handleDeviceAuthorize starts a device flow.
 func (s *Server) handleDeviceAuthorize(w http.ResponseWriter, _ *http.Request, form url.Values, formErr error) {
-	if formErr != nil {
-		writeOAuthError(w, CodeInvalidRequest, "The request body is not a valid form.")
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if formErr != nil {
+		s.writeErrorLocked(w, CodeInvalidRequest, "The request body is not a valid form.")
+		return
+	}
 	// Device clients are public: golang.org/x/oauth2 sends no secret here.
 	if !s.checkClientLocked(w, form, false) {
 		return
 	}
+	// UltraCart's oauthDeviceAuthorize requires the scope.
 	scope := form.Get("scope")
-	if scope == "" {
-		scope = DefaultScope
+	if strings.TrimSpace(scope) == "" {
+		s.writeErrorLocked(w, CodeInvalidRequest, "scope is required.")
+		return
 	}
 	dc := newSecret(DeviceCodePrefix)
 	user := newUserCode()

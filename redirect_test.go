@@ -185,17 +185,26 @@ func testRedirect(t *testing.T, origin string, status int, to func(origin, secre
 	assertNoSecrets(t, err, secAll...)
 	assert.Len(t, srv.requests(), before+1)
 
-	// A REST call follows the redirect, with the token only within the origin.
+	// A REST call follows the redirect, with the token only within the
+	// origin; an Authorization header the caller set does not leave it either.
 	if outcome == broken {
 		return
 	}
 	tok := &oauth2.Token{AccessToken: secAccess, TokenType: "bearer", Expiry: time.Now().Add(time.Hour)}
-	for name, client := range map[string]*http.Client{
-		"NewClient":     ultracart.NewClient(ctx, oauth2.StaticTokenSource(tok)),
-		"Config.Client": conf.Client(ctx, tok),
-	} {
+	newClient := ultracart.NewClient(ctx, oauth2.StaticTokenSource(tok))
+	for _, c := range []struct {
+		name   string
+		client *http.Client
+		header bool // the caller sets the Authorization header itself
+	}{{"NewClient", newClient, false}, {"Config.Client", conf.Client(ctx, tok), false}, {"NewClient/caller's header", newClient, true}} {
+		name := c.name
+		req, err := http.NewRequest(http.MethodGet, origin+"/rest/v2/item/items", nil)
+		require.NoError(t, err)
+		if c.header {
+			req.Header.Set("Authorization", "Bearer "+secAccess)
+		}
 		before := len(srv.requests())
-		resp, err := client.Get(origin + "/rest/v2/item/items")
+		resp, err := c.client.Do(req)
 		require.NoError(t, err, name)
 		resp.Body.Close()
 		reqs := srv.requests()[before:]

@@ -235,27 +235,3 @@ func TestAdapterInvalidToken(t *testing.T) {
 	assert.Contains(t, err.Error(), "rejected")
 	assert.NotContains(t, err.Error(), dead.AccessToken)
 }
-
-// Point 5: a zero FileStore gives a clear error from every method, never a
-// hang or a panic.
-func TestAdapterZeroFileStore(t *testing.T) {
-	var fs ultracart.FileStore
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	start := time.Now()
-	require.NotPanics(t, func() {
-		_, err := fs.Load(ctx)
-		require.Error(t, err)
-		assert.NotErrorIs(t, err, ultracart.ErrNoToken)
-		assert.Contains(t, err.Error(), "NewFileStore")
-		err = fs.Save(ctx, &oauth2.Token{AccessToken: "a"})
-		require.Error(t, err)
-		assert.Contains(t, err.Error(), "NewFileStore")
-		_, err = fs.Lock(ctx)
-		require.Error(t, err)
-		assert.Contains(t, err.Error(), "NewFileStore")
-	})
-	assert.NoError(t, ctx.Err(), "no method waited for the context to end (%v)", time.Since(start))
-	_, err := ultracart.NewFileStore("").Load(ctx)
-	assert.ErrorContains(t, err, "NewFileStore")
-}

@@ -23,6 +23,8 @@ import (
 
 // TestTranslateBody checks the translation of successful token and device
 // authorization bodies: what x/oauth2 gets, or "" when the body is an error.
+// FuzzParseExpiresIn checks the values of expires_in; here, that the
+// translation reads and writes them.
 func TestTranslateBody(t *testing.T) {
 	const rest = `"access_token":"at","token_type":"Bearer","refresh_token":"rt"`
 	tests := []struct {
@@ -36,15 +38,10 @@ func TestTranslateBody(t *testing.T) {
 		{"white space everywhere", tokenCall, " {\n\t" + `"access_token" : "at" , "expires_in" : 3600` + " \r\n} ", `{"access_token":"at","expires_in":3600}`},
 		{"nested values are kept", tokenCall, `{"x":{"access_token":5,"y":["}",{"z":"\"]"}]},"access_token":"at","expires_in":1}`, "same"},
 		{"escapes in an unknown member's value", tokenCall, `{"note":"a\"b\\","access_token":"a\u00e9t","expires_in":60}`, "same"},
-		{"nine digits", tokenCall, `{"access_token":"at","expires_in":999999999}`, "same"},
 		{"ultracart's string", tokenCall, `{"access_token":"at","expires_in":"7200","token_type":"bearer"}`, `{"access_token":"at","expires_in":7200,"token_type":"bearer"}`},
-		{"string with spaces", tokenCall, `{"access_token":"at","expires_in":" 7200 "}`, `{"access_token":"at","expires_in":7200}`},
 		{"fraction", tokenCall, `{"access_token":"at","expires_in":3600.9}`, `{"access_token":"at","expires_in":3600}`},
-		{"exponent", tokenCall, `{"access_token":"at","expires_in":1e3}`, `{"access_token":"at","expires_in":1000}`},
 		{"ten digits, clamped", tokenCall, `{"access_token":"at","expires_in":99999999999}`, `{"access_token":"at","expires_in":2147483647}`},
 		{"expires_in null", tokenCall, `{"access_token":"at","expires_in":null}`, `{"access_token":"at"}`},
-		{"expires_in empty", tokenCall, `{"access_token":"at","expires_in":""}`, `{"access_token":"at"}`},
-		{"expires_in zero", tokenCall, `{"access_token":"at","expires_in":0}`, `{"access_token":"at"}`},
 		{"expires_in negative", tokenCall, `{"access_token":"at","expires_in":-5}`, `{"access_token":"at"}`},
 		{"expires_in an object", tokenCall, `{"access_token":"at","expires_in":{"n":1}}`, `{"access_token":"at"}`},
 		{"no access token", tokenCall, `{"token_type":"Bearer","expires_in":3600}`, ""},

@@ -32,16 +32,15 @@ const (
 	secClientSecret = `sec/client+SECRET=3c4d <'&"> é`
 	secAccess       = "sec-at-SECRET-5e6f"
 	secRefresh      = "sec-rt-SECRET-7a8b"
-	secState        = "sec-state-SECRET-9c0d"
 	secDevice       = "sec-dc-SECRET-1e2f"
 )
 
-var secAll = []string{secCode, secClientSecret, secAccess, secRefresh, secState, secDevice}
+var secAll = []string{secCode, secClientSecret, secAccess, secRefresh, secDevice}
 
 // secretFields are the request fields that carry a secret; the echo server
 // repeats them first, so that they fall within the excerpt an error quotes
 // of a body that is not JSON.
-var secretFields = []string{"Authorization", "code", "refresh_token", "client_secret", "device_code", "token", "state"}
+var secretFields = []string{"Authorization", "code", "refresh_token", "client_secret", "device_code", "token"}
 
 // echoMode is how the echo server answers, chosen by the first segment of
 // the path: body puts the echo in every text field of its format.

@@ -1,22 +1,23 @@
-package ultracart_test
+package ultracart
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/ultracart-go/ultracart"
 )
 
 func TestNewState(t *testing.T) {
 	seen := map[string]bool{}
 	for range 1000 {
-		s := ultracart.NewState()
+		s := NewState()
 		b, err := base64.RawURLEncoding.DecodeString(s)
 		require.NoError(t, err)
 		assert.GreaterOrEqual(t, len(b)*8, 128)
@@ -34,28 +35,33 @@ func TestParseCallback(t *testing.T) {
 		expected string // the state the application sent
 		code     string
 		is       error
-		wantErr  *ultracart.Error
+		wantErr  *Error
 	}{
-		{name: "code", query: "code=" + testCode + "&state=" + state, expected: state, code: testCode},
-		{name: "wrong state", query: "code=" + testCode + "&state=other", expected: state, is: ultracart.ErrStateMismatch},
-		{name: "missing state", query: "code=" + testCode, expected: state, is: ultracart.ErrStateMismatch},
-		{name: "empty state", query: "code=" + testCode + "&state=", expected: state, is: ultracart.ErrStateMismatch},
-		{name: "two states", query: "code=" + testCode + "&state=" + state + "&state=" + state, expected: state, is: ultracart.ErrStateMismatch},
-		{name: "expected state empty", query: "code=" + testCode + "&state=", expected: "", is: ultracart.ErrStateMismatch},
-		{name: "prefix of state", query: "code=" + testCode + "&state=" + state[:5], expected: state, is: ultracart.ErrStateMismatch},
-		{name: "error with wrong state", query: "error=access_denied&state=x", expected: state, is: ultracart.ErrStateMismatch},
+		{name: "code", query: "code=" + fzCode + "&state=" + state, expected: state, code: fzCode},
+		{name: "wrong state", query: "code=" + fzCode + "&state=other", expected: state, is: ErrStateMismatch},
+		{name: "missing state", query: "code=" + fzCode, expected: state, is: ErrStateMismatch},
+		{name: "empty state", query: "code=" + fzCode + "&state=", expected: state, is: ErrStateMismatch},
+		{name: "two states", query: "code=" + fzCode + "&state=" + state + "&state=" + state, expected: state, is: ErrStateMismatch},
+		{name: "expected state empty", query: "code=" + fzCode + "&state=", expected: "", is: ErrStateMismatch},
+		{name: "prefix of state", query: "code=" + fzCode + "&state=" + state[:5], expected: state, is: ErrStateMismatch},
+		{name: "error with wrong state", query: "error=access_denied&state=x", expected: state, is: ErrStateMismatch},
 		{name: "access denied", query: "error=access_denied&error_description=The+merchant+said+no&state=" + state, expected: state,
-			is: ultracart.ErrAccessDenied, wantErr: &ultracart.Error{Code: "access_denied", Description: "The merchant said no"}},
+			is: ErrAccessDenied, wantErr: &Error{Code: "access_denied", Description: "The merchant said no"}},
 		{name: "expired link", query: "error=invalid_request&state=" + state, expected: state,
-			is: ultracart.ErrInvalidRequest, wantErr: &ultracart.Error{Code: "invalid_request"}},
+			is: ErrInvalidRequest, wantErr: &Error{Code: "invalid_request"}},
 		{name: "error echoing the state", query: "error=access_denied&error_description=" + state + "&state=" + state, expected: state,
-			is: ultracart.ErrAccessDenied, wantErr: &ultracart.Error{Code: "access_denied", Description: "[redacted]"}},
+			is: ErrAccessDenied, wantErr: &Error{Code: "access_denied", Description: "[redacted]"}},
 		{name: "no code", query: "state=" + state, expected: state},
+		// A secret that holds another is removed whole, whichever is longer.
+		{name: "a code holding the state", query: "error=access_denied&error_description=a+code-st-1-xyz+and+st-1&code=code-st-1-xyz&state=st-1", expected: "st-1",
+			is: ErrAccessDenied, wantErr: &Error{Code: "access_denied", Description: "a [redacted] and [redacted]"}},
+		{name: "a state holding the code", query: "error=access_denied&error_description=a+code-st-1-xyz+and+st-1&code=st-1&state=code-st-1-xyz", expected: "code-st-1-xyz",
+			is: ErrAccessDenied, wantErr: &Error{Code: "access_denied", Description: "a [redacted] and [redacted]"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := httptest.NewRequest("GET", "/callback?"+tt.query, nil)
-			code, err := ultracart.ParseCallback(r, tt.expected)
+			code, err := ParseCallback(r, tt.expected)
 			if tt.code != "" {
 				require.NoError(t, err)
 				assert.Equal(t, tt.code, code)
@@ -67,15 +73,106 @@ func TestParseCallback(t *testing.T) {
 				assert.ErrorIs(t, err, tt.is)
 			}
 			if tt.wantErr != nil {
-				var e *ultracart.Error
+				var e *Error
 				require.ErrorAs(t, err, &e)
 				assert.Equal(t, *tt.wantErr, *e)
 			}
 			for _, verb := range []string{"%v", "%+v", "%#v"} {
 				text := fmt.Sprintf(verb, err)
-				assert.NotContains(t, text, state)
-				assert.NotContains(t, text, testCode)
+				for _, secret := range append([]string{tt.expected}, r.URL.Query()["code"]...) {
+					if secret != "" {
+						assert.NotContains(t, text, secret)
+					}
+				}
 			}
 		})
 	}
+}
+
+// fzDistinct reports whether a secret can be looked for in an error text:
+// one that is a substring of the fixed texts around it, or that could span
+// the "[redacted]" marker, would be found where it never was.
+func fzDistinct(s string) bool {
+	const fixed = "ultracart: callback state does not match\n" +
+		"ultracart: the callback carries neither a code nor an error\n" +
+		redacted + "\nhttps://app.example/callback\n&ultracart.Error{StatusCode:0, Code:, Description:, URI:, " +
+		"DeveloperMessage:, UserMessage:, MoreInfo:, ObjectID:, RESTError:, RetryAfter:0, Err:error(nil)}" +
+		"&errors.errorString{s:}"
+	if len(s) < 4 || strings.ContainsAny(s[:1], "0123456789abcdefABCDEFnrtvxuU") {
+		return false // see fzSecret
+	}
+	for _, c := range s {
+		if c <= ' ' || c > '~' || strings.ContainsRune(`[]:"\(){},`, c) {
+			return false // %#v would escape it, or it could span a marker
+		}
+	}
+	return !strings.Contains(fixed, s)
+}
+
+// FuzzParseCallback parses any redirect query with any expected state.
+// "{state}" in the query stands for the URL-encoded expected state, so that
+// the fuzzer reaches past the state check. The invariants: no panic; a
+// code only with exactly one state, equal to the expected non-empty one, and
+// no error=; ErrStateMismatch exactly when the state does not match; an
+// *Error for error=; and no error text carries either state or a code.
+func FuzzParseCallback(f *testing.F) {
+	for _, s := range []struct{ query, state string }{
+		{"code=uc-code-abc123&state={state}", "state-4411"},
+		{"state={state}&code=uc-code-abc123&scope=item_read", "Zx-_9aQ"},
+		{"code=uc-code-abc123&state=other", "state-4411"},
+		{"code=uc-code-abc123", "state-4411"},
+		{"code=uc-code-abc123&state=", ""},
+		{"code=uc-code-abc123&state={state}&state={state}", "state-4411"},
+		{"error=access_denied&error_description=The+user+denied+the+authorization+request.&state={state}", "state-4411"},
+		{"error=invalid_request&error_description=The+authorize+link+has+expired.&state={state}", "state-4411"},
+		{"error=access_denied&error_description={state}+uc-code-abc123&code=uc-code-abc123&state={state}", "state-4411"},
+		{"error=access_denied&state=x", "state-4411"},
+		{"state={state}", "state-4411"},
+		{"code=%zz&state={state}", "s/t+a=t&e"},
+		{"code=a;b&state={state}", "state-4411"},
+		{"code=\xff\xfe&state={state}", "\xff"},
+		{"error=&code=&state={state}", "state-4411"},
+	} {
+		f.Add(s.query, s.state)
+	}
+	f.Fuzz(func(t *testing.T, query, state string) {
+		query = strings.ReplaceAll(query, "{state}", url.QueryEscape(state))
+		r := &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/callback", RawQuery: query}}
+		code, err := ParseCallback(r, state)
+
+		q := r.URL.Query()
+		match := state != "" && len(q["state"]) == 1 && q["state"][0] == state
+		switch {
+		case err == nil:
+			if !match || code == "" || code != q.Get("code") || q.Get("error") != "" {
+				t.Fatalf("ParseCallback(%q, %q) = %q, nil", query, state, code)
+			}
+			return
+		case code != "":
+			t.Fatalf("ParseCallback returned the code %q with %v", code, err)
+		case !match:
+			if !errors.Is(err, ErrStateMismatch) {
+				t.Fatalf("ParseCallback(%q, %q) = %v, want ErrStateMismatch", query, state, err)
+			}
+		case errors.Is(err, ErrStateMismatch):
+			t.Fatalf("ParseCallback(%q, %q): state mismatch on a matching state", query, state)
+		case q.Get("error") != "":
+			var e *Error
+			if !errors.As(err, &e) || e.Code == "" || e.StatusCode != 0 {
+				t.Fatalf("ParseCallback(%q, %q) = %#v, want an *Error", query, state, err)
+			}
+		}
+		if !strings.HasPrefix(err.Error(), "ultracart: ") {
+			t.Fatalf("text %q", err.Error())
+		}
+		secrets := append([]string{state}, q["state"]...)
+		secrets = append(secrets, q["code"]...)
+		for _, text := range errorTexts(err) {
+			for _, s := range secrets {
+				if fzDistinct(s) && strings.Contains(text, s) {
+					t.Fatalf("error text carries %q: %s", s, text)
+				}
+			}
+		}
+	})
 }

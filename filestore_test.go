@@ -674,3 +674,66 @@ func TestFileStoreRemove(t *testing.T) {
 		assert.Contains(t, err.Error(), "ultracart: removing the token file "+path)
 	})
 }
+
+// FuzzFileStoreLoad loads any file content, which may carry the fuzzed
+// tokens. The invariants: no panic; a nil error comes with a token that has
+// an access or a refresh token, and that token survives the JSON round trip
+// Save makes; an error is never ErrNoToken (the file exists, even empty),
+// names the path, starts with "ultracart: " and carries no token.
+func FuzzFileStoreLoad(f *testing.F) {
+	for _, s := range []string{
+		`{"access_token":"uc-at-1","token_type":"bearer","refresh_token":"uc-rt-1","expiry":"2030-01-02T03:04:05.123456789Z","expires_in":3600}`,
+		`{"refresh_token":"uc-rt-1"}`,
+		`{"access_token":"uc-at-1","expiry":"0001-01-01T00:00:00Z"}`,
+		`{"access_token":"uc-at-1","expiry":"9999-12-31T23:59:59+14:00"}`,
+		`{"access_token":"uc-at-1","expiry":"` + fzRefresh + `"}`,
+		`{"access_token":5,"refresh_token":"` + fzRefresh + `"}`,
+		`{"access_token":"uc-at-1","expires_in":"` + fzAccess + `"}`,
+		`{"access_token":"` + fzAccess,
+		`{"access_token":"` + fzAccess + `" "refresh_token":"` + fzRefresh + `"}`,
+		`{}`, `null`, `[]`, `""`, ``, " \n", "\xef\xbb\xbf{\"access_token\":\"a\"}", "\xff",
+		`{"access_token":"a"} trailing`,
+		`{"access_token":"a","access_token":"","refresh_token":null}`,
+		`{"access_token":"` + fzAccess + `","expires_in":1e400}`, `["` + fzAccess + `","` + fzRefresh + `"]`,
+		`{"access_token":"` + fzAccess + `","pad":"` + strings.Repeat("x", 1<<20) + `"}`,
+	} {
+		f.Add([]byte(s), uint16(0))
+	}
+	f.Add([]byte(`{"access_token":"","refresh_token":""}`), uint16(40))
+	// One file per fuzzing process, rewritten for each input: the inputs of
+	// one process run one at a time.
+	path := filepath.Join(f.TempDir(), "token.json")
+	f.Fuzz(func(t *testing.T, content []byte, splice uint16) {
+		content = fzSplice(content, splice)
+		if err := os.WriteFile(path, content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		tok, err := NewFileStore(path).Load(context.Background())
+		if err == nil {
+			if tok == nil || (tok.AccessToken == "" && tok.RefreshToken == "") {
+				t.Fatalf("Load(%q) = %#v, nil", content, tok)
+			}
+			b, err := json.Marshal(tok)
+			if err != nil {
+				t.Fatalf("Load(%q) gave a token Save cannot encode: %v", content, err)
+			}
+			var back oauth2.Token
+			if err := json.Unmarshal(b, &back); err != nil || back.AccessToken != tok.AccessToken ||
+				back.RefreshToken != tok.RefreshToken || back.TokenType != tok.TokenType ||
+				back.ExpiresIn != tok.ExpiresIn || !back.Expiry.Equal(tok.Expiry) {
+				t.Fatalf("the token of %q does not survive Save: %#v, %v", content, back, err)
+			}
+			return
+		}
+		if tok != nil {
+			t.Fatalf("Load returned a token with %v", err)
+		}
+		if errors.Is(err, ErrNoToken) {
+			t.Fatalf("Load(%q): ErrNoToken for an existing file: %v", content, err)
+		}
+		if !strings.Contains(err.Error(), path) || !strings.HasPrefix(err.Error(), "ultracart: ") {
+			t.Fatalf("Load error %q does not name %s", err, path)
+		}
+		fzCheckNoSecret(t, err)
+	})
+}

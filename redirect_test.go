@@ -76,7 +76,7 @@ func testRedirect(t *testing.T, origin string, status int, to func(origin, secre
 			http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusTemporaryRedirect)
 		case strings.HasPrefix(p, "/rest/v2/"):
 			r.ParseForm()
-			secret := r.PostForm.Get("refresh_token") + r.PostForm.Get("code") + r.PostForm.Get("device_code")
+			secret := r.PostForm.Get("refresh_token") + r.PostForm.Get("code") + r.PostForm.Get("device_code") + r.PostForm.Get("token")
 			w.Header().Set("Location", to(origin, secret))
 			w.WriteHeader(status)
 		default:

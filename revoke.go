@@ -44,7 +44,7 @@ func Revoke(ctx context.Context, conf *oauth2.Config, token string) error {
 	req.Header.Set(APIVersionHeader, APIVersion)
 
 	client := *contextClient(ctx)
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	client.Transport = withoutLocation{client.Transport}
 	resp, err := client.Do(req)
 	if err != nil {
 		return &Error{Err: err}
@@ -85,4 +85,22 @@ func revokeURL(ep oauth2.Endpoint) (string, error) {
 		return base + "/oauth/revoke", nil
 	}
 	return "", errors.New("ultracart: cannot derive the revoke URL: the token URL does not end in /oauth/token")
+}
+
+// withoutLocation is a transport whose answers carry no Location header, so
+// that http.Client hands a redirect back as it is: it neither follows it nor
+// parses its Location, whose text (which the server chose, and which may
+// echo the token) it would quote in an error.
+type withoutLocation struct{ base http.RoundTripper }
+
+func (t withoutLocation) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	resp, err := base.RoundTrip(req)
+	if err == nil {
+		resp.Header.Del("Location")
+	}
+	return resp, err
 }

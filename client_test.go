@@ -71,63 +71,6 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.base.RoundTrip(r)
 }
 
-// TestNewClientRedirects: the token follows a redirect only within its
-// origin. Another port or another host name gets no Authorization header,
-// neither the client's nor one the caller set, from NewClient and
-// Config.Client. (A change of scheme is in TestSecretBearerHTTPSToHTTP.)
-func TestNewClientRedirects(t *testing.T) {
-	target := newRecorder(t, reply(200, `{}`))
-	var originURL string
-	origin := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/same":
-			http.Redirect(w, r, originURL+"/landed", http.StatusFound)
-		case "/port":
-			http.Redirect(w, r, target.URL+"/landed", http.StatusTemporaryRedirect)
-		case "/host":
-			// The same port number on another host name is another origin.
-			http.Redirect(w, r, strings.Replace(target.URL, "127.0.0.1", "localhost", 1)+"/landed", http.StatusFound)
-		default:
-			reply(200, `{}`)(w, r)
-		}
-	})
-	originURL = origin.URL
-
-	tok := &oauth2.Token{AccessToken: testAccessToken, Expiry: time.Now().Add(time.Hour)}
-	clients := map[string]*http.Client{
-		"NewClient":     ultracart.NewClient(context.Background(), oauth2.StaticTokenSource(tok)),
-		"Config.Client": testConfig(origin.URL).Client(context.Background(), tok),
-	}
-	for name, client := range clients {
-		for _, tc := range []struct {
-			path       string
-			callerAuth bool // the caller set an Authorization header
-			landed     *recorder
-			want       string
-		}{
-			{path: "/same", landed: origin, want: "Bearer " + testAccessToken},
-			{path: "/port", landed: target},
-			{path: "/host", landed: target},
-			{path: "/port", callerAuth: true, landed: target},
-		} {
-			t.Run(fmt.Sprintf("%s%s/caller=%t", name, tc.path, tc.callerAuth), func(t *testing.T) {
-				req := mustRequest(t, http.MethodGet, origin.URL+tc.path)
-				if tc.callerAuth {
-					req.Header.Set("Authorization", "Bearer "+testAccessToken)
-				}
-				resp, err := client.Do(req)
-				require.NoError(t, err)
-				resp.Body.Close()
-				reqs := tc.landed.requests()
-				last := reqs[len(reqs)-1]
-				assert.Equal(t, "/landed", last.Path)
-				assert.Equal(t, tc.want, last.Header.Get("Authorization"))
-				assert.Equal(t, ultracart.APIVersion, last.Header.Get("X-UltraCart-Api-Version"))
-			})
-		}
-	}
-}
-
 func mustRequest(t *testing.T, method, url string) *http.Request {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)

@@ -73,6 +73,7 @@ func TestLockReadsTheVersionAfterItsWait(t *testing.T) {
 // TestLockKeyIsTheTablesIdentity (issue 17, point 8): replicas that spell
 // one table differently (t and public.t) take the same lock.
 func TestLockKeyIsTheTablesIdentity(t *testing.T) {
+	t.Parallel() // it waits more than it computes
 	pool := needPG(t, 0)
 	plain := newStore(t, pool, Options{})
 	qualified := New(needPG(t, 0), Options{Table: "public." + plain.table})
@@ -181,6 +182,7 @@ func TestNoPoolConnectionHeldAcrossARefresh(t *testing.T) {
 // at once; a save under a lost lock writes only where the row did not move
 // on; the replica's next lock opens a new session.
 func TestLostLockSession(t *testing.T) {
+	t.Parallel() // it waits more than it computes
 	pool := needPG(t, 0)
 	s := newStore(t, pool, Options{})
 	other := New(needPG(t, 0), Options{Table: s.table})
@@ -239,6 +241,7 @@ func TestLostLockSession(t *testing.T) {
 // stopped refreshing closes itself, before the server's idle timeout would
 // end it, and the next lock opens another.
 func TestLockSessionClosesWhenUnused(t *testing.T) {
+	t.Parallel() // it waits more than it computes
 	pool := needPG(t, 0)
 	s := newStore(t, pool, Options{})
 	s.sess.idle = 200 * time.Millisecond

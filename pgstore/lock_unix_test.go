@@ -18,6 +18,7 @@ import (
 // a stalled process, as a host gone silent) loses it once its lock session
 // has been silent for the idle timeout; a live holder keeps it longer.
 func TestStalledHolder(t *testing.T) {
+	t.Parallel() // it waits more than it computes
 	pool := needPG(t, 0)
 	s := newStore(t, pool, Options{})
 	const idle = 300 * time.Millisecond

@@ -150,7 +150,8 @@ type child struct {
 func startChild(t *testing.T, role string, env ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append([]string{childEnv + "=" + role, "ULTRACART_PG_URL=" + pgURL}, env...)...)
+	// Under -race, a process that exits sleeps a second unless GORACE says otherwise.
+	cmd.Env = append(os.Environ(), append([]string{childEnv + "=" + role, "ULTRACART_PG_URL=" + pgURL, "GORACE=atexit_sleep_ms=0"}, env...)...)
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()
@@ -177,6 +178,7 @@ func (c *child) line(t *testing.T) string {
 // expiry makes exactly one refresh per merchant, and every process ends
 // with the token saved in the table. Run with -v for the lock waits.
 func TestReplicas(t *testing.T) {
+	t.Parallel() // it waits more than it computes
 	const procs, n, rounds = 4, 20, 2
 	pool := needPG(t, 0)
 	s := newStore(t, pool, Options{})
@@ -241,6 +243,8 @@ func TestReplicas(t *testing.T) {
 	}
 	for _, c := range children {
 		require.NoError(t, c.stdin.Close())
+	}
+	for _, c := range children {
 		require.NoError(t, c.cmd.Wait(), c.stderr.String())
 	}
 	slices.Sort(waits)
@@ -253,6 +257,7 @@ func TestReplicas(t *testing.T) {
 // 100 merchants: the server ends its session, and the others get every one
 // of them at once.
 func TestKilledHolder(t *testing.T) {
+	t.Parallel() // it waits more than it computes
 	pool := needPG(t, 0)
 	s := newStore(t, pool, Options{})
 	merchants := make([]string, 100)

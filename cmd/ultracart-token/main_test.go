@@ -538,6 +538,7 @@ func TestPlainHTTPOnlyForLoopback(t *testing.T) {
 // scope: login --device without one is a usage error that asks for
 // --scopes, and nothing is sent.
 func TestDeviceLoginNeedsScopes(t *testing.T) {
+	t.Parallel() // the approved login waits a poll interval
 	c := newCLI(t)
 	r := c.run("login", "--device")
 	assertUsage(t, r, "ultracart-token: login: --device needs --scopes (or ULTRACART_SCOPES)", "such as --scopes item_read")

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ultracart-go/ultracart"
+	"github.com/ultracart-go/ultracart/internal/fakeuc"
 	"github.com/ultracart-go/ultracart/ultracarttest"
 )
 
@@ -250,7 +251,7 @@ func matrixOps() []matrixOp {
 type matrixFault struct {
 	name string
 	// fault builds the fault from the echo of the request's secrets.
-	fault func(echo string) ultracarttest.Fault
+	fault func(echo string) fakeuc.Fault
 	// status is the status of the response the client got; 0: none came back.
 	status    int
 	temporary bool
@@ -280,8 +281,8 @@ func matrixFaults() []matrixFault {
 		faults = append(faults,
 			matrixFault{
 				name: fmt.Sprintf("%d-json", status), status: status, temporary: temporary,
-				fault: func(echo string) ultracarttest.Fault {
-					return ultracarttest.Fault{Status: status, Header: header("Content-Type", "application/json"),
+				fault: func(echo string) fakeuc.Fault {
+					return fakeuc.Fault{Status: status, Header: header("Content-Type", "application/json"),
 						Body: `{"error":"invalid_grant","error_description":"refused: ` + echo + `"}`}
 				},
 				check: func(t *testing.T, _ string, e *ultracart.Error) {
@@ -292,8 +293,8 @@ func matrixFaults() []matrixFault {
 			},
 			matrixFault{
 				name: fmt.Sprintf("%d-envelope", status), status: status, temporary: temporary,
-				fault: func(echo string) ultracarttest.Fault {
-					return ultracarttest.Fault{Status: status, Header: header("Content-Type", "application/json", "UC-REST-ERROR", "rest: "+echo),
+				fault: func(echo string) fakeuc.Fault {
+					return fakeuc.Fault{Status: status, Header: header("Content-Type", "application/json", "UC-REST-ERROR", "rest: "+echo),
 						Body: fmt.Sprintf(`{"error":{"developer_message":"dev: %s","error_code":"%d","more_info":"https://www.ultracart.com/api/","object_id":"obj: %s","user_message":"user: %s"},"metadata":{},"success":false}`, echo, status, echo, echo)}
 				},
 				check: func(t *testing.T, _ string, e *ultracart.Error) {
@@ -307,8 +308,8 @@ func matrixFaults() []matrixFault {
 			},
 			matrixFault{
 				name: fmt.Sprintf("%d-html", status), status: status, temporary: temporary,
-				fault: func(echo string) ultracarttest.Fault {
-					return ultracarttest.Fault{Status: status, Header: header("Content-Type", "text/html; charset=utf-8"),
+				fault: func(echo string) fakeuc.Fault {
+					return fakeuc.Fault{Status: status, Header: header("Content-Type", "text/html; charset=utf-8"),
 						Body: fmt.Sprintf("<html>\n<head><title>%d</title></head>\n<body>upstream said %s</body></html>", status, echo)}
 				},
 				check: func(t *testing.T, _ string, e *ultracart.Error) {
@@ -319,8 +320,8 @@ func matrixFaults() []matrixFault {
 			},
 			matrixFault{
 				name: fmt.Sprintf("%d-empty", status), status: status, temporary: temporary,
-				fault: func(string) ultracarttest.Fault {
-					return ultracarttest.Fault{Status: status, Header: header()}
+				fault: func(string) fakeuc.Fault {
+					return fakeuc.Fault{Status: status, Header: header()}
 				},
 				check: func(t *testing.T, op string, e *ultracart.Error) {
 					assert.Empty(t, e.Code)
@@ -337,8 +338,8 @@ func matrixFaults() []matrixFault {
 	// revocation, a success at 500.
 	answer := func(name string, status int, body string, want ultracart.Error, revoke string) matrixFault {
 		return matrixFault{name: name, status: status, temporary: status == http.StatusRequestTimeout || status >= 500,
-			fault: func(string) ultracarttest.Fault {
-				return ultracarttest.Fault{Status: status, Header: http.Header{"Content-Type": {"application/json"}}, Body: body}
+			fault: func(string) fakeuc.Fault {
+				return fakeuc.Fault{Status: status, Header: http.Header{"Content-Type": {"application/json"}}, Body: body}
 			},
 			check: func(t *testing.T, op string, e *ultracart.Error) {
 				w := want
@@ -377,8 +378,8 @@ func matrixFaults() []matrixFault {
 	faults = append(faults,
 		matrixFault{
 			name: "over-1MiB", status: http.StatusOK,
-			fault: func(string) ultracarttest.Fault {
-				return ultracarttest.Fault{Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}}, Body: huge}
+			fault: func(string) fakeuc.Fault {
+				return fakeuc.Fault{Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}}, Body: huge}
 			},
 			check: func(t *testing.T, _ string, e *ultracart.Error) {
 				assert.Equal(t, "response body exceeds 1 MiB", e.Description)
@@ -386,8 +387,8 @@ func matrixFaults() []matrixFault {
 		},
 		matrixFault{
 			name: "wrong-content-type", status: http.StatusBadRequest,
-			fault: func(echo string) ultracarttest.Fault {
-				return ultracarttest.Fault{Status: http.StatusBadRequest, Header: http.Header{"Content-Type": {"text/html; charset=iso-8859-1"}},
+			fault: func(echo string) fakeuc.Fault {
+				return fakeuc.Fault{Status: http.StatusBadRequest, Header: http.Header{"Content-Type": {"text/html; charset=iso-8859-1"}},
 					Body: `{"error":"invalid_grant","error_description":"refused: ` + echo + `"}`}
 			},
 			check: func(t *testing.T, _ string, e *ultracart.Error) {
@@ -396,22 +397,22 @@ func matrixFaults() []matrixFault {
 		},
 		matrixFault{
 			name: "truncated", status: http.StatusOK, temporary: true,
-			fault: func(string) ultracarttest.Fault {
-				return ultracarttest.Fault{Truncate: true, Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+			fault: func(string) fakeuc.Fault {
+				return fakeuc.Fault{Truncate: true, Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
 					Body: `{"successful":true,"access_token":"uc-at-trunc","token_type":"bearer","expires_in":"36`}
 			},
 			cause: func(err error) bool { return errors.Is(err, io.ErrUnexpectedEOF) },
 		},
 		matrixFault{
 			name: "reset", temporary: true,
-			fault: func(string) ultracarttest.Fault { return ultracarttest.Fault{Reset: true} },
+			fault: func(string) fakeuc.Fault { return fakeuc.Fault{Reset: true} },
 			cause: func(err error) bool {
 				return errors.Is(err, errReset) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 			},
 		},
 		matrixFault{
 			name: "never-answers", temporary: true, hang: true,
-			fault: func(string) ultracarttest.Fault { return ultracarttest.Fault{Delay: time.Hour} },
+			fault: func(string) fakeuc.Fault { return fakeuc.Fault{Delay: time.Hour} },
 			cause: func(err error) bool {
 				var ne net.Error
 				return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
@@ -421,7 +422,7 @@ func matrixFaults() []matrixFault {
 	return faults
 }
 
-// TestFaultMatrix runs each token and revoke call against ultracarttest with
+// TestFaultMatrix runs each token and revoke call against internal/fakeuc with
 // every fault the table holds, and checks each cell for what a caller relies
 // on: an error and never a token; an *Error with the status of the answer
 // where one came back (and, for an answer read whole, every field), and the
@@ -447,9 +448,9 @@ func TestFaultMatrix(t *testing.T) {
 }
 
 func runMatrixCell(t *testing.T, op matrixOp, f matrixFault) {
-	srv := ultracarttest.NewServer()
+	srv := fakeuc.NewServer()
 	t.Cleanup(srv.Close)
-	srv.SetOptions(ultracarttest.Options{ClientSecret: matrixClientSecret})
+	srv.SetOptions(fakeuc.Options{ClientSecret: matrixClientSecret})
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(tr.CloseIdleConnections)
 	client := &http.Client{Transport: tr}

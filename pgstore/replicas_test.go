@@ -215,7 +215,7 @@ func TestReplicas(t *testing.T) {
 		var sent []string
 		for _, r := range srv.Requests()[seen:] {
 			if r.Path == ultracarttest.TokenPath {
-				assert.Equal(t, ultracarttest.GrantRefreshToken, r.Form.Get("grant_type"))
+				assert.Equal(t, "refresh_token", r.Form.Get("grant_type"))
 				sent = append(sent, r.Form.Get("refresh_token"))
 			}
 		}

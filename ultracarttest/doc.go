@@ -7,7 +7,7 @@
 //
 //   - GET  [AuthorizePath]: the browser link. It answers 302 Found to the
 //     redirect URI with a single-use code and the state, or with an OAuth
-//     error (see [Options].Deny and AuthorizeExpired).
+//     error (see [Options].Deny).
 //   - POST [TokenPath]: the authorization_code, refresh_token and
 //     urn:ietf:params:oauth:grant-type:device_code grants. Tokens are
 //     answered as UltraCart's OauthTokenResponse, whose expires_in is a JSON
@@ -18,8 +18,9 @@
 //   - GET  [ItemsPath]: a protected resource that needs a live bearer access
 //     token and the X-UltraCart-Api-Version header set to 2017-03-01
 //     (ultracart.APIVersion).
-//   - GET  [DevicePath]: a placeholder verification page, so that the
-//     verification_uri of the device flow resolves.
+//   - GET  /rest/v2/oauth/device: a placeholder verification page, so that the
+//     verification_uri of the device flow resolves; the fake approves
+//     devices by itself (see [Options].DevicePending and Deny).
 //
 // Errors of the token and device endpoints use UltraCart's OAuth form: a JSON
 // body {"error":"…","error_description":"…"}, status 400 (401 for
@@ -35,11 +36,11 @@
 // refresh token presented again revokes its whole token family, as Ory
 // Hydra, Auth0 and Okta do, unless it comes within ReuseGrace. Options.Clock
 // lets a test move the server's time instead of sleeping. [Server.Fail] injects
-// failures (a status, a delay, a reset connection, a truncated body) per
-// path; [Server.Stats] counts requests, refreshes, rotations and
-// invalid_grant answers; [Server.Requests] and [Server.LastRequest] tell
-// what the server saw; [Server.IssueToken] and [Server.ExpireAccessTokens]
-// shortcut the flows, and [Server.Client] authorizes without a browser.
+// failures (a status, a delay, a reset connection) per path; [Server.Stats]
+// counts token requests, refreshes, API requests and rotations;
+// [Server.Requests] tells what the server saw; [Server.IssueToken] and
+// [Server.ExpireAccessTokens] shortcut the flows, and [Server.Client]
+// authorizes without a browser.
 //
 // A whole test of code that calls the REST API through a stored token:
 //

@@ -40,10 +40,6 @@ type Options struct {
 	// Deny makes the user deny every request: the authorize link redirects
 	// with error=access_denied and device code polls answer access_denied.
 	Deny bool
-	// AuthorizeExpired makes the authorize link redirect with
-	// error=invalid_request, as UltraCart does when an authorize link has
-	// expired. It takes precedence over Deny.
-	AuthorizeExpired bool
 
 	// TokenLifetime is the lifetime of the access tokens issued; 0 means
 	// one hour. The expires_in of token responses is its whole seconds, as a
@@ -54,9 +50,6 @@ type Options struct {
 	// instance `""`, `" 3600"`, `3600.0`, `null` or `3600`. It changes only
 	// the response text: the tokens still expire after TokenLifetime.
 	ExpiresInJSON string
-	// OmitExpiresIn leaves expires_in out of token responses. It takes
-	// precedence over ExpiresInJSON.
-	OmitExpiresIn bool
 
 	// KeepRefreshTokens makes a refresh return the same refresh token again
 	// instead of a new one; the access token is replaced either way.
@@ -90,8 +83,8 @@ type Options struct {
 func (s *Server) SetOptions(o Options) {
 	s.s.SetOptions(fakeuc.Options{
 		ClientID: o.ClientID, ClientSecret: o.ClientSecret, RedirectURL: o.RedirectURL,
-		TokenErrorEnvelope: o.TokenErrorEnvelope, Deny: o.Deny, AuthorizeExpired: o.AuthorizeExpired,
-		TokenLifetime: o.TokenLifetime, ExpiresInJSON: o.ExpiresInJSON, OmitExpiresIn: o.OmitExpiresIn,
+		TokenErrorEnvelope: o.TokenErrorEnvelope, Deny: o.Deny,
+		TokenLifetime: o.TokenLifetime, ExpiresInJSON: o.ExpiresInJSON,
 		KeepRefreshTokens: o.KeepRefreshTokens, ReuseDetection: o.ReuseDetection, ReuseGrace: o.ReuseGrace,
 		DevicePending: o.DevicePending, Clock: o.Clock,
 	})
@@ -103,8 +96,8 @@ func (s *Server) Options() Options {
 	o := s.s.Options()
 	return Options{
 		ClientID: o.ClientID, ClientSecret: o.ClientSecret, RedirectURL: o.RedirectURL,
-		TokenErrorEnvelope: o.TokenErrorEnvelope, Deny: o.Deny, AuthorizeExpired: o.AuthorizeExpired,
-		TokenLifetime: o.TokenLifetime, ExpiresInJSON: o.ExpiresInJSON, OmitExpiresIn: o.OmitExpiresIn,
+		TokenErrorEnvelope: o.TokenErrorEnvelope, Deny: o.Deny,
+		TokenLifetime: o.TokenLifetime, ExpiresInJSON: o.ExpiresInJSON,
 		KeepRefreshTokens: o.KeepRefreshTokens, ReuseDetection: o.ReuseDetection, ReuseGrace: o.ReuseGrace,
 		DevicePending: o.DevicePending, Clock: o.Clock,
 	}

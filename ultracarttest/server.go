@@ -18,10 +18,6 @@ const (
 	TokenPath = fakeuc.TokenPath
 	// DeviceAuthPath starts the device authorization flow (RFC 8628).
 	DeviceAuthPath = fakeuc.DeviceAuthPath
-	// DevicePath is the verification page a device flow user is sent to. The
-	// server answers it with a placeholder page; the fake approves devices by
-	// itself (see Options.DevicePending and Options.Deny).
-	DevicePath = fakeuc.DevicePath
 	// RevokePath revokes a grant by its access or refresh token.
 	RevokePath = fakeuc.RevokePath
 	// ItemsPath is a protected REST resource that lists two demo items. It
@@ -34,22 +30,6 @@ const (
 // is answered invalid_request, as UltraCart's oauthDeviceAuthorize requires
 // the scope.
 const DefaultScope = fakeuc.DefaultScope
-
-// Prefixes of the credentials the server mints, so that tests can tell
-// their kinds apart. Each is followed by 160 random bits in hex.
-const (
-	AccessTokenPrefix  = fakeuc.AccessTokenPrefix
-	RefreshTokenPrefix = fakeuc.RefreshTokenPrefix
-	CodePrefix         = fakeuc.CodePrefix
-	DeviceCodePrefix   = fakeuc.DeviceCodePrefix
-)
-
-// Grant types of the token endpoint.
-const (
-	GrantAuthorizationCode = fakeuc.GrantAuthorizationCode
-	GrantRefreshToken      = fakeuc.GrantRefreshToken
-	GrantDeviceCode        = fakeuc.GrantDeviceCode
-)
 
 // Server is a fake UltraCart OAuth 2.0 authorization server and REST API
 // listening on a loopback port. Create it with NewServer and stop it with
@@ -109,8 +89,8 @@ func (s *Server) ExpireAccessTokens() { s.s.ExpireAccessTokens() }
 // Requests, but changes no state: a code stays unused, a refresh token
 // stays alive, a device poll is not counted.
 type Fault struct {
-	// Status is the HTTP status of the answer; 0 means 500, or 200 for a
-	// Truncate fault. It is unused by a Reset fault.
+	// Status is the HTTP status of the answer; 0 means 500. It is unused
+	// by a Reset fault.
 	Status int
 	// Body is the body as sent, verbatim.
 	Body string
@@ -124,10 +104,6 @@ type Fault struct {
 	// Reset closes the TCP connection without an answer, as a connection
 	// reset.
 	Reset bool
-	// Truncate sends the status and headers with a Content-Length larger
-	// than Body, then Body, then closes the connection: the client sees a
-	// truncated body (io.ErrUnexpectedEOF).
-	Truncate bool
 	// Times is how many requests the fault applies to; 0 (or less) means
 	// every request until ClearFaults.
 	Times int
@@ -139,37 +115,31 @@ type Fault struct {
 // ClearFaults.
 func (s *Server) Fail(path string, f Fault) {
 	s.s.Fail(path, fakeuc.Fault{Status: f.Status, Body: f.Body, Header: f.Header, Delay: f.Delay,
-		Reset: f.Reset, Truncate: f.Truncate, Times: f.Times})
+		Reset: f.Reset, Times: f.Times})
 }
 
 // ClearFaults removes every queued fault of every path.
 func (s *Server) ClearFaults() { s.s.ClearFaults() }
 
-// Stats counts the requests the server received per endpoint, whatever
-// their outcome, faulted ones included, and what the token endpoint did
-// with them. Each request counter counts only requests with the endpoint's
-// method: GET for API, POST for the others.
+// Stats counts requests the server received, whatever their outcome,
+// faulted ones included, and the refreshes it carried out. The request
+// counters count only requests with the endpoint's method: GET for API,
+// POST for the others. Requests tells the rest, for instance the device
+// flow's requests by their path and the exchanges by their grant_type.
 type Stats struct {
-	Token       int // every POST to TokenPath, whatever its grant_type
-	Exchange    int // POST TokenPath with grant_type=authorization_code
-	Refresh     int // POST TokenPath with grant_type=refresh_token
-	Device      int // POST DeviceAuthPath
-	DeviceToken int // POST TokenPath with the device_code grant_type
-	Revoke      int // POST RevokePath
-	API         int // GET ItemsPath
+	Token   int // every POST to TokenPath, whatever its grant_type
+	Refresh int // POST TokenPath with grant_type=refresh_token
+	API     int // GET ItemsPath
 
 	// Rotations counts the refreshes carried out: new tokens issued for a
 	// refresh token.
 	Rotations int
-	// InvalidGrant counts the invalid_grant answers, of every grant type.
-	InvalidGrant int
 }
 
 // Stats returns the request counts so far.
 func (s *Server) Stats() Stats {
 	st := s.s.Stats()
-	return Stats{Token: st.Token, Exchange: st.Exchange, Refresh: st.Refresh, Device: st.Device,
-		DeviceToken: st.DeviceToken, Revoke: st.Revoke, API: st.API, Rotations: st.Rotations, InvalidGrant: st.InvalidGrant}
+	return Stats{Token: st.Token, Refresh: st.Refresh, API: st.API, Rotations: st.Rotations}
 }
 
 // Request is one request the server saw.
@@ -191,11 +161,4 @@ func (s *Server) Requests() []Request {
 		out[i] = Request(r)
 	}
 	return out
-}
-
-// LastRequest returns a copy of the last request the server saw for path,
-// and false if it saw none.
-func (s *Server) LastRequest(path string) (Request, bool) {
-	r, ok := s.s.LastRequest(path)
-	return Request(r), ok
 }

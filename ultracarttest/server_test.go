@@ -68,14 +68,17 @@ func TestFailStatsRequests(t *testing.T) {
 	_, err = conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 	require.Error(t, err, "a rotated refresh token is refused")
 
-	assert.Equal(t, ultracarttest.Stats{Token: 3, Refresh: 3, Rotations: 1, InvalidGrant: 1}, s.Stats())
+	resp, err := s.Client().Get(s.URL + ultracarttest.ItemsPath)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "no bearer token")
+
+	assert.Equal(t, ultracarttest.Stats{Token: 3, Refresh: 3, API: 1, Rotations: 1}, s.Stats())
 	reqs := s.Requests()
-	require.Len(t, reqs, 3)
-	last, ok := s.LastRequest(ultracarttest.TokenPath)
-	require.True(t, ok)
-	assert.Equal(t, reqs[2], last)
+	require.Len(t, reqs, 4)
+	last := reqs[2]
 	assert.Equal(t, http.MethodPost, last.Method)
 	assert.Equal(t, ultracarttest.TokenPath, last.Path)
-	assert.Equal(t, ultracarttest.GrantRefreshToken, last.Form.Get("grant_type"))
+	assert.Equal(t, "refresh_token", last.Form.Get("grant_type"))
 	assert.Equal(t, "application/x-www-form-urlencoded", last.Header.Get("Content-Type"))
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ultracart-go/ultracart"
-	"github.com/ultracart-go/ultracart/ultracarttest"
+	"github.com/ultracart-go/ultracart/internal/fakeuc"
 )
 
 const lockWaitLine = "Waiting for another process to release "
@@ -119,7 +119,7 @@ func TestBinaryClientSecret(t *testing.T) {
 	t.Parallel()
 	const secret = "s3cr3t-client-secret-9d2f"
 	u := newUserCLI(t)
-	u.fake.SetOptions(ultracarttest.Options{ClientSecret: secret})
+	u.fake.SetOptions(fakeuc.Options{ClientSecret: secret})
 	login := []string{"login", "--client-id", "app-1", "--endpoint", u.endpoint()}
 
 	for _, args := range [][]string{{"--client-secret", secret}, {"--client-secret=" + secret}, {"-client-secret", secret}} {
@@ -139,7 +139,7 @@ func TestBinaryClientSecret(t *testing.T) {
 		require.NoError(t, ultracart.NewFileStore(u.tokenFile("")).Save(context.Background(), &tok))
 	}
 	lastSecret := func() string {
-		req, ok := u.fake.LastRequest(ultracarttest.TokenPath)
+		req, ok := u.fake.LastRequest(fakeuc.TokenPath)
 		require.True(t, ok)
 		return req.Form.Get("client_secret")
 	}
@@ -205,8 +205,8 @@ func TestBinaryErrorsPointAtFix(t *testing.T) {
 	})
 	t.Run("unknown client", func(t *testing.T) {
 		u := u.with(t)
-		u.fake.SetOptions(ultracarttest.Options{ClientID: "the-real-app"})
-		defer u.fake.SetOptions(ultracarttest.Options{})
+		u.fake.SetOptions(fakeuc.Options{ClientID: "the-real-app"})
+		defer u.fake.SetOptions(fakeuc.Options{})
 		r := u.run(nil, "", "login", "--device", "--scopes", "item_read", "--client-id", "typo-app", "--endpoint", u.endpoint())
 		assertFailed(t, r, exitFailure, "invalid_client", "(HTTP 401)", `UltraCart does not know client id "typo-app"`, "check --client-id")
 

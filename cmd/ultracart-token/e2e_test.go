@@ -1,7 +1,8 @@
 package main
 
-// End-to-end tests: the built binary against ultracarttest, as a user runs
-// it. Each checks the exit status, what goes to stdout and to stderr, and
+// End-to-end tests: the built binary against internal/fakeuc (the fake
+// behind ultracarttest, with the knobs ultracarttest leaves out), as a user
+// runs it. Each checks the exit status, what goes to stdout and to stderr, and
 // that no secret reaches either.
 
 import (
@@ -23,7 +24,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ultracart-go/ultracart"
-	"github.com/ultracart-go/ultracart/ultracarttest"
+	"github.com/ultracart-go/ultracart/internal/fakeuc"
 )
 
 // userCLI runs the built binary with an environment of its own: no
@@ -31,14 +32,14 @@ import (
 type userCLI struct {
 	t      *testing.T
 	bin    string
-	fake   *ultracarttest.Server
+	fake   *fakeuc.Server
 	config string // the ultracart directory in the user's config directory
 	env    []string
 }
 
 func newUserCLI(t *testing.T) *userCLI {
 	t.Helper()
-	fake := ultracarttest.NewServer()
+	fake := fakeuc.NewServer()
 	t.Cleanup(fake.Close)
 	home := t.TempDir()
 	var env []string
@@ -246,9 +247,9 @@ func TestBinaryLoginRemembersClient(t *testing.T) {
 	refreshed := load(t, u.tokenFile(""))
 	assert.Equal(t, refreshed.AccessToken+"\n", r.stdout)
 	assert.NotEqual(t, saved.AccessToken, refreshed.AccessToken)
-	req, ok := u.fake.LastRequest(ultracarttest.TokenPath)
+	req, ok := u.fake.LastRequest(fakeuc.TokenPath)
 	require.True(t, ok)
-	assert.Equal(t, ultracarttest.GrantRefreshToken, req.Form.Get("grant_type"))
+	assert.Equal(t, fakeuc.GrantRefreshToken, req.Form.Get("grant_type"))
 	assert.Equal(t, "app-1", req.Form.Get("client_id"))
 
 	// status shows the client and the endpoint, never a token.
@@ -271,7 +272,7 @@ func TestBinaryLoginRemembersClient(t *testing.T) {
 	assert.Equal(t, "app-1", st["client_id"])
 	assert.Equal(t, u.endpoint(), st["endpoint"])
 	assert.Equal(t, false, st["expired"])
-	assert.Equal(t, ultracarttest.DefaultScope, st["scope"])
+	assert.Equal(t, fakeuc.DefaultScope, st["scope"])
 	assert.Equal(t, true, st["refreshable"])
 	assert.Equal(t, []any{}, st["merchants"])
 	assert.NotContains(t, st, "error")
@@ -287,7 +288,7 @@ func TestBinaryLoginRemembersClient(t *testing.T) {
 	r = u.run(nil, "", "revoke")
 	assertOK(t, r)
 	assert.Equal(t, "Revoked at UltraCart; removed "+u.tokenFile("")+"\n", r.stdout)
-	req, _ = u.fake.LastRequest(ultracarttest.RevokePath)
+	req, _ = u.fake.LastRequest(fakeuc.RevokePath)
 	assert.Equal(t, "app-1", req.Form.Get("client_id"))
 	assert.NoFileExists(t, u.tokenFile(""))
 	assert.FileExists(t, clientFile(u.tokenFile("")))
@@ -375,7 +376,7 @@ func TestBinaryMerchants(t *testing.T) {
 }
 
 // statusWith calls the fake's protected resource with an access token.
-func statusWith(t *testing.T, fake *ultracarttest.Server, access string) int {
+func statusWith(t *testing.T, fake *fakeuc.Server, access string) int {
 	t.Helper()
 	c := &cli{t: t, fake: fake}
 	return c.apiStatus(access)
@@ -392,7 +393,7 @@ func TestBinaryProfilesShareTheApplication(t *testing.T) {
 	// A new profile, no flag but its name.
 	r := u.login(nil, "", "--merchant", "acme")
 	assert.Contains(t, r.stderr, "Token saved to "+u.tokenFile("acme")+" (")
-	req, ok := u.fake.LastRequest(ultracarttest.TokenPath)
+	req, ok := u.fake.LastRequest(fakeuc.TokenPath)
 	require.True(t, ok)
 	assert.Equal(t, "app-1", req.Form.Get("client_id"))
 

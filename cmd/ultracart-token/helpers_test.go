@@ -17,7 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ultracart-go/ultracart"
-	"github.com/ultracart-go/ultracart/ultracarttest"
+	"github.com/ultracart-go/ultracart/internal/fakeuc"
 )
 
 const testClientID = "test-client"
@@ -26,7 +26,7 @@ const testClientID = "test-client"
 // in a temporary directory.
 type cli struct {
 	t         *testing.T
-	fake      *ultracarttest.Server
+	fake      *fakeuc.Server
 	tokenFile string
 	env       map[string]string
 	stdin     string // what the tool reads from stdin
@@ -34,7 +34,7 @@ type cli struct {
 
 func newCLI(t *testing.T) *cli {
 	t.Helper()
-	fake := ultracarttest.NewServer()
+	fake := fakeuc.NewServer()
 	t.Cleanup(fake.Close)
 	tokenFile := filepath.Join(t.TempDir(), "ultracart", "token.json")
 	return &cli{t: t, fake: fake, tokenFile: tokenFile, env: map[string]string{
@@ -161,7 +161,7 @@ func (c *cli) loadToken() *oauth2.Token {
 // apiStatus calls the fake's protected resource with an access token.
 func (c *cli) apiStatus(access string) int {
 	c.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, c.fake.URL+ultracarttest.ItemsPath, nil)
+	req, err := http.NewRequest(http.MethodGet, c.fake.URL+fakeuc.ItemsPath, nil)
 	require.NoError(c.t, err)
 	req.Header.Set("Authorization", "Bearer "+access)
 	req.Header.Set(ultracart.APIVersionHeader, ultracart.APIVersion)
@@ -175,8 +175,8 @@ func (c *cli) apiStatus(access string) int {
 func assertNoSecrets(t *testing.T, out string) {
 	t.Helper()
 	for _, prefix := range []string{
-		ultracarttest.AccessTokenPrefix, ultracarttest.RefreshTokenPrefix,
-		ultracarttest.CodePrefix, ultracarttest.DeviceCodePrefix,
+		fakeuc.AccessTokenPrefix, fakeuc.RefreshTokenPrefix,
+		fakeuc.CodePrefix, fakeuc.DeviceCodePrefix,
 	} {
 		assert.NotContains(t, out, prefix)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ultracart-go/ultracart/ultracarttest"
+	"github.com/ultracart-go/ultracart/internal/fakeuc"
 )
 
 const (
@@ -89,12 +89,12 @@ func TestLogin(t *testing.T) {
 				c.env[k] = v
 			}
 			if tt.clientSecret != "" {
-				c.fake.SetOptions(ultracarttest.Options{ClientSecret: tt.clientSecret})
+				c.fake.SetOptions(fakeuc.Options{ClientSecret: tt.clientSecret})
 			}
 			r, authURL := startLogin(t, c, context.Background(), tt.args...)
 
 			// The authorize link.
-			assert.Equal(t, c.fake.URL+ultracarttest.AuthorizePath, authURL.Scheme+"://"+authURL.Host+authURL.Path)
+			assert.Equal(t, c.fake.URL+fakeuc.AuthorizePath, authURL.Scheme+"://"+authURL.Host+authURL.Path)
 			q := authURL.Query()
 			assert.Equal(t, tt.clientID, q.Get("client_id"))
 			assert.Equal(t, "code", q.Get("response_type"))
@@ -114,7 +114,7 @@ func TestLogin(t *testing.T) {
 			assert.Empty(t, res.stdout, "login keeps stdout clean")
 			granted := tt.scope
 			if granted == "" {
-				granted = ultracarttest.DefaultScope
+				granted = fakeuc.DefaultScope
 			}
 			assert.Contains(t, res.stderr, "Authorized. Token saved to "+c.tokenFile+" (expires in 59m, scope "+granted+", refresh: yes).")
 			assertNoSecrets(t, res.stdout+res.stderr)
@@ -123,11 +123,11 @@ func TestLogin(t *testing.T) {
 			}
 
 			// The exchange UltraCart saw.
-			req, ok := c.fake.LastRequest(ultracarttest.TokenPath)
+			req, ok := c.fake.LastRequest(fakeuc.TokenPath)
 			require.True(t, ok)
 			assert.Equal(t, "POST", req.Method)
-			assert.Equal(t, ultracarttest.GrantAuthorizationCode, req.Form.Get("grant_type"))
-			assert.True(t, strings.HasPrefix(req.Form.Get("code"), ultracarttest.CodePrefix))
+			assert.Equal(t, fakeuc.GrantAuthorizationCode, req.Form.Get("grant_type"))
+			assert.True(t, strings.HasPrefix(req.Form.Get("code"), fakeuc.CodePrefix))
 			assert.Equal(t, redirect, req.Form.Get("redirect_uri"))
 			assert.Equal(t, tt.clientID, req.Form.Get("client_id"))
 			assert.Equal(t, tt.clientSecret, req.Form.Get("client_secret"))
@@ -136,7 +136,7 @@ func TestLogin(t *testing.T) {
 			// The saved token works.
 			tok := c.loadToken()
 			assert.Equal(t, 200, c.apiStatus(tok.AccessToken))
-			assert.True(t, strings.HasPrefix(tok.RefreshToken, ultracarttest.RefreshTokenPrefix))
+			assert.True(t, strings.HasPrefix(tok.RefreshToken, fakeuc.RefreshTokenPrefix))
 			assertCallbackClosed(t, redirect)
 		})
 	}
@@ -152,19 +152,19 @@ func TestLoginFailures(t *testing.T) {
 	}{
 		{
 			name:     "denied",
-			setup:    func(c *cli) { c.fake.SetOptions(ultracarttest.Options{Deny: true}) },
+			setup:    func(c *cli) { c.fake.SetOptions(fakeuc.Options{Deny: true}) },
 			wantPage: "Authorization failed: authorization denied (access_denied",
 			want:     []string{"ultracart-token: login: authorization denied", "access_denied"},
 		},
 		{
 			name:     "authorize link expired",
-			setup:    func(c *cli) { c.fake.SetOptions(ultracarttest.Options{AuthorizeExpired: true}) },
+			setup:    func(c *cli) { c.fake.SetOptions(fakeuc.Options{AuthorizeExpired: true}) },
 			wantPage: "Authorization failed: the authorize link has expired",
 			want:     []string{"ultracart-token: login: the authorize link has expired or is invalid", "invalid_request", "run login again"},
 		},
 		{
 			name:     "exchange fails",
-			setup:    func(c *cli) { c.fake.Fail(ultracarttest.TokenPath, ultracarttest.Fault{Status: 503}) },
+			setup:    func(c *cli) { c.fake.Fail(fakeuc.TokenPath, fakeuc.Fault{Status: 503}) },
 			wantPage: "Authorization failed: exchanging the authorization code",
 			want:     []string{"ultracart-token: login: exchanging the authorization code: ", "(HTTP 503)"},
 		},
@@ -238,31 +238,31 @@ func TestLoginDevice(t *testing.T) {
 	t.Run("approved after a pending poll", func(t *testing.T) {
 		t.Parallel()
 		c := newCLI(t)
-		c.fake.SetOptions(ultracarttest.Options{DevicePending: 1})
+		c.fake.SetOptions(fakeuc.Options{DevicePending: 1})
 		r := c.run("login", "--device", "--scopes", "item_read,order_read")
 		require.Equal(t, exitOK, r.code, r.stderr)
 		assert.Empty(t, r.stdout)
 		m := visit.FindStringSubmatch(r.stderr)
 		require.NotNil(t, m, r.stderr)
-		assert.Equal(t, c.fake.URL+ultracarttest.DevicePath, m[1])
+		assert.Equal(t, c.fake.URL+fakeuc.DevicePath, m[1])
 		assert.Contains(t, r.stderr, "Authorized. Token saved to "+c.tokenFile+" (expires in 59m, scope item_read order_read, refresh: yes).")
 		assertNoSecrets(t, r.stdout+r.stderr)
 
 		st := c.fake.Stats()
 		assert.Equal(t, 1, st.Device)
 		assert.Equal(t, 2, st.DeviceToken)
-		req, ok := c.fake.LastRequest(ultracarttest.DeviceAuthPath)
+		req, ok := c.fake.LastRequest(fakeuc.DeviceAuthPath)
 		require.True(t, ok)
 		assert.Equal(t, testClientID, req.Form.Get("client_id"))
 		assert.Equal(t, "item_read order_read", req.Form.Get("scope"))
-		req, _ = c.fake.LastRequest(ultracarttest.TokenPath)
-		assert.Equal(t, ultracarttest.GrantDeviceCode, req.Form.Get("grant_type"))
+		req, _ = c.fake.LastRequest(fakeuc.TokenPath)
+		assert.Equal(t, fakeuc.GrantDeviceCode, req.Form.Get("grant_type"))
 		assert.Equal(t, 200, c.apiStatus(c.loadToken().AccessToken))
 	})
 	t.Run("denied", func(t *testing.T) {
 		t.Parallel()
 		c := newCLI(t)
-		c.fake.SetOptions(ultracarttest.Options{Deny: true})
+		c.fake.SetOptions(fakeuc.Options{Deny: true})
 		r := c.run("login", "--device", "--scopes", "item_read")
 		assert.Equal(t, exitFailure, r.code)
 		assert.Regexp(t, visit, r.stderr)

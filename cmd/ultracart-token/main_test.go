@@ -17,7 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ultracart-go/ultracart"
-	"github.com/ultracart-go/ultracart/ultracarttest"
+	"github.com/ultracart-go/ultracart/internal/fakeuc"
 )
 
 func TestHelp(t *testing.T) {
@@ -140,7 +140,7 @@ func TestToken(t *testing.T) {
 		assert.Empty(t, r.stderr)
 		access := strings.TrimSuffix(r.stdout, "\n")
 		assert.NotEqual(t, old.AccessToken, access)
-		assert.True(t, strings.HasPrefix(access, ultracarttest.AccessTokenPrefix))
+		assert.True(t, strings.HasPrefix(access, fakeuc.AccessTokenPrefix))
 		assert.Equal(t, access+"\n", r.stdout, "only the token on stdout")
 		assert.Equal(t, 1, c.fake.Stats().Refresh)
 		assert.Equal(t, 200, c.apiStatus(access))
@@ -150,10 +150,10 @@ func TestToken(t *testing.T) {
 		assert.NotEqual(t, old.RefreshToken, saved.RefreshToken, "rotated")
 		assert.True(t, saved.Expiry.After(time.Now().Add(59*time.Minute)))
 
-		req, ok := c.fake.LastRequest(ultracarttest.TokenPath)
+		req, ok := c.fake.LastRequest(fakeuc.TokenPath)
 		require.True(t, ok)
 		assert.Equal(t, "POST", req.Method)
-		assert.Equal(t, ultracarttest.GrantRefreshToken, req.Form.Get("grant_type"))
+		assert.Equal(t, fakeuc.GrantRefreshToken, req.Form.Get("grant_type"))
 		assert.Equal(t, old.RefreshToken, req.Form.Get("refresh_token"))
 		assert.Equal(t, testClientID, req.Form.Get("client_id"))
 		assert.Equal(t, ultracart.APIVersion, req.Header.Get(ultracart.APIVersionHeader))
@@ -179,9 +179,9 @@ func TestToken(t *testing.T) {
 		saved := c.loadToken()
 		assert.Equal(t, access, saved.AccessToken)
 		assert.NotEqual(t, old.RefreshToken, saved.RefreshToken, "rotated and saved")
-		req, ok := c.fake.LastRequest(ultracarttest.TokenPath)
+		req, ok := c.fake.LastRequest(fakeuc.TokenPath)
 		require.True(t, ok)
-		assert.Equal(t, ultracarttest.GrantRefreshToken, req.Form.Get("grant_type"))
+		assert.Equal(t, fakeuc.GrantRefreshToken, req.Form.Get("grant_type"))
 		assert.Equal(t, old.RefreshToken, req.Form.Get("refresh_token"))
 	})
 	t.Run("unknown expiry: said on stderr", func(t *testing.T) {
@@ -269,7 +269,7 @@ func TestRevoke(t *testing.T) {
 				assert.NoFileExists(t, c.tokenFile)
 				assert.FileExists(t, c.tokenFile+".lock", "deleting a lock file breaks the lock of its holders")
 
-				req, ok := c.fake.LastRequest(ultracarttest.RevokePath)
+				req, ok := c.fake.LastRequest(fakeuc.RevokePath)
 				require.True(t, ok)
 				assert.Equal(t, "POST", req.Method)
 				assert.Equal(t, tok.AccessToken, req.Form.Get("token"))
@@ -288,7 +288,7 @@ func TestRevoke(t *testing.T) {
 		st := c.fake.Stats()
 		assert.Equal(t, 1, st.Refresh)
 		assert.Equal(t, 1, st.Revoke)
-		req, _ := c.fake.LastRequest(ultracarttest.RevokePath)
+		req, _ := c.fake.LastRequest(fakeuc.RevokePath)
 		assert.Equal(t, 401, c.apiStatus(req.Form.Get("token")), "the refreshed token is the one revoked")
 	})
 	t.Run("grant already revoked, token not expired", func(t *testing.T) {
@@ -383,7 +383,7 @@ func TestFailures(t *testing.T) {
 		{
 			name: "token: client refused",
 			setup: func(c *cli) {
-				c.fake.SetOptions(ultracarttest.Options{ClientID: "another-client"})
+				c.fake.SetOptions(fakeuc.Options{ClientID: "another-client"})
 				c.saveToken(expired(c, c.fake.IssueToken("")))
 			},
 			args: []string{"token"},
@@ -416,7 +416,7 @@ func TestFailures(t *testing.T) {
 			name: "revoke: UltraCart fails",
 			setup: func(c *cli) {
 				c.saveToken(c.fake.IssueToken(""))
-				c.fake.Fail(ultracarttest.RevokePath, ultracarttest.Fault{Status: 503})
+				c.fake.Fail(fakeuc.RevokePath, fakeuc.Fault{Status: 503})
 			},
 			args:  []string{"revoke"},
 			want:  func(*cli) []string { return []string{"ultracart-token: revoke: ", "(HTTP 503)", "was kept"} },
@@ -547,7 +547,7 @@ func TestDeviceLoginNeedsScopes(t *testing.T) {
 	c.env["ULTRACART_SCOPES"] = "order_read"
 	r = c.run("login", "--device")
 	assert.Equal(t, exitOK, r.code, r.stderr)
-	req, ok := c.fake.LastRequest(ultracarttest.DeviceAuthPath)
+	req, ok := c.fake.LastRequest(fakeuc.DeviceAuthPath)
 	require.True(t, ok)
 	assert.Equal(t, "order_read", req.Form.Get("scope"))
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
-	"github.com/ultracart-go/ultracart/ultracarttest"
+	"github.com/ultracart-go/ultracart/internal/fakeuc"
 )
 
 // encodings are the forms in which a secret can reach a message.
@@ -58,18 +58,18 @@ func TestStderrRedactsSecrets(t *testing.T) {
 	location := "/rest/v2/oauth/token/" + url.PathEscape(refresh) + "?rt=" + url.QueryEscape(refresh) + "&cs=" + url.QueryEscape(secret)
 	tests := []struct {
 		name string
-		next ultracarttest.Fault // the answer at the URL redirected to
+		next fakeuc.Fault // the answer at the URL redirected to
 	}{
-		{"not found, body echoes", ultracarttest.Fault{Status: 404, Body: `{"error":"` + echo + `"}`, Header: http.Header{"Content-Type": {"application/json"}}}},
-		{"not found, text body", ultracarttest.Fault{Status: 404, Body: echo}},
-		{"connection reset", ultracarttest.Fault{Reset: true}},
+		{"not found, body echoes", fakeuc.Fault{Status: 404, Body: `{"error":"` + echo + `"}`, Header: http.Header{"Content-Type": {"application/json"}}}},
+		{"not found, text body", fakeuc.Fault{Status: 404, Body: echo}},
+		{"connection reset", fakeuc.Fault{Reset: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newCLI(t)
 			c.env["ULTRACART_CLIENT_SECRET"] = secret
 			c.saveToken(&oauth2.Token{AccessToken: access, RefreshToken: refresh, Expiry: time.Now().Add(-time.Minute)})
-			c.fake.Fail(ultracarttest.TokenPath, ultracarttest.Fault{Status: http.StatusTemporaryRedirect, Header: http.Header{"Location": {location}}, Times: 1})
+			c.fake.Fail(fakeuc.TokenPath, fakeuc.Fault{Status: http.StatusTemporaryRedirect, Header: http.Header{"Location": {location}}, Times: 1})
 			c.fake.Fail(hop, tt.next)
 			r := c.run("token")
 			assert.Equal(t, exitFailure, r.code, r.stderr)

@@ -38,7 +38,6 @@ import (
 
 const psClientID = "persist-client"
 
-// psClock is a settable clock for the sources under test.
 type psClock struct{ ns atomic.Int64 }
 
 func newPSClock() *psClock {
@@ -69,7 +68,6 @@ func (s *psStore) record(op string) {
 	s.mu.Unlock()
 }
 
-// takeOps returns what was done to the store since the last call.
 func (s *psStore) takeOps() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -114,7 +112,6 @@ func (s *psStore) Lock(ctx context.Context) (func(), error) {
 	return func() { s.record("unlock"); unlock() }, nil
 }
 
-// stored returns what the store holds.
 func (s *psStore) stored(t *testing.T) *oauth2.Token {
 	t.Helper()
 	tok, err := s.inner.Load(context.Background())
@@ -122,10 +119,8 @@ func (s *psStore) stored(t *testing.T) *oauth2.Token {
 	return tok
 }
 
-// psPlainStore hides the Lock method of the store it wraps.
 type psPlainStore struct{ TokenStore }
 
-// psServer starts a fake UltraCart.
 func psServer(t *testing.T) *ultracarttest.Server {
 	t.Helper()
 	srv := ultracarttest.NewServer()
@@ -137,7 +132,6 @@ func psConfig(srv *ultracarttest.Server) *oauth2.Config {
 	return &oauth2.Config{ClientID: psClientID, Endpoint: srv.Endpoint()}
 }
 
-// psSource returns the source under test, on the clock.
 func psSource(ctx context.Context, conf *oauth2.Config, store TokenStore, clock *psClock, opts *PersistentOptions) *persistentSource {
 	s := newPersistentSource(ctx, conf, store, opts)
 	s.now = clock.now
@@ -159,7 +153,6 @@ func psNextExpiry(srv *ultracarttest.Server, clock *psClock) {
 	moveClock(srv, clock, clock.now().Add(2*time.Hour))
 }
 
-// psExpired returns a copy of tok that expired an hour before now.
 func psExpired(tok *oauth2.Token, now time.Time) *oauth2.Token {
 	c := *tok
 	c.Expiry = now.Add(-time.Hour)
@@ -175,7 +168,6 @@ func tokenExpiringIn(srv *ultracarttest.Server, clock *psClock, d, lifetime time
 	return &tok
 }
 
-// assertRefreshRequest checks the last request the token endpoint saw.
 func assertRefreshRequest(t *testing.T, srv *ultracarttest.Server, refreshToken string) {
 	t.Helper()
 	req, ok := srv.LastRequest(ultracarttest.TokenPath)
@@ -190,7 +182,6 @@ func assertRefreshRequest(t *testing.T, srv *ultracarttest.Server, refreshToken 
 	assert.Equal(t, "application/x-www-form-urlencoded", req.Header.Get("Content-Type"))
 }
 
-// assertNoSecrets checks that err's text contains none of the tokens' secrets.
 func assertNoSecrets(t *testing.T, err error, toks ...*oauth2.Token) {
 	t.Helper()
 	for _, tok := range toks {
@@ -225,12 +216,10 @@ func (g *gate) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-// context returns a context whose oauth2.HTTPClient goes through g.
 func (g *gate) context() context.Context {
 	return context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: g})
 }
 
-// waitArrival waits for a request to reach g.
 func (g *gate) waitArrival(t *testing.T) {
 	t.Helper()
 	select {
@@ -264,7 +253,6 @@ func tokenNow(t *testing.T, src oauth2.TokenSource) *oauth2.Token {
 	return nil
 }
 
-// waitFlight waits for the flight in progress, if any, to end.
 func waitFlight(t *testing.T, s *persistentSource) {
 	t.Helper()
 	s.mu.Lock()
@@ -280,14 +268,12 @@ func waitFlight(t *testing.T, s *persistentSource) {
 	}
 }
 
-// flying reports whether a flight is in progress.
 func flying(s *persistentSource) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.flight != nil
 }
 
-// psConcurrently calls Token of each source from n goroutines at once.
 func psConcurrently(srcs []oauth2.TokenSource, n int) ([]*oauth2.Token, []error) {
 	toks := make([]*oauth2.Token, n*len(srcs))
 	errs := make([]error, n*len(srcs))
@@ -552,21 +538,6 @@ func TestPersistentTokenSourceConcurrentRefresh(t *testing.T) {
 	}
 }
 
-func TestPersistentTokenSourceWithoutLocker(t *testing.T) {
-	srv := psServer(t)
-	clock := newPSClock()
-	old := psExpired(srv.IssueToken(""), clock.now())
-	store := newPSStore(old)
-	src := psSource(context.Background(), psConfig(srv), psPlainStore{store}, clock, nil)
-
-	tok, err := src.Token()
-	require.NoError(t, err)
-	assert.Equal(t, []string{"load", "save"}, store.takeOps())
-	assert.Equal(t, tok.AccessToken, store.stored(t).AccessToken)
-	assertRefreshRequest(t, srv, old.RefreshToken)
-}
-
-// peekOps returns what was done to the store so far, leaving it recorded.
 func (s *psStore) peekOps() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

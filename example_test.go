@@ -322,41 +322,14 @@ func ExampleNewClient() {
 	store := ultracart.NewMemoryStore(uc.IssueToken(ultracart.ScopeItemRead)) // as if saved by the callback
 
 	client := ultracart.NewClient(ctx, ultracart.PersistentTokenSource(ctx, conf, store))
-	resp, err := client.Get(uc.URL + "/rest/v2/item/items")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer resp.Body.Close()
-	if err := ultracart.CheckResponse(resp); err != nil {
-		fmt.Println(err)
-		return
-	}
-	var body struct {
-		Items []struct {
-			MerchantItemID string `json:"merchant_item_id"`
-		} `json:"items"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		fmt.Println(err)
-		return
-	}
-	for _, item := range body.Items {
-		fmt.Println(item.MerchantItemID)
-	}
+	fmt.Println(listItems(client, uc.URL))
 
 	// x/oauth2's own client sends no version header, which UltraCart refuses.
 	plain := oauth2.NewClient(ctx, oauth2.StaticTokenSource(uc.IssueToken(ultracart.ScopeItemRead)))
-	resp, err = plain.Get(uc.URL + "/rest/v2/item/items")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	resp.Body.Close()
-	fmt.Println("without the version header:", resp.Status)
+	status, _ := listItems(plain, uc.URL)
+	fmt.Println("without the version header:", status)
 	// Output:
-	// DEMO-ITEM-1
-	// DEMO-ITEM-2
+	// 200 OK 2
 	// without the version header: 400 Bad Request
 }
 
@@ -520,10 +493,6 @@ func ExamplePersistentTokenSource() {
 	path := filepath.Join(dir, "merchants", "demo.json")
 	store := ultracart.NewFileStore(path)
 
-	// Before the merchant authorizes, there is nothing to load.
-	_, err = ultracart.PersistentTokenSource(ctx, conf, store).Token()
-	fmt.Println("before authorizing:", errors.Is(err, ultracart.ErrNoToken))
-
 	// The callback of the authorization flow saves the token. Here the fake
 	// server issues it, already expired.
 	tok := srv.IssueToken(ultracarttest.DefaultScope)
@@ -535,13 +504,7 @@ func ExamplePersistentTokenSource() {
 
 	// The source refreshes the expired token and saves the new one first.
 	client := ultracart.NewClient(ctx, ultracart.PersistentTokenSource(ctx, conf, store))
-	resp, err := client.Get(srv.URL + ultracarttest.ItemsPath)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	resp.Body.Close()
-	fmt.Println("items:", resp.Status)
+	fmt.Println(listItems(client, srv.URL))
 	saved, err := store.Load(ctx)
 	if err != nil {
 		fmt.Println(err)
@@ -558,20 +521,12 @@ func ExamplePersistentTokenSource() {
 		return
 	}
 	fmt.Println("after a restart, the saved token:", again.AccessToken == saved.AccessToken)
-	resp, err = ultracart.NewClient(ctx, restarted).Get(srv.URL + ultracarttest.ItemsPath)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	resp.Body.Close()
-	fmt.Println("items:", resp.Status)
-
+	fmt.Println(listItems(ultracart.NewClient(ctx, restarted), srv.URL))
 	// Output:
-	// before authorizing: true
-	// items: 200 OK
+	// 200 OK 2
 	// saved a rotated refresh token: true
 	// after a restart, the saved token: true
-	// items: 200 OK
+	// 200 OK 2
 }
 
 // A token close to its expiry is refreshed in the background: callers keep
@@ -755,13 +710,8 @@ func ExampleNewClient_recovery() {
 	client := ultracart.NewClient(ctx, ultracart.PersistentTokenSource(ctx, conf, store))
 
 	uc.ExpireAccessTokens() // from now on, the REST API answers 401 to saved.AccessToken
-	resp, err := client.Get(uc.URL + "/rest/v2/item/items")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	resp.Body.Close()
-	fmt.Println("after a 401 and one retry:", resp.Status)
+	status, _ := listItems(client, uc.URL)
+	fmt.Println("after a 401 and one retry:", status)
 	tok, err := store.Load(ctx)
 	if err != nil {
 		fmt.Println(err)
@@ -775,7 +725,7 @@ func ExampleNewClient_recovery() {
 		fmt.Println(err)
 		return
 	}
-	resp, err = client.Get(uc.URL + "/rest/v2/item/items")
+	resp, err := client.Get(uc.URL + "/rest/v2/item/items")
 	if err == nil {
 		resp.Body.Close()
 	}
@@ -815,13 +765,7 @@ func ExampleMerchants() {
 	var wg sync.WaitGroup
 	for range 10 {
 		for _, merchant := range []string{"DEMO1", "DEMO2"} {
-			wg.Go(func() {
-				resp, err := merchants.Client(merchant).Get(srv.URL + ultracarttest.ItemsPath)
-				if err != nil {
-					panic(err)
-				}
-				resp.Body.Close()
-			})
+			wg.Go(func() { listItems(merchants.Client(merchant), srv.URL) })
 		}
 	}
 	wg.Wait()

@@ -37,6 +37,10 @@ const (
 
 var secAll = []string{secCode, secClientSecret, secAccess, secRefresh, secDevice}
 
+func secExpired() *oauth2.Token {
+	return &oauth2.Token{AccessToken: secAccess, TokenType: "bearer", RefreshToken: secRefresh, Expiry: time.Now().Add(-time.Hour)}
+}
+
 // secretFields are the request fields that carry a secret; the echo server
 // repeats them first, so that they fall within the excerpt an error quotes
 // of a body that is not JSON.
@@ -157,9 +161,6 @@ type secretCall struct {
 // of the echo server's modes, served in memory by echo.
 func echoCalls() []*secretCall {
 	ctx := newMemServer(echo).ctx()
-	expired := func() *oauth2.Token {
-		return &oauth2.Token{AccessToken: secAccess, TokenType: "bearer", RefreshToken: secRefresh, Expiry: time.Now().Add(-time.Hour)}
-	}
 	valid := &oauth2.Token{AccessToken: secAccess, TokenType: "bearer", RefreshToken: secRefresh, Expiry: time.Now().Add(time.Hour)}
 	da := func() *oauth2.DeviceAuthResponse {
 		return &oauth2.DeviceAuthResponse{DeviceCode: secDevice, Interval: 1}
@@ -181,15 +182,8 @@ func echoCalls() []*secretCall {
 		calls = append(calls, &secretCall{name: name, ok: ok, run: run})
 	}
 	for _, m := range echoModes {
-		base := "http://uc.test/" + m.name + "/rest/v2"
-		items := base + "/item/items"
-		conf := &ultracart.Config{Config: oauth2.Config{
-			ClientID:     "sec-client",
-			ClientSecret: secClientSecret,
-			Endpoint:     ultracart.EndpointAt(base),
-			RedirectURL:  "https://app.example/callback",
-			Scopes:       []string{ultracart.ScopeItemRead},
-		}}
+		conf := testConfigAt("http://uc.test/" + m.name)
+		items := "http://uc.test/" + m.name + "/rest/v2/item/items"
 		plain := conf.Config
 		is2xx := m.status >= 200 && m.status <= 299
 		p := m.name + "/"
@@ -198,8 +192,8 @@ func echoCalls() []*secretCall {
 		basic := *conf
 		basic.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
 		add(p+"Config.Exchange/Basic", false, func() error { _, err := basic.Exchange(ctx, secCode); return err })
-		add(p+"Config.TokenSource", false, func() error { _, err := conf.TokenSource(ctx, expired()).Token(); return err })
-		add(p+"Config.Client/refresh", false, func() error { return get(conf.Client(ctx, expired()), items, false) })
+		add(p+"Config.TokenSource", false, func() error { _, err := conf.TokenSource(ctx, secExpired()).Token(); return err })
+		add(p+"Config.Client/refresh", false, func() error { return get(conf.Client(ctx, secExpired()), items, false) })
 		add(p+"NewClient/CheckResponse", is2xx, func() error {
 			return get(ultracart.NewClient(ctx, oauth2.StaticTokenSource(valid)), items, true)
 		})
@@ -207,7 +201,7 @@ func echoCalls() []*secretCall {
 		add(p+"Config.DeviceAccessToken", false, func() error { _, err := conf.DeviceAccessToken(ctx, da()); return err })
 		add(p+"Config.Revoke", false, func() error { return conf.Revoke(ctx, secAccess) })
 		add(p+"PersistentTokenSource", false, func() error {
-			_, err := ultracart.PersistentTokenSource(ctx, &plain, ultracart.NewMemoryStore(expired())).Token()
+			_, err := ultracart.PersistentTokenSource(ctx, &plain, ultracart.NewMemoryStore(secExpired())).Token()
 			return err
 		})
 		add(p+"NewContext/Exchange", false, func() error { _, err := plain.Exchange(ultracart.NewContext(ctx), secCode); return err })
@@ -242,9 +236,6 @@ func TestSecretHygiene(t *testing.T) {
 	})
 	echoed := len(calls)
 	ctx := context.Background()
-	expired := func() *oauth2.Token {
-		return &oauth2.Token{AccessToken: secAccess, TokenType: "bearer", RefreshToken: secRefresh, Expiry: time.Now().Add(-time.Hour)}
-	}
 	add := func(name string, ok bool, run func() error) {
 		calls = append(calls, &secretCall{name: name, ok: ok, run: run})
 	}
@@ -256,7 +247,7 @@ func TestSecretHygiene(t *testing.T) {
 	add("no-answer/Config.Exchange", false, func() error { _, err := gone.Exchange(ctx, secCode); return err })
 	add("no-answer/Config.Revoke", false, func() error { return gone.Revoke(ctx, secRefresh) })
 	add("no-answer/PersistentTokenSource", false, func() error {
-		_, err := ultracart.PersistentTokenSource(ctx, &gone.Config, ultracart.NewMemoryStore(expired())).Token()
+		_, err := ultracart.PersistentTokenSource(ctx, &gone.Config, ultracart.NewMemoryStore(secExpired())).Token()
 		return err
 	})
 	canceled, cancel := context.WithCancel(ctx)
@@ -324,7 +315,6 @@ func testConfigAt(baseURL string) *ultracart.Config {
 	}}
 }
 
-// failingStore is a TokenStore whose Save always fails.
 type failingStore struct{ *ultracart.MemoryStore }
 
 func (failingStore) Save(context.Context, *oauth2.Token) error { return errors.New("disk full") }

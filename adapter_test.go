@@ -226,12 +226,4 @@ func TestAdapterInvalidToken(t *testing.T) {
 			assert.NotContains(t, err.Error(), dead.AccessToken)
 		})
 	}
-	// A source of this package that cannot refresh: the retry is not
-	// made, and the request fails with an error that says why.
-	ctx := context.Background()
-	client := ultracart.NewClient(ctx, ultracart.PersistentTokenSource(ctx, plainConfig(srv), ultracart.NewMemoryStore(dead)))
-	_, err := getItems(t, client, srv)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "rejected")
-	assert.NotContains(t, err.Error(), dead.AccessToken)
 }

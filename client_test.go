@@ -202,15 +202,15 @@ var recoveringClients = []struct {
 	{"NewClient(PersistentTokenSource)", func(t *testing.T, srv *ultracarttest.Server, store ultracart.TokenStore, tok *oauth2.Token) *http.Client {
 		require.NoError(t, store.Save(context.Background(), tok))
 		ctx := context.Background()
-		return ultracart.NewClient(ctx, ultracart.PersistentTokenSource(ctx, recoveryConfig(srv), store))
+		return ultracart.NewClient(ctx, ultracart.PersistentTokenSource(ctx, plainConfig(srv), store))
 	}, true, 1},
 	{"Merchants.Client", func(t *testing.T, srv *ultracarttest.Server, store ultracart.TokenStore, tok *oauth2.Token) *http.Client {
 		require.NoError(t, store.Save(context.Background(), tok))
-		m := ultracart.NewMerchants(context.Background(), recoveryConfig(srv), func(string) ultracart.TokenStore { return store })
+		m := ultracart.NewMerchants(context.Background(), plainConfig(srv), func(string) ultracart.TokenStore { return store })
 		return m.Client("alpha")
 	}, true, 1},
 	{"Config.Client", func(t *testing.T, srv *ultracarttest.Server, _ ultracart.TokenStore, tok *oauth2.Token) *http.Client {
-		conf := &ultracart.Config{Config: *recoveryConfig(srv)}
+		conf := &ultracart.Config{Config: *plainConfig(srv)}
 		return conf.Client(context.Background(), tok)
 	}, false, 1},
 	{"4 sources over one store", func(t *testing.T, srv *ultracarttest.Server, store ultracart.TokenStore, tok *oauth2.Token) *http.Client {
@@ -218,7 +218,7 @@ var recoveringClients = []struct {
 		ctx := context.Background()
 		var clients roundRobin
 		for range 4 {
-			clients.clients = append(clients.clients, ultracart.NewClient(ctx, ultracart.PersistentTokenSource(ctx, recoveryConfig(srv), store)))
+			clients.clients = append(clients.clients, ultracart.NewClient(ctx, ultracart.PersistentTokenSource(ctx, plainConfig(srv), store)))
 		}
 		return &http.Client{Transport: &clients}
 	}, true, 4},
@@ -233,23 +233,6 @@ type roundRobin struct {
 
 func (r *roundRobin) RoundTrip(req *http.Request) (*http.Response, error) {
 	return r.clients[int(r.n.Add(1))%len(r.clients)].Transport.RoundTrip(req)
-}
-
-func recoveryConfig(srv *ultracarttest.Server) *oauth2.Config {
-	return &oauth2.Config{ClientID: "recovery-client", Endpoint: srv.Endpoint()}
-}
-
-// recoveryGet calls the protected resource and returns the status, or the
-// client's error.
-func recoveryGet(t *testing.T, client *http.Client, srv *ultracarttest.Server) (int, error) {
-	t.Helper()
-	resp, err := client.Get(srv.URL + ultracarttest.ItemsPath)
-	if err != nil {
-		return 0, err
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, nil
 }
 
 // lastBearer is the access token of the last request to the protected
@@ -288,7 +271,7 @@ func TestNewClientRecoversRejectedToken(t *testing.T) {
 		{name: "unknown expiry: used until rejected", unknownLife: true, wantRefresh: 1, wantAPI: 2},
 		{name: "grant revoked: authorize again", wantErr: ultracart.ErrInvalidGrant, wantRefresh: 1, wantAPI: 1,
 			kill: func(t *testing.T, srv *ultracarttest.Server, _ ultracart.TokenStore, _ *http.Client) string {
-				require.NoError(t, ultracart.Revoke(context.Background(), recoveryConfig(srv), lastBearer(t, srv)))
+				require.NoError(t, ultracart.Revoke(context.Background(), plainConfig(srv), lastBearer(t, srv)))
 				return ""
 			}},
 		{name: "recovered, then revoked: authorize again", oneSource: true, wantErr: ultracart.ErrInvalidGrant, wantRefresh: 1, wantAPI: 1,
@@ -296,17 +279,17 @@ func TestNewClientRecoversRejectedToken(t *testing.T) {
 				// The replacement token is accepted, which ends the pause
 				// after a replacement: the next rejection is acted on.
 				srv.ExpireAccessTokens()
-				status, err := recoveryGet(t, client, srv)
+				status, err := getItems(t, client, srv)
 				require.NoError(t, err)
 				require.Equal(t, http.StatusOK, status)
-				require.NoError(t, ultracart.Revoke(context.Background(), recoveryConfig(srv), lastBearer(t, srv)))
+				require.NoError(t, ultracart.Revoke(context.Background(), plainConfig(srv), lastBearer(t, srv)))
 				return ""
 			}},
 		{name: "a new login saved meanwhile: adopted", ownsStore: true, wantRefresh: 0, wantAPI: 2,
 			kill: func(t *testing.T, srv *ultracarttest.Server, store ultracart.TokenStore, _ *http.Client) string {
 				old, err := store.Load(context.Background())
 				require.NoError(t, err)
-				require.NoError(t, ultracart.Revoke(context.Background(), recoveryConfig(srv), old.RefreshToken))
+				require.NoError(t, ultracart.Revoke(context.Background(), plainConfig(srv), old.RefreshToken))
 				fresh := srv.IssueToken("") // saved by another process
 				require.NoError(t, store.Save(context.Background(), fresh))
 				return fresh.AccessToken
@@ -317,12 +300,11 @@ func TestNewClientRecoversRejectedToken(t *testing.T) {
 				continue
 			}
 			t.Run(tc.name+"/"+kind.name, func(t *testing.T) {
-				srv := ultracarttest.NewServer()
-				t.Cleanup(srv.Close)
+				srv := adapterServer(t)
 				tok := srv.IssueToken("")
 				if tc.unknownLife {
 					srv.SetOptions(ultracarttest.Options{ExpiresInJSON: `""`})
-					conf := &ultracart.Config{Config: *recoveryConfig(srv)}
+					conf := &ultracart.Config{Config: *plainConfig(srv)}
 					var err error
 					tok, err = conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 					require.NoError(t, err)
@@ -331,7 +313,7 @@ func TestNewClientRecoversRejectedToken(t *testing.T) {
 				store := ultracart.NewFileStore(filepath.Join(t.TempDir(), "token.json"))
 				client := kind.new(t, srv, store, tok)
 				for range 4 { // every source of a kind has its token
-					status, err := recoveryGet(t, client, srv)
+					status, err := getItems(t, client, srv)
 					require.NoError(t, err)
 					require.Equal(t, http.StatusOK, status)
 				}
@@ -349,7 +331,7 @@ func TestNewClientRecoversRejectedToken(t *testing.T) {
 					for range tc.callers {
 						wg.Go(func() {
 							<-start
-							status, err := recoveryGet(t, client, srv)
+							status, err := getItems(t, client, srv)
 							assert.NoError(t, err)
 							assert.Equal(t, http.StatusOK, status)
 						})
@@ -359,7 +341,7 @@ func TestNewClientRecoversRejectedToken(t *testing.T) {
 					assert.Equal(t, tc.wantRefresh, srv.Stats().Refresh-before.Refresh, "refreshes")
 					return
 				}
-				status, err := recoveryGet(t, client, srv)
+				status, err := getItems(t, client, srv)
 				after := srv.Stats()
 				assert.Equal(t, tc.wantRefresh, after.Refresh-before.Refresh, "refreshes")
 				assert.Equal(t, tc.wantAPI, after.API-before.API, "requests to the REST API")

@@ -70,6 +70,9 @@ func (m *memServer) RoundTrip(r *http.Request) (resp *http.Response, err error) 
 	in.Body = io.NopCloser(bytes.NewReader(body))
 	rec := httptest.NewRecorder()
 	m.handler(rec, in)
+	if err := r.Context().Err(); err != nil { // as a client gives up on a server that hangs
+		return nil, err
+	}
 	resp = rec.Result()
 	resp.Request = r
 	return resp, nil

@@ -1,14 +1,11 @@
 package ultracart_test
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"sort"
@@ -22,7 +19,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ultracart-go/ultracart"
-	"github.com/ultracart-go/ultracart/ultracarttest"
 )
 
 // The secrets of the sweep. The client secret has characters that URL,
@@ -219,7 +215,8 @@ func echoCalls() []*secretCall {
 // exported path that can fail, against a server that echoes every secret it
 // receives into every text it sends back, and searches each error, formatted
 // with %v, %+v and %#v (and every error of its chain), for every secret of
-// the test, in each form secretForms predicts.
+// the test, in each form secretForms predicts. (Calls that get no answer are
+// TestFaultMatrix's; ErrPersist's text is TestPersistentTokenSourcePersistFailure's.)
 //
 // The package can only redact what the request carried: it cannot know a
 // secret it did not send. The echo server repeats only what it received, so
@@ -234,44 +231,6 @@ func TestSecretHygiene(t *testing.T) {
 			c.err = c.run()
 		}
 	})
-	echoed := len(calls)
-	ctx := context.Background()
-	add := func(name string, ok bool, run func() error) {
-		calls = append(calls, &secretCall{name: name, ok: ok, run: run})
-	}
-
-	// No answer at all.
-	closed := httptest.NewServer(http.NotFoundHandler())
-	closed.Close()
-	gone := testConfigAt(closed.URL)
-	add("no-answer/Config.Exchange", false, func() error { _, err := gone.Exchange(ctx, secCode); return err })
-	add("no-answer/Config.Revoke", false, func() error { return gone.Revoke(ctx, secRefresh) })
-	add("no-answer/PersistentTokenSource", false, func() error {
-		_, err := ultracart.PersistentTokenSource(ctx, &gone.Config, ultracart.NewMemoryStore(secExpired())).Token()
-		return err
-	})
-	canceled, cancel := context.WithCancel(ctx)
-	cancel()
-	add("canceled/Config.Exchange", false, func() error { _, err := gone.Exchange(canceled, secCode); return err })
-
-	// A rotated refresh token that cannot be saved.
-	uc := ultracarttest.NewServer()
-	t.Cleanup(uc.Close)
-	issued := uc.IssueToken("")
-	ucConf := &oauth2.Config{ClientID: "sec-client", Endpoint: uc.Endpoint()}
-	add("PersistentTokenSource/ErrPersist", false, func() error {
-		tok := *issued
-		tok.Expiry = time.Now().Add(-time.Hour)
-		_, err := ultracart.PersistentTokenSource(ctx, ucConf, failingStore{ultracart.NewMemoryStore(&tok)}).Token()
-		if !errors.Is(err, ultracart.ErrPersist) {
-			return fmt.Errorf("want ErrPersist, got %w", err)
-		}
-		return err
-	})
-
-	for _, c := range calls[echoed:] {
-		c.err = c.run()
-	}
 	byName := map[string]*secretCall{}
 	for _, c := range calls {
 		byName[c.name] = c
@@ -314,10 +273,6 @@ func testConfigAt(baseURL string) *ultracart.Config {
 		Scopes:       []string{ultracart.ScopeItemRead},
 	}}
 }
-
-type failingStore struct{ *ultracart.MemoryStore }
-
-func (failingStore) Save(context.Context, *oauth2.Token) error { return errors.New("disk full") }
 
 // secretForms are the encodings of s that a server may echo and the package
 // can predict: raw, query- and path-escaped, JSON-escaped (with and without

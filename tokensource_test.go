@@ -290,6 +290,25 @@ func psConcurrently(srcs []oauth2.TokenSource, n int) ([]*oauth2.Token, []error)
 	return toks, errs
 }
 
+// psPauses checks n pauses of 1 s, 2 s, 4 s …: ten calls a nanosecond
+// before a pause ends make no attempt, and ten at its end make one.
+func psPauses(t *testing.T, clock *psClock, n int, call func(), attempts func() int) {
+	t.Helper()
+	want := attempts()
+	for i := range n {
+		for _, wait := range []time.Duration{time.Second<<i - 1, 1} {
+			clock.add(wait)
+			for range 10 {
+				call()
+			}
+			if wait == 1 {
+				want++
+			}
+			assert.Equal(t, want, attempts(), "pause %d, after %v more", i+1, wait)
+		}
+	}
+}
+
 // psGet sends one GET to the fake's protected resource through client; a
 // response is closed and given as its status.
 func psGet(t *testing.T, client *http.Client, srv *ultracarttest.Server) (int, error) {
@@ -969,24 +988,7 @@ func TestPersistentTokenSourceRefreshAheadFailingEndpoint(t *testing.T) {
 	require.Equal(t, 0, attempts())
 	call()
 	assert.Equal(t, 1, attempts())
-	for _, step := range []struct {
-		wait time.Duration
-		want int
-	}{
-		{0, 1},
-		{time.Second - 1, 1},
-		{1, 2}, // 1 s after the first failure
-		{2*time.Second - 1, 2},
-		{1, 3}, // 2 s after the second
-		{4*time.Second - 1, 3},
-		{1, 4}, // 4 s after the third
-	} {
-		clock.add(step.wait)
-		for range 10 { // however many calls
-			call()
-		}
-		assert.Equal(t, step.want, attempts(), "after %v more", step.wait)
-	}
+	psPauses(t, clock, 3, call, attempts)
 
 	// Inside the early window, after the pause, the caller waits and gets
 	// the error; until the next pause ends, callers get it at once.
@@ -1135,22 +1137,10 @@ func TestPersistentTokenSourceRejectionStormRefreshesOnce(t *testing.T) {
 	assert.Equal(t, 21, st.API, "the first request was retried once")
 
 	// Further refreshes on a 401 back off: 1 s, then 2 s.
-	for _, step := range []struct {
-		wait time.Duration
-		want int
-	}{
-		{time.Second - 1, 1},
-		{1, 2},
-		{2*time.Second - 1, 2},
-		{1, 3},
-	} {
-		clock.add(step.wait)
-		for range 5 {
-			_, err := psGet(t, client, srv)
-			assert.ErrorIs(t, err, ErrInvalidToken)
-		}
-		assert.Equal(t, step.want, srv.Stats().Refresh, "after %v more", step.wait)
-	}
+	psPauses(t, clock, 2, func() {
+		_, err := psGet(t, client, srv)
+		assert.ErrorIs(t, err, ErrInvalidToken)
+	}, func() int { return srv.Stats().Refresh })
 
 	// After the pause, a replacement the REST API accepts ends the
 	// backoff: the next rejection (say, a revocation) is acted on at once.
@@ -1239,24 +1229,10 @@ func TestPersistentTokenSourceDownEndpointAskedOncePerPause(t *testing.T) {
 	assert.Equal(t, 1, srv.Stats().Token)
 	assert.Equal(t, old.AccessToken, store.stored(t).AccessToken, "the store is left untouched")
 
-	for _, step := range []struct {
-		wait time.Duration
-		want int
-	}{
-		{time.Second - 1, 1},
-		{1, 2},
-		{2*time.Second - 1, 2},
-		{1, 3},
-		{4*time.Second - 1, 3},
-		{1, 4},
-	} {
-		clock.add(step.wait)
-		for range 10 {
-			_, err := psGet(t, client, srv)
-			check(err)
-		}
-		assert.Equal(t, step.want, srv.Stats().Token, "after %v more", step.wait)
-	}
+	psPauses(t, clock, 3, func() {
+		_, err := psGet(t, client, srv)
+		check(err)
+	}, func() int { return srv.Stats().Token })
 
 	// Once the endpoint is back, the first call after the pause succeeds,
 	// and a success ends the backoff.

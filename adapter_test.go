@@ -94,30 +94,6 @@ func TestAdapterExpiresIn(t *testing.T) {
 	}
 }
 
-// Point 10 of the issue: the Endpoint alone is not enough, NewContext is
-// the one line that makes plain x/oauth2 code work.
-func TestAdapterEndpointAloneIsNotEnough(t *testing.T) {
-	srv := adapterServer(t)
-	srv.SetOptions(ultracarttest.Options{ExpiresInJSON: `""`})
-	issued := srv.IssueToken("")
-	conf := plainConfig(srv)
-
-	_, err := conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: issued.RefreshToken}).Token()
-	require.Error(t, err, "x/oauth2 alone fails on expires_in \"\"")
-
-	static := oauth2.StaticTokenSource(srv.IssueToken(""))
-	status, err := getItems(t, oauth2.NewClient(context.Background(), static), srv)
-	assert.Equal(t, http.StatusBadRequest, status, "no X-UltraCart-Api-Version")
-	require.Error(t, err)
-
-	ctx := ultracart.NewContext(context.Background())
-	_, err = conf.TokenSource(ctx, &oauth2.Token{RefreshToken: srv.IssueToken("").RefreshToken}).Token()
-	require.NoError(t, err)
-	status, err = getItems(t, oauth2.NewClient(ctx, static), srv)
-	require.NoError(t, err)
-	assert.Equal(t, http.StatusOK, status)
-}
-
 // Point 3: x/oauth2's wrappers around a PersistentTokenSource, 8 clients
 // and 100 goroutines, race-free under -race.
 func TestAdapterWrappersRaceFree(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -81,13 +82,11 @@ func ExampleConfig_Exchange() {
 
 	code, err := ultracart.ParseCallback(callback, state)
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	tok, err := conf.Exchange(context.Background(), code)
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	fmt.Println("type:", tok.Type())
 	fmt.Println("can refresh:", tok.RefreshToken != "")
@@ -142,8 +141,7 @@ func ExampleNewContext() {
 	code := authorize(conf.AuthCodeURL("xyz")).URL.Query().Get("code")
 	tok, err := conf.Exchange(ctx, code)
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	fmt.Println("expires in:", time.Until(tok.Expiry).Round(time.Minute))
 	// Output:
@@ -157,8 +155,7 @@ func ExampleRevoke() {
 	tok := uc.IssueToken(ultracart.ScopeItemRead)
 
 	if err := ultracart.Revoke(context.Background(), conf, tok.AccessToken); err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	fmt.Println("revoked")
 
@@ -260,8 +257,7 @@ func ExampleCheckResponse() {
 
 	resp, err := client.Get(uc.URL + ultracarttest.ItemsPath)
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer resp.Body.Close()
 	err = ultracart.CheckResponse(resp)
@@ -287,8 +283,7 @@ func ExampleConfig_DeviceAuth() {
 	ctx := context.Background()
 	da, err := conf.DeviceAuth(ctx)
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	// What the merchant must read. A command prints it on stderr, keeping
 	// stdout for its own output, and so does this example: the address and
@@ -296,14 +291,12 @@ func ExampleConfig_DeviceAuth() {
 	fmt.Fprintf(os.Stderr, "Visit %s and enter the code %s\n", da.VerificationURI, da.UserCode)
 	u, err := url.Parse(da.VerificationURI)
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	fmt.Printf("visit %s and enter a code of %d characters\n", u.Path, len(da.UserCode))
 	tok, err := conf.DeviceAccessToken(ctx, da) // polls every da.Interval seconds until the merchant approves
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	fmt.Println("authorized:", tok.Valid())
 	// Output:
@@ -346,8 +339,7 @@ func ExampleConfig_TokenSource() {
 
 	tok, err := conf.TokenSource(context.Background(), old).Token()
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	fmt.Println("valid:", tok.Valid())
 	fmt.Println("new access token:", tok.AccessToken != old.AccessToken)
@@ -377,8 +369,7 @@ func ExampleEndpointAt() {
 	refresh := &oauth2.Token{RefreshToken: uc.IssueToken("").RefreshToken}
 	tok, err := conf.TokenSource(context.Background(), refresh).Token()
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	fmt.Println("refreshed:", tok.Valid())
 	// Output:
@@ -395,8 +386,7 @@ func ExampleEndpointAt() {
 func ExampleNewFileStore() {
 	dir, err := os.MkdirTemp("", "ultracart-example")
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
@@ -408,25 +398,21 @@ func ExampleNewFileStore() {
 
 	tok := &oauth2.Token{AccessToken: "access", RefreshToken: "refresh", Expiry: time.Now().Add(time.Hour)}
 	if err := store.Save(ctx, tok.WithExtra(map[string]any{"scope": ultracart.ScopeItemRead})); err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	info, err := os.Stat(path)
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	fmt.Println("file mode:", info.Mode().Perm())
 	loaded, err := store.Load(ctx)
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	fmt.Println("loaded:", loaded.RefreshToken == tok.RefreshToken, "scope:", loaded.Extra("scope"))
 
 	if err := os.WriteFile(path, []byte(`{"access_token": "acc`), 0o600); err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	_, err = store.Load(ctx)
 	fmt.Println(strings.ReplaceAll(err.Error(), path, "DEMO.json"))
@@ -453,18 +439,15 @@ func ExampleMemoryStore() {
 	old := uc.IssueToken(ultracart.ScopeItemRead)
 	old.Expiry = time.Now().Add(-time.Minute) // expired
 	if err := store.Save(ctx, old); err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	tok, err := ultracart.PersistentTokenSource(ctx, conf, &store).Token()
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	saved, err := store.Load(ctx)
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	fmt.Println("refreshed:", tok.AccessToken != old.AccessToken)
 	fmt.Println("saved:", saved.AccessToken == tok.AccessToken, saved.RefreshToken == tok.RefreshToken)
@@ -483,8 +466,7 @@ func ExamplePersistentTokenSource() {
 	defer srv.Close()
 	dir, err := os.MkdirTemp("", "ultracart-example")
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
 
@@ -498,8 +480,7 @@ func ExamplePersistentTokenSource() {
 	tok := srv.IssueToken(ultracarttest.DefaultScope)
 	tok.Expiry = time.Now().Add(-time.Minute)
 	if err := store.Save(ctx, tok); err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 
 	// The source refreshes the expired token and saves the new one first.
@@ -507,8 +488,7 @@ func ExamplePersistentTokenSource() {
 	fmt.Println(listItems(client, srv.URL))
 	saved, err := store.Load(ctx)
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	fmt.Println("saved a rotated refresh token:", saved.RefreshToken != tok.RefreshToken)
 
@@ -517,8 +497,7 @@ func ExamplePersistentTokenSource() {
 	restarted := ultracart.PersistentTokenSource(ctx, conf, ultracart.NewFileStore(path))
 	again, err := restarted.Token()
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	fmt.Println("after a restart, the saved token:", again.AccessToken == saved.AccessToken)
 	fmt.Println(listItems(ultracart.NewClient(ctx, restarted), srv.URL))
@@ -551,8 +530,7 @@ func ExamplePersistentTokenSourceWithOptions() {
 	for range 2 { // the first call loads the token, the second starts the refresh
 		tok, err := src.Token()
 		if err != nil {
-			fmt.Println(err)
-			return
+			log.Fatal(err)
 		}
 		fmt.Println("at once, the stored token:", tok.AccessToken == stored.AccessToken)
 	}
@@ -562,8 +540,7 @@ func ExamplePersistentTokenSourceWithOptions() {
 	fmt.Println("the new token lives longer:", e.NewExpiry.After(e.OldExpiry))
 	tok, err := src.Token()
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	fmt.Println("now the new token:", tok.AccessToken != stored.AccessToken)
 
@@ -660,8 +637,7 @@ func ExampleTokenStore() {
 	first := uc.IssueToken(ultracart.ScopeItemRead)
 	first.Expiry = time.Now().Add(-time.Minute)
 	if err := (merchantStore{table, "DEMO"}).Save(ctx, first); err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 
 	// Two replicas share the row: the first refreshes and saves, the second
@@ -670,13 +646,11 @@ func ExampleTokenStore() {
 	b := ultracart.PersistentTokenSource(ctx, conf, merchantStore{table, "DEMO"})
 	ta, err := a.Token()
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	tb, err := b.Token()
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	fmt.Println("refreshed:", ta.AccessToken != first.AccessToken)
 	fmt.Println("one refresh for both:", ta.AccessToken == tb.AccessToken)
@@ -714,16 +688,14 @@ func ExampleNewClient_recovery() {
 	fmt.Println("after a 401 and one retry:", status)
 	tok, err := store.Load(ctx)
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	fmt.Println("the store holds a new access token:", tok.AccessToken != saved.AccessToken)
 
 	// The authorization is revoked (by the merchant, or here by the
 	// application): the access token is rejected, and the refresh token too.
 	if err := ultracart.Revoke(ctx, conf, tok.AccessToken); err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	resp, err := client.Get(uc.URL + "/rest/v2/item/items")
 	if err == nil {

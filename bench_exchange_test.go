@@ -63,7 +63,6 @@ func benchTokenCall(b *testing.B, call func(ctx context.Context, conf *oauth2.Co
 	}
 }
 
-// BenchmarkExchange measures Config.Exchange against oauth2.Config.Exchange.
 func BenchmarkExchange(b *testing.B) {
 	benchTokenCall(b, func(ctx context.Context, conf *oauth2.Config, uc *ultracart.Config, impl string) (*oauth2.Token, error) {
 		if impl == "xoauth2" {

@@ -60,7 +60,6 @@ func TestNewClient(t *testing.T) {
 	assert.Equal(t, ctx, ultracart.NewContext(ctx))
 }
 
-// countingTransport counts the requests that pass through it.
 type countingTransport struct {
 	n    atomic.Int32
 	base http.RoundTripper
@@ -112,7 +111,6 @@ func (s *rotatingSource) Invalidate(t *oauth2.Token) {
 	s.n++
 }
 
-// plainSource hides the Invalidate method of the source it wraps.
 type plainSource struct{ oauth2.TokenSource }
 
 // The client's recovery from a 401: one retry with the new token when the

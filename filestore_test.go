@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -285,38 +284,6 @@ func TestFileStoreLockExcludes(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Equal(t, int32(1), most.Load(), "one holder at a time")
-}
-
-// psHelperLock locks the store, prints "locked" and holds the lock until its
-// stdin closes.
-func psHelperLock(path string) error {
-	unlock, err := NewFileStore(path).Lock(context.Background())
-	if err != nil {
-		return err
-	}
-	fmt.Println("locked")
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	unlock()
-	return nil
-}
-
-func TestFileStoreLockAcrossProcesses(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "token.json")
-	h := startPSHelper(t, "lock", "ULTRACART_PERSIST_PATH="+path)
-	require.Equal(t, "locked", h.line(t))
-
-	s := NewFileStore(path)
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	_, err := s.Lock(ctx)
-	cancel()
-	require.ErrorIs(t, err, context.DeadlineExceeded, "another process holds the lock")
-
-	h.finish(t) // the helper unlocks and exits
-	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	unlock, err := s.Lock(ctx)
-	require.NoError(t, err)
-	unlock()
 }
 
 // psCrashTokens are the two tokens the saving helper alternates: large, so

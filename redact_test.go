@@ -144,7 +144,6 @@ func echo(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// secretCall is one call of the sweep and the error it returned.
 type secretCall struct {
 	name string
 	// ok: a nil error is right (CheckResponse of a 2xx answer).

@@ -324,7 +324,6 @@ func FuzzTranslate(f *testing.F) {
 	})
 }
 
-// sameJSON reports whether a and b are the same JSON value.
 func sameJSON(a, b []byte) bool {
 	decode := func(b []byte) (any, error) {
 		d := json.NewDecoder(bytes.NewReader(b))
@@ -347,7 +346,6 @@ func wireIsError(b []byte) bool {
 	return json.Unmarshal(b, &w) == nil && w.Code != ""
 }
 
-// roundTripFunc is an http.RoundTripper made of a function.
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
@@ -444,7 +442,6 @@ func exponentTooLarge(s string) bool {
 	return err != nil || e > 1000 || e < -1000 || len(s) > 1000
 }
 
-// roundsUpTo reports whether s, read as a float64, is at least v.
 func roundsUpTo(s string, v float64) bool {
 	f, _ := strconv.ParseFloat(s, 64)
 	return f >= v

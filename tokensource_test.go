@@ -1362,8 +1362,6 @@ func TestPersistHelperProcess(t *testing.T) {
 		err = psHelperCross(path, baseURL)
 	case "save":
 		err = psHelperSave(path)
-	case "lock":
-		err = psHelperLock(path)
 	default:
 		err = fmt.Errorf("unknown helper mode %q", mode)
 	}
@@ -1374,7 +1372,6 @@ func TestPersistHelperProcess(t *testing.T) {
 	os.Exit(0)
 }
 
-// psHelper is a running helper process, talking over stdin and stdout.
 type psHelper struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
@@ -1405,7 +1402,6 @@ func startPSHelper(t testing.TB, mode string, env ...string) *psHelper {
 	return h
 }
 
-// line returns the next line the helper printed.
 func (h *psHelper) line(t testing.TB) string {
 	t.Helper()
 	select {
@@ -1427,7 +1423,6 @@ func (h *psHelper) send(t testing.TB, line string) {
 	require.NoError(t, err)
 }
 
-// finish closes the helper's stdin and waits for it to succeed.
 func (h *psHelper) finish(t testing.TB) {
 	t.Helper()
 	h.stdin.Close()
@@ -1441,7 +1436,6 @@ func psHash(s string) string {
 	return hex.EncodeToString(sum[:6])
 }
 
-// psHelperConfig is the Config of a helper process.
 func psHelperConfig(baseURL string) *oauth2.Config {
 	return &oauth2.Config{ClientID: psClientID, Endpoint: oauth2.Endpoint{
 		TokenURL: baseURL + ultracarttest.TokenPath, AuthStyle: oauth2.AuthStyleInParams,
@@ -1583,9 +1577,9 @@ func psHelperBackground(path, baseURL string) error {
 }
 
 // A process killed in the middle of its background refresh, while it holds
-// the FileStore's lock and the token endpoint holds its request: the file
-// keeps the old token, whole; the lock is free; and another process (this
-// one) refreshes once, in the background, and saves.
+// the FileStore's lock (which another process then waits for) and the
+// token endpoint holds its request: the file keeps the old token, whole,
+// and the lock is free.
 func TestPersistentTokenSourceProcessKilledMidRefresh(t *testing.T) {
 	srv := psServer(t)
 	path := filepath.Join(t.TempDir(), "token.json")
@@ -1604,6 +1598,10 @@ func TestPersistentTokenSourceProcessKilledMidRefresh(t *testing.T) {
 	assert.Equal(t, "token "+psHash(old.AccessToken), h.line(t), "the still-valid token, at once")
 	require.Eventually(t, func() bool { return srv.Stats().Refresh == 1 }, 10*time.Second, time.Millisecond,
 		"the helper's background refresh reaches the server")
+	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	_, err := NewFileStore(path).Lock(short)
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the helper holds the lock")
 	require.NoError(t, h.cmd.Process.Kill())
 
 	stored, err := NewFileStore(path).Load(context.Background())
@@ -1616,21 +1614,6 @@ func TestPersistentTokenSourceProcessKilledMidRefresh(t *testing.T) {
 	unlock, err := NewFileStore(path).Lock(ctx)
 	require.NoError(t, err, "the killed process's lock is gone")
 	unlock()
-
-	src := psSource(context.Background(), psConfig(srv), NewFileStore(path), clock, nil)
-	for range 2 {
-		tok, err := src.Token()
-		require.NoError(t, err)
-		assert.Equal(t, old.AccessToken, tok.AccessToken)
-	}
-	waitFlight(t, src)
-	assert.Equal(t, 2, srv.Stats().Refresh)
-	stored, err = NewFileStore(path).Load(context.Background())
-	require.NoError(t, err)
-	tok, err := src.Token()
-	require.NoError(t, err)
-	assert.NotEqual(t, old.AccessToken, tok.AccessToken)
-	assert.Equal(t, stored.AccessToken, tok.AccessToken)
 }
 
 // psHelperCross makes, for each line from stdin, a new source over the

@@ -36,7 +36,6 @@ type memServer struct {
 	reqs    []memRequest
 }
 
-// memRequest is one request as a memServer received it.
 type memRequest struct {
 	Method string
 	URL    *url.URL
@@ -78,7 +77,6 @@ func (m *memServer) RoundTrip(r *http.Request) (resp *http.Response, err error) 
 	return resp, nil
 }
 
-// ctx returns a context whose HTTP client is m.
 func (m *memServer) ctx() context.Context {
 	return context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: m})
 }
@@ -208,7 +206,6 @@ const (
 	matrixHang = 50 * time.Millisecond
 )
 
-// matrixOp is one operation of the matrix.
 type matrixOp struct {
 	name string
 	path string // the path the fault is put on
@@ -249,7 +246,6 @@ func matrixOps() []matrixOp {
 	}
 }
 
-// matrixFault is one fault of the matrix.
 type matrixFault struct {
 	name string
 	// fault builds the fault from the echo of the request's secrets.

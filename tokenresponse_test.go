@@ -118,18 +118,12 @@ func FuzzTranslate(f *testing.F) {
 		return `{"access_token":"uc-at-1","refresh_token":"uc-rt-1","token_type":"bearer","expires_in":` + expiresIn + `,"scope":"item_read"}`
 	}
 	envelope := `{"error":{"developer_message":"Permission denied.","error_code":"401","more_info":"https://www.ultracart.com/api/","object_id":"","user_message":"Permission denied."},"metadata":{},"success":false}`
-	seeds := []seed{
+	seeds := []seed{ // the values of expires_in are FuzzParseExpiresIn's
 		{200, "application/json", "", token(`"3600"`), kindToken},
 		{200, "application/json; charset=utf-8", "", token(`" 3600"`), kindToken},
-		{200, "application/json", "", token(`"3600.9"`), kindToken},
-		{200, "application/json", "", token(`3600`), kindToken},
 		{200, "application/json", "", token(`""`), kindToken},
 		{200, "application/json", "", token(`null`), kindToken},
-		{200, "application/json", "", token(`"1e40"`), kindToken},
 		{200, "application/json", "", token(`1e999999`), kindToken},
-		{200, "application/json", "", token(`-1`), kindToken},
-		{200, "application/json", "", token(`"0x10"`), kindToken},
-		{200, "application/json", "", token(`"NaN"`), kindToken},
 		{200, "application/json", "", token(`{"n":1}`), kindToken},
 		{200, "application/json", "", `{"access_token":"a","error":""}`, kindToken},
 		{200, "application/json", "", `{"access_token":"a","error":5}`, kindToken},

@@ -8,7 +8,6 @@ package ultracart_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -130,26 +129,14 @@ func TestAdapterWrappersRaceFree(t *testing.T) {
 				cs[i] = w.new(ctx, conf, src)
 			}
 			var wg sync.WaitGroup
-			errs := make(chan error, goroutines)
 			for i := range goroutines {
 				wg.Go(func() {
-					resp, err := cs[i%clients].Get(srv.URL + ultracarttest.ItemsPath)
-					if err != nil {
-						errs <- err
-						return
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						errs <- errors.New(resp.Status)
-					}
+					status, err := getItems(t, cs[i%clients], srv)
+					assert.NoError(t, err)
+					assert.Equal(t, http.StatusOK, status)
 				})
 			}
 			wg.Wait()
-			close(errs)
-			for err := range errs {
-				assert.NoError(t, err)
-			}
 			assert.Equal(t, goroutines, srv.Stats().API)
 			assert.Zero(t, srv.Stats().Refresh)
 		})

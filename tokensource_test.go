@@ -1329,7 +1329,7 @@ func TestPersistentTokenSourceTokenRequestHasItsOwnBudget(t *testing.T) {
 	}
 }
 
-// The helper processes of the multi-process tests and benchmarks. They run
+// The helper processes of the multi-process tests. They run
 // when the test binary is started again with ULTRACART_PERSIST_HELPER set,
 // as in os/exec's own tests.
 
@@ -1347,8 +1347,6 @@ func TestPersistHelperProcess(t *testing.T) {
 		err = psHelperRounds(path, baseURL, mode == "refresh")
 	case "background":
 		err = psHelperBackground(path, baseURL)
-	case "cross":
-		err = psHelperCross(path, baseURL)
 	case "save":
 		err = psHelperSave(path)
 	default:
@@ -1605,21 +1603,6 @@ func TestPersistentTokenSourceProcessKilledMidRefresh(t *testing.T) {
 	unlock()
 }
 
-// psHelperCross makes, for each line from stdin, a new source over the
-// FileStore at path, calls Token once and prints how long that took, in ns.
-func psHelperCross(path, baseURL string) error {
-	sc := bufio.NewScanner(os.Stdin)
-	for sc.Scan() {
-		src := PersistentTokenSource(context.Background(), psHelperConfig(baseURL), NewFileStore(path))
-		start := time.Now()
-		if _, err := src.Token(); err != nil {
-			return err
-		}
-		fmt.Println(time.Since(start).Nanoseconds())
-	}
-	return sc.Err()
-}
-
 // psTokenServer is a token endpoint on 127.0.0.1 that redeems rt-N for
 // at-(N+1) and rt-(N+1), living lifetime, after delay; it counts requests.
 func psTokenServer(b *testing.B, delay, lifetime time.Duration, requests *atomic.Int64) *httptest.Server {
@@ -1632,55 +1615,6 @@ func psTokenServer(b *testing.B, delay, lifetime time.Duration, requests *atomic
 	}))
 	b.Cleanup(srv.Close)
 	return srv
-}
-
-// BenchmarkCrossProcess backs "one refresh per expiry across processes"
-// and adoption without the lock: in each op, P processes (this test binary,
-// run again) that share one FileStore each make a new source and call Token
-// once, at the same moment, on one expired token; the token endpoint
-// answers at once. It reports the p50 and max of those calls, each timed in
-// its process, and refresh requests per op, which must stay 1. Compare P=8
-// with P=1 (`benchstat -col /P`).
-func BenchmarkCrossProcess(b *testing.B) {
-	var requests atomic.Int64
-	srv := psTokenServer(b, 0, time.Hour, &requests)
-	for _, p := range []int{1, 8} {
-		b.Run(fmt.Sprintf("P=%d", p), func(b *testing.B) {
-			path := filepath.Join(b.TempDir(), "token.json")
-			store := NewFileStore(path)
-			helpers := make([]*psHelper, p)
-			for i := range helpers {
-				helpers[i] = startPSHelper(b, "cross", "ULTRACART_PERSIST_PATH="+path, "ULTRACART_PERSIST_URL="+srv.URL)
-				defer helpers[i].finish(b)
-			}
-			var lat []time.Duration
-			requests.Store(0)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				b.StopTimer()
-				expired := &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: time.Now().Add(-time.Minute)}
-				if err := store.Save(context.Background(), expired); err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-				for _, h := range helpers {
-					h.send(b, "go")
-				}
-				for _, h := range helpers {
-					ns, err := strconv.ParseInt(h.line(b), 10, 64)
-					if err != nil {
-						b.Fatal(err)
-					}
-					lat = append(lat, time.Duration(ns))
-				}
-			}
-			b.StopTimer()
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2]), "p50-ns")
-			b.ReportMetric(float64(lat[len(lat)-1]), "max-ns")
-			b.ReportMetric(float64(requests.Load())/float64(b.N), "refreshes/op")
-		})
-	}
 }
 
 // BenchmarkExpiryTail backs "no request waits for a refresh": 100

@@ -64,36 +64,33 @@ func TestDeviceFlow(t *testing.T) {
 	}
 }
 
-// TestDeviceSlowDown: after slow_down the next poll waits 5 s longer, so a
-// 2.5 s deadline ends the wait after exactly one poll. Were slow_down not
-// recognised, the poll's error would come back at once instead.
-func TestDeviceSlowDown(t *testing.T) {
-	srv, polls := deviceServer("slow_down", "token")
-	conf := testConfig("http://uc.test")
-	synctest.Test(t, func(t *testing.T) {
-		da, err := conf.DeviceAuth(srv.ctx())
-		require.NoError(t, err)
-
-		start := time.Now()
-		ctx, cancel := context.WithTimeout(srv.ctx(), 2500*time.Millisecond)
-		defer cancel()
-		_, err = conf.DeviceAccessToken(ctx, da)
-		assert.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.EqualValues(t, 1, polls.Load())
-		assert.Equal(t, 2500*time.Millisecond, time.Since(start), "the wait lasts until the deadline")
-	})
-}
-
-func TestDeviceDenied(t *testing.T) {
-	srv, _ := deviceServer("access_denied")
-	conf := testConfig("http://uc.test")
-	synctest.Test(t, func(t *testing.T) {
-		da, err := conf.DeviceAuth(srv.ctx())
-		require.NoError(t, err)
-		_, err = conf.DeviceAccessToken(srv.ctx(), da)
-		assert.ErrorIs(t, err, ultracart.ErrAccessDenied)
-		assert.NotContains(t, err.Error(), "dc-SECRET")
-	})
+// The polls that end the flow otherwise, each in a bubble with a 2.5 s
+// deadline: after slow_down the next poll waits 5 s longer, so the deadline
+// ends the wait after exactly one poll (were slow_down not recognised, its
+// error would come back at once); access_denied ends it at once.
+func TestDevicePollErrors(t *testing.T) {
+	for _, tc := range []struct {
+		answer string
+		want   error
+		wait   time.Duration
+	}{{"slow_down", context.DeadlineExceeded, 2500 * time.Millisecond}, {"access_denied", ultracart.ErrAccessDenied, time.Second}} {
+		t.Run(tc.answer, func(t *testing.T) {
+			srv, polls := deviceServer(tc.answer, "token")
+			conf := testConfig("http://uc.test")
+			synctest.Test(t, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(srv.ctx(), 2500*time.Millisecond)
+				defer cancel()
+				da, err := conf.DeviceAuth(ctx)
+				require.NoError(t, err)
+				start := time.Now()
+				_, err = conf.DeviceAccessToken(ctx, da)
+				assert.ErrorIs(t, err, tc.want)
+				assert.NotContains(t, err.Error(), "dc-SECRET")
+				assert.EqualValues(t, 1, polls.Load())
+				assert.Equal(t, tc.wait, time.Since(start))
+			})
+		})
+	}
 }
 
 func TestDeviceAuthErrors(t *testing.T) {

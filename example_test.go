@@ -107,20 +107,14 @@ func ExampleConfig_Client() {
 	defer uc.Close()
 	conf := &ultracart.Config{Config: oauth2.Config{ClientID: "my-client-id", Endpoint: uc.Endpoint()}}
 	tok := uc.IssueToken(ultracart.ScopeItemRead) // as if from Exchange
+	tok.Expiry = time.Now().Add(-time.Minute)     // and since expired
 
 	// The client sends the Bearer token and X-UltraCart-Api-Version, and
 	// refreshes the token when it expires.
 	client := conf.Client(context.Background(), tok)
 	fmt.Println(listItems(client, uc.URL))
-
-	uc.ExpireAccessTokens() // the server no longer accepts the token
-	expired := *tok
-	expired.Expiry = time.Now().Add(-time.Minute)
-	client = conf.Client(context.Background(), &expired)
-	fmt.Println(listItems(client, uc.URL))
 	fmt.Println("refreshes:", uc.Stats().Refresh)
 	// Output:
-	// 200 OK 2
 	// 200 OK 2
 	// refreshes: 1
 }

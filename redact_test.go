@@ -216,10 +216,6 @@ func echoCalls() []*secretCall {
 // with %v, %+v and %#v (and every error of its chain), for every secret of
 // the test, in each form secretForms predicts. (Calls that get no answer are
 // TestFaultMatrix's; ErrPersist's text is TestPersistentTokenSourcePersistFailure's.)
-//
-// The package can only redact what the request carried: it cannot know a
-// secret it did not send. The echo server repeats only what it received, so
-// every secret is looked for in every error.
 func TestSecretHygiene(t *testing.T) {
 	var calls []*secretCall
 	// The calls to the echo server go through an in-memory transport in a

@@ -147,12 +147,6 @@ func moveClock(srv *ultracarttest.Server, clock *psClock, at time.Time) {
 	srv.SetOptions(o)
 }
 
-// psNextExpiry moves the clock two hours on, past the expiry of every token
-// issued so far.
-func psNextExpiry(srv *ultracarttest.Server, clock *psClock) {
-	moveClock(srv, clock, clock.now().Add(2*time.Hour))
-}
-
 func psExpired(tok *oauth2.Token, now time.Time) *oauth2.Token {
 	c := *tok
 	c.Expiry = now.Add(-time.Hour)
@@ -703,7 +697,7 @@ func TestPersistentTokenSourcePersistFailure(t *testing.T) {
 				assert.Equal(t, *kept, *store.stored(t))
 				assert.Equal(t, 1, srv.Stats().Refresh, "no second refresh")
 				// The saved refresh token is the live one.
-				psNextExpiry(srv, clock)
+				moveClock(srv, clock, clock.now().Add(2*time.Hour)) // past every expiry so far
 				_, err = src.Token()
 				require.NoError(t, err)
 				assertRefreshRequest(t, srv, kept.RefreshToken)

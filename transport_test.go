@@ -421,17 +421,10 @@ func matrixFaults() []matrixFault {
 }
 
 // TestFaultMatrix runs each token and revoke call against ultracarttest with
-// every fault the table holds, and checks each cell for what a caller relies
-// on: an error and never a token; an *Error with the status of the answer
-// where one came back (and, for an answer read whole, every field), and the
-// network error in its chain where none did; Temporary() for 408, 429, 5xx,
-// timeouts and resets; the store unchanged; one request; no secret in any
-// text of the error; no goroutine left behind. Each cell has its own server
-// and HTTP transport; the operations run at once, each with its cells one at
-// a time, and the matrix runs alone, no other test beside it, so that its
-// goroutines can be counted. (The device poll reads its answers through the
-// same translation: TestRefusedRefreshInEnvelope covers it in a bubble,
-// without waiting its interval.)
+// every fault of the table, each cell on its own server and transport (what
+// a cell checks: runMatrixCell). The operations run at once, each with its
+// cells one at a time, and no other test beside them, so that goroutines
+// left behind can be counted. (The device poll: TestRefusedRefreshInEnvelope.)
 func TestFaultMatrix(t *testing.T) {
 	faults := matrixFaults()
 	checkGoroutines(t)

@@ -172,10 +172,9 @@ func TestMerchantsDropsIdleSources(t *testing.T) {
 	assert.Equal(t, toks["m0"].AccessToken, tok.AccessToken)
 	assert.Equal(t, 2, stores.callsFor("m0"), "the held source and the new one are one source")
 	// The old client still works, through the merchant's current source.
-	resp, err := heldClient.Get(srv.URL + ultracarttest.ItemsPath)
+	status, err := psGet(t, heldClient, srv)
 	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, http.StatusOK, status)
 	assert.Equal(t, 2, stores.callsFor("m0"))
 	assert.Zero(t, srv.Stats().Refresh)
 }

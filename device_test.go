@@ -94,23 +94,20 @@ func TestDevicePollErrors(t *testing.T) {
 }
 
 func TestDeviceAuthErrors(t *testing.T) {
-	tests := []struct {
-		name   string
-		status int
-		body   string
-		want   int // the status the *Error reports
+	for _, tt := range []struct {
+		name, body string
+		status     int // the status the *Error reports too
 	}{
-		{"envelope", 403, `{"error":{"developer_message":"device flow disabled"}}`, 403},
-		{"html at 200", 200, `<html>login</html>`, 200},
-		{"200 without device_code", 200, `{"user_code":"X"}`, 200},
-	}
-	for _, tt := range tests {
+		{"envelope", `{"error":{"developer_message":"device flow disabled"}}`, 403},
+		{"html at 200", `<html>login</html>`, 200},
+		{"200 without device_code", `{"user_code":"X"}`, 200},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newRecorder(t, reply(tt.status, tt.body))
 			_, err := testConfig(srv.URL).DeviceAuth(context.Background())
 			var e *ultracart.Error
 			require.ErrorAs(t, err, &e)
-			assert.Equal(t, tt.want, e.StatusCode)
+			assert.Equal(t, tt.status, e.StatusCode)
 		})
 	}
 }

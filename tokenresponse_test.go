@@ -89,18 +89,10 @@ func TestTranslateBody(t *testing.T) {
 
 // FuzzTranslate sends a token request carrying every fuzzed secret through
 // the dialect transport and answers it with any status, content type,
-// UC-REST-ERROR header and body. The invariants:
-//
-//   - a response to anything but a token request passes through untouched;
-//   - a token-endpoint response is always re-encoded: its body is a JSON
-//     object, with a matching Content-Type and Content-Length;
-//   - an error body decodes as wireError with a non-empty "error" and the
-//     original status, and neither it, the UC-REST-ERROR header, nor the
-//     *Error that decodeError rebuilds from it carries a secret;
-//   - a success has a 2xx status, no "error" member, a non-empty access
-//     token (device code), an expires_in (and interval) that is absent or a
-//     whole number of seconds in [1, MaxInt32], and every other member of the
-//     original object with the same value.
+// UC-REST-ERROR header and body. A response to anything but a token request
+// passes through untouched; a token-endpoint response is re-encoded as an
+// error x/oauth2 reads, with no secret in it, or as a success that keeps
+// every member but those the translation fixes.
 func FuzzTranslate(f *testing.F) {
 	const (
 		kindOther = iota

@@ -27,38 +27,41 @@ func TestNewState(t *testing.T) {
 	}
 }
 
+const cbState = "state-SECRET-4411"
+
+// callbackCases are TestParseCallback's table and FuzzParseCallback's seeds.
+var callbackCases = []struct {
+	name     string
+	query    string
+	expected string // the state the application sent
+	code     string
+	is       error
+	wantErr  *Error
+}{
+	{name: "code", query: "code=" + fzCode + "&state=" + cbState, expected: cbState, code: fzCode},
+	{name: "wrong state", query: "code=" + fzCode + "&state=other", expected: cbState, is: ErrStateMismatch},
+	{name: "missing state", query: "code=" + fzCode, expected: cbState, is: ErrStateMismatch},
+	{name: "empty state", query: "code=" + fzCode + "&state=", expected: cbState, is: ErrStateMismatch},
+	{name: "two states", query: "code=" + fzCode + "&state=" + cbState + "&state=" + cbState, expected: cbState, is: ErrStateMismatch},
+	{name: "expected state empty", query: "code=" + fzCode + "&state=", expected: "", is: ErrStateMismatch},
+	{name: "prefix of state", query: "code=" + fzCode + "&state=" + cbState[:5], expected: cbState, is: ErrStateMismatch},
+	{name: "error with wrong state", query: "error=access_denied&state=x", expected: cbState, is: ErrStateMismatch},
+	{name: "access denied", query: "error=access_denied&error_description=The+merchant+said+no&state=" + cbState, expected: cbState,
+		is: ErrAccessDenied, wantErr: &Error{Code: "access_denied", Description: "The merchant said no"}},
+	{name: "expired link", query: "error=invalid_request&state=" + cbState, expected: cbState,
+		is: ErrInvalidRequest, wantErr: &Error{Code: "invalid_request"}},
+	{name: "error echoing the state", query: "error=access_denied&error_description=" + cbState + "&state=" + cbState, expected: cbState,
+		is: ErrAccessDenied, wantErr: &Error{Code: "access_denied", Description: "[redacted]"}},
+	{name: "no code", query: "state=" + cbState, expected: cbState},
+	// A secret that holds another is removed whole, whichever is longer.
+	{name: "a code holding the state", query: "error=access_denied&error_description=a+code-st-1-xyz+and+st-1&code=code-st-1-xyz&state=st-1", expected: "st-1",
+		is: ErrAccessDenied, wantErr: &Error{Code: "access_denied", Description: "a [redacted] and [redacted]"}},
+	{name: "a state holding the code", query: "error=access_denied&error_description=a+code-st-1-xyz+and+st-1&code=st-1&state=code-st-1-xyz", expected: "code-st-1-xyz",
+		is: ErrAccessDenied, wantErr: &Error{Code: "access_denied", Description: "a [redacted] and [redacted]"}},
+}
+
 func TestParseCallback(t *testing.T) {
-	const state = "state-SECRET-4411"
-	tests := []struct {
-		name     string
-		query    string
-		expected string // the state the application sent
-		code     string
-		is       error
-		wantErr  *Error
-	}{
-		{name: "code", query: "code=" + fzCode + "&state=" + state, expected: state, code: fzCode},
-		{name: "wrong state", query: "code=" + fzCode + "&state=other", expected: state, is: ErrStateMismatch},
-		{name: "missing state", query: "code=" + fzCode, expected: state, is: ErrStateMismatch},
-		{name: "empty state", query: "code=" + fzCode + "&state=", expected: state, is: ErrStateMismatch},
-		{name: "two states", query: "code=" + fzCode + "&state=" + state + "&state=" + state, expected: state, is: ErrStateMismatch},
-		{name: "expected state empty", query: "code=" + fzCode + "&state=", expected: "", is: ErrStateMismatch},
-		{name: "prefix of state", query: "code=" + fzCode + "&state=" + state[:5], expected: state, is: ErrStateMismatch},
-		{name: "error with wrong state", query: "error=access_denied&state=x", expected: state, is: ErrStateMismatch},
-		{name: "access denied", query: "error=access_denied&error_description=The+merchant+said+no&state=" + state, expected: state,
-			is: ErrAccessDenied, wantErr: &Error{Code: "access_denied", Description: "The merchant said no"}},
-		{name: "expired link", query: "error=invalid_request&state=" + state, expected: state,
-			is: ErrInvalidRequest, wantErr: &Error{Code: "invalid_request"}},
-		{name: "error echoing the state", query: "error=access_denied&error_description=" + state + "&state=" + state, expected: state,
-			is: ErrAccessDenied, wantErr: &Error{Code: "access_denied", Description: "[redacted]"}},
-		{name: "no code", query: "state=" + state, expected: state},
-		// A secret that holds another is removed whole, whichever is longer.
-		{name: "a code holding the state", query: "error=access_denied&error_description=a+code-st-1-xyz+and+st-1&code=code-st-1-xyz&state=st-1", expected: "st-1",
-			is: ErrAccessDenied, wantErr: &Error{Code: "access_denied", Description: "a [redacted] and [redacted]"}},
-		{name: "a state holding the code", query: "error=access_denied&error_description=a+code-st-1-xyz+and+st-1&code=st-1&state=code-st-1-xyz", expected: "code-st-1-xyz",
-			is: ErrAccessDenied, wantErr: &Error{Code: "access_denied", Description: "a [redacted] and [redacted]"}},
-	}
-	for _, tt := range tests {
+	for _, tt := range callbackCases {
 		t.Run(tt.name, func(t *testing.T) {
 			r := httptest.NewRequest("GET", "/callback?"+tt.query, nil)
 			code, err := ParseCallback(r, tt.expected)
@@ -116,18 +119,11 @@ func fzDistinct(s string) bool {
 // no error=; ErrStateMismatch exactly when the state does not match; an
 // *Error for error=; and no error text carries either state or a code.
 func FuzzParseCallback(f *testing.F) {
+	for _, tc := range callbackCases {
+		f.Add(tc.query, tc.expected)
+	}
 	for _, s := range []struct{ query, state string }{
-		{"code=uc-code-abc123&state={state}", "state-4411"},
 		{"state={state}&code=uc-code-abc123&scope=item_read", "Zx-_9aQ"},
-		{"code=uc-code-abc123&state=other", "state-4411"},
-		{"code=uc-code-abc123", "state-4411"},
-		{"code=uc-code-abc123&state=", ""},
-		{"code=uc-code-abc123&state={state}&state={state}", "state-4411"},
-		{"error=access_denied&error_description=The+user+denied+the+authorization+request.&state={state}", "state-4411"},
-		{"error=invalid_request&error_description=The+authorize+link+has+expired.&state={state}", "state-4411"},
-		{"error=access_denied&error_description={state}+uc-code-abc123&code=uc-code-abc123&state={state}", "state-4411"},
-		{"error=access_denied&state=x", "state-4411"},
-		{"state={state}", "state-4411"},
 		{"code=%zz&state={state}", "s/t+a=t&e"},
 		{"code=a;b&state={state}", "state-4411"},
 		{"code=\xff\xfe&state={state}", "\xff"},

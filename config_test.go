@@ -38,24 +38,11 @@ func TestAuthCodeURL(t *testing.T) {
 		state string
 		want  url.Values
 	}{
-		{
-			name:  "redirect and scopes",
-			conf:  ultracart.Config{Config: oauth2.Config{ClientID: "c 1&x", RedirectURL: "https://app.example/cb?a=b&c=d", Scopes: []string{ultracart.ScopeItemRead, ultracart.ScopeOrderWrite}}},
-			state: "st/=&?",
-			want:  url.Values{"response_type": {"code"}, "client_id": {"c 1&x"}, "redirect_uri": {"https://app.example/cb?a=b&c=d"}, "scope": {"item_read order_write"}, "state": {"st/=&?"}},
-		},
-		{
-			name:  "preconfigured redirect leaves redirect_uri out",
-			conf:  ultracart.Config{Config: oauth2.Config{ClientID: "c", RedirectURL: "https://app.example/cb"}, PreconfiguredRedirect: true},
-			state: "s",
-			want:  url.Values{"response_type": {"code"}, "client_id": {"c"}, "state": {"s"}},
-		},
-		{
-			name:  "no scopes, no redirect",
-			conf:  ultracart.Config{Config: oauth2.Config{ClientID: "c"}},
-			state: "s",
-			want:  url.Values{"response_type": {"code"}, "client_id": {"c"}, "state": {"s"}},
-		},
+		{"redirect and scopes", ultracart.Config{Config: oauth2.Config{ClientID: "c 1&x", RedirectURL: "https://app.example/cb?a=b&c=d", Scopes: []string{ultracart.ScopeItemRead, ultracart.ScopeOrderWrite}}},
+			"st/=&?", url.Values{"response_type": {"code"}, "client_id": {"c 1&x"}, "redirect_uri": {"https://app.example/cb?a=b&c=d"}, "scope": {"item_read order_write"}, "state": {"st/=&?"}}},
+		{"preconfigured redirect leaves redirect_uri out", ultracart.Config{Config: oauth2.Config{ClientID: "c", RedirectURL: "https://app.example/cb"}, PreconfiguredRedirect: true},
+			"s", url.Values{"response_type": {"code"}, "client_id": {"c"}, "state": {"s"}}},
+		{"no scopes, no redirect", ultracart.Config{Config: oauth2.Config{ClientID: "c"}}, "s", url.Values{"response_type": {"code"}, "client_id": {"c"}, "state": {"s"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,7 +3,6 @@ package ultracart_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -11,69 +10,34 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/oauth2"
 
 	"github.com/ultracart-go/ultracart"
 )
 
 // deviceServer answers device authorization in UltraCart's dialect (string
-// numbers) and then the polls with the given answers, in order.
-func deviceServer(t *testing.T, polls ...string) (*recorder, *atomic.Int32) {
+// numbers) and then the polls with the given answers, in order. It serves in
+// memory, so that the polls wait their interval at no cost in a bubble.
+func deviceServer(polls ...string) (*memServer, *atomic.Int32) {
 	var n atomic.Int32
-	srv := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/rest/v2/oauth/device/authorize":
+	return newMemServer(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/rest/v2/oauth/device/authorize" {
 			reply(200, `{"device_code":"dc-SECRET","user_code":"ABCD-EFGH","verification_uri":"https://ultracart.example/device","expires_in":"600","interval":"1"}`)(w, r)
-		default:
-			i := int(n.Add(1)) - 1
-			answer := polls[len(polls)-1]
-			if i < len(polls) {
-				answer = polls[i]
-			}
-			if answer == "token" {
-				reply(200, `{"access_token":"at-device","refresh_token":"rt-device","token_type":"bearer","expires_in":"3600"}`)(w, r)
-				return
-			}
-			reply(400, `{"error":"`+answer+`"}`)(w, r)
+			return
 		}
-	})
-	return srv, &n
-}
-
-// inBubble runs f in a testing/synctest bubble, whose clock moves only when
-// every goroutine in it waits, with a context whose HTTP client serves h in
-// the same goroutine: x/oauth2's polls then take no real time, whereas a
-// socket's wait would stop the bubble's clock. The server's socket, opened
-// outside, stays unused.
-func inBubble(t *testing.T, h http.Handler, f func(t *testing.T, ctx context.Context)) {
-	t.Helper()
-	synctest.Test(t, func(t *testing.T) {
-		client := &http.Client{Transport: handlerTransport{h}}
-		f(t, context.WithValue(context.Background(), oauth2.HTTPClient, client))
-	})
-}
-
-// handlerTransport is an http.RoundTripper that serves each request with a
-// handler in the caller's goroutine.
-type handlerTransport struct{ h http.Handler }
-
-func (tr handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		defer r.Body.Close()
-	}
-	w := httptest.NewRecorder()
-	tr.h.ServeHTTP(w, r)
-	if err := r.Context().Err(); err != nil { // as a client gives up on a server that hangs
-		return nil, err
-	}
-	return w.Result(), nil
+		answer := polls[min(int(n.Add(1)), len(polls))-1]
+		if answer == "token" {
+			reply(200, `{"access_token":"at-device","refresh_token":"rt-device","token_type":"bearer","expires_in":"3600"}`)(w, r)
+			return
+		}
+		reply(400, `{"error":"`+answer+`"}`)(w, r)
+	}), &n
 }
 
 func TestDeviceFlow(t *testing.T) {
-	srv, polls := deviceServer(t, "authorization_pending", "token")
-	conf := testConfig(srv.URL)
-	conf.Scopes = []string{ultracart.ScopeItemRead}
-	inBubble(t, srv.Config.Handler, func(t *testing.T, ctx context.Context) {
+	srv, polls := deviceServer("authorization_pending", "token")
+	conf := testConfig("http://uc.test")
+	synctest.Test(t, func(t *testing.T) {
+		ctx := srv.ctx()
 		da, err := conf.DeviceAuth(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, "ABCD-EFGH", da.UserCode)
@@ -90,7 +54,7 @@ func TestDeviceFlow(t *testing.T) {
 
 	reqs := srv.requests()
 	require.Len(t, reqs, 3)
-	assert.Equal(t, "/rest/v2/oauth/device/authorize", reqs[0].Path)
+	assert.Equal(t, "/rest/v2/oauth/device/authorize", reqs[0].URL.Path)
 	assert.Equal(t, "client-1", reqs[0].Form.Get("client_id"))
 	assert.Equal(t, "item_read", reqs[0].Form.Get("scope"))
 	assert.Equal(t, "urn:ietf:params:oauth:grant-type:device_code", reqs[1].Form.Get("grant_type"))
@@ -100,67 +64,60 @@ func TestDeviceFlow(t *testing.T) {
 	}
 }
 
-// TestDeviceSlowDown: after slow_down the next poll waits 5 s longer, so a
-// 2.5 s deadline ends the wait after exactly one poll. Were slow_down not
-// recognised, the poll's error would come back at once instead.
-func TestDeviceSlowDown(t *testing.T) {
-	srv, polls := deviceServer(t, "slow_down", "token")
-	conf := testConfig(srv.URL)
-	inBubble(t, srv.Config.Handler, func(t *testing.T, ctx context.Context) {
-		da, err := conf.DeviceAuth(ctx)
-		require.NoError(t, err)
-
-		start := time.Now()
-		ctx, cancel := context.WithTimeout(ctx, 2500*time.Millisecond)
-		defer cancel()
-		_, err = conf.DeviceAccessToken(ctx, da)
-		assert.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.EqualValues(t, 1, polls.Load())
-		assert.Equal(t, 2500*time.Millisecond, time.Since(start), "the wait lasts until the deadline")
-	})
-}
-
-func TestDeviceDenied(t *testing.T) {
-	srv, _ := deviceServer(t, "access_denied")
-	conf := testConfig(srv.URL)
-	inBubble(t, srv.Config.Handler, func(t *testing.T, ctx context.Context) {
-		da, err := conf.DeviceAuth(ctx)
-		require.NoError(t, err)
-		_, err = conf.DeviceAccessToken(ctx, da)
-		assert.ErrorIs(t, err, ultracart.ErrAccessDenied)
-		assert.NotContains(t, err.Error(), "dc-SECRET")
-	})
+// The polls that end the flow otherwise, each in a bubble with a 2.5 s
+// deadline: after slow_down the next poll waits 5 s longer, so the deadline
+// ends the wait after exactly one poll (were slow_down not recognised, its
+// error would come back at once); access_denied ends it at once.
+func TestDevicePollErrors(t *testing.T) {
+	for _, tc := range []struct {
+		answer string
+		want   error
+		wait   time.Duration
+	}{{"slow_down", context.DeadlineExceeded, 2500 * time.Millisecond}, {"access_denied", ultracart.ErrAccessDenied, time.Second}} {
+		t.Run(tc.answer, func(t *testing.T) {
+			srv, polls := deviceServer(tc.answer, "token")
+			conf := testConfig("http://uc.test")
+			synctest.Test(t, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(srv.ctx(), 2500*time.Millisecond)
+				defer cancel()
+				da, err := conf.DeviceAuth(ctx)
+				require.NoError(t, err)
+				start := time.Now()
+				_, err = conf.DeviceAccessToken(ctx, da)
+				assert.ErrorIs(t, err, tc.want)
+				assert.NotContains(t, err.Error(), "dc-SECRET")
+				assert.EqualValues(t, 1, polls.Load())
+				assert.Equal(t, tc.wait, time.Since(start))
+			})
+		})
+	}
 }
 
 func TestDeviceAuthErrors(t *testing.T) {
-	tests := []struct {
-		name   string
-		status int
-		body   string
-		want   int // the status the *Error reports
+	for _, tt := range []struct {
+		name, body string
+		status     int // the status the *Error reports too
 	}{
-		{"envelope", 403, `{"error":{"developer_message":"device flow disabled"}}`, 403},
-		{"html at 200", 200, `<html>login</html>`, 200},
-		{"200 without device_code", 200, `{"user_code":"X"}`, 200},
-	}
-	for _, tt := range tests {
+		{"envelope", `{"error":{"developer_message":"device flow disabled"}}`, 403},
+		{"html at 200", `<html>login</html>`, 200},
+		{"200 without device_code", `{"user_code":"X"}`, 200},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newRecorder(t, reply(tt.status, tt.body))
 			_, err := testConfig(srv.URL).DeviceAuth(context.Background())
 			var e *ultracart.Error
 			require.ErrorAs(t, err, &e)
-			assert.Equal(t, tt.want, e.StatusCode)
+			assert.Equal(t, tt.status, e.StatusCode)
 		})
 	}
 }
 
 func TestDeviceAuthHonoursContext(t *testing.T) {
-	srv := newRecorder(t, hang)
-	inBubble(t, srv.Config.Handler, func(t *testing.T, ctx context.Context) {
-		ctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(newMemServer(hang).ctx(), 100*time.Millisecond)
 		defer cancel()
 		start := time.Now()
-		_, err := testConfig(srv.URL).DeviceAuth(ctx)
+		_, err := testConfig("http://uc.test").DeviceAuth(ctx)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.Less(t, time.Since(start), 5*time.Second)
 		assert.Equal(t, 100*time.Millisecond, time.Since(start), "it gives up at the deadline")

@@ -60,7 +60,6 @@ type snippet struct {
 	parts []part
 }
 
-// part is one code block.
 type part struct {
 	line int // line of the block's first line in the file
 	code string
@@ -299,7 +298,6 @@ func TestSnippetsCompile(t *testing.T) {
 	assert.NoError(t, err, "go vet of the snippets:\n%s", out)
 }
 
-// TestSnippetNotGo checks which doc-comment blocks are left out as not Go.
 func TestSnippetNotGo(t *testing.T) {
 	for code, want := range map[string]bool{
 		"{\"error\": \"invalid_grant\", \"error_description\": \"…\"}\n":                        true,
@@ -313,7 +311,6 @@ func TestSnippetNotGo(t *testing.T) {
 	}
 }
 
-// TestSnippetProgram checks how program wraps the kinds of blocks it meets.
 func TestSnippetProgram(t *testing.T) {
 	const pkg = "github.com/ultracart-go/ultracart"
 	for _, tc := range []struct {

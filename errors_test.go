@@ -32,7 +32,6 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// TestError checks the text of an *Error and whether it is temporary.
 func TestError(t *testing.T) {
 	reset := &url.Error{Op: "Post", URL: "u", Err: fmt.Errorf("read: %w", syscall.ECONNRESET)}
 	for _, tt := range []struct {
@@ -137,7 +136,6 @@ func fzSplice(b []byte, n uint16) []byte {
 	return append(out, b[pos:]...)
 }
 
-// fzLeaks returns the fuzzed secrets that occur in text.
 func fzLeaks(text string) []string {
 	var found []string
 	for _, s := range fzSecrets {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -31,7 +30,7 @@ func TestFileStoreRoundTrip(t *testing.T) {
 		Expiry:       time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC),
 		ExpiresIn:    3600,
 	}
-	require.NoError(t, s.Save(context.Background(), want))
+	require.NoError(t, s.Save(context.Background(), want.WithExtra(map[string]any{"scope": "item_read order_read"})))
 
 	got, err := s.Load(context.Background())
 	require.NoError(t, err)
@@ -40,8 +39,9 @@ func TestFileStoreRoundTrip(t *testing.T) {
 	assert.Equal(t, want.RefreshToken, got.RefreshToken)
 	assert.True(t, want.Expiry.Equal(got.Expiry))
 	assert.Equal(t, want.ExpiresIn, got.ExpiresIn)
+	assert.Equal(t, "item_read order_read", got.Extra("scope"), "the granted scope, which oauth2.Token keeps among its extras")
 
-	// The file is the JSON of oauth2.Token.
+	// The file is the JSON of oauth2.Token, with the scope.
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	var m map[string]any
@@ -52,6 +52,7 @@ func TestFileStoreRoundTrip(t *testing.T) {
 		"refresh_token": "uc-rt-4567",
 		"expiry":        "2030-01-02T03:04:05.000000006Z",
 		"expires_in":    float64(3600),
+		"scope":         "item_read order_read",
 	}, m)
 
 	// Save replaces; nothing but the file is left in the directory.
@@ -63,6 +64,7 @@ func TestFileStoreRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "uc-at-89", got.AccessToken)
 	assert.True(t, got.Expiry.IsZero())
+	assert.Nil(t, got.Extra("scope"), "no scope when none was granted")
 	assert.Equal(t, []string{"token.json"}, psDirNames(t, filepath.Dir(path)))
 }
 
@@ -222,32 +224,40 @@ func TestFileStoreConcurrentSaveAndLoad(t *testing.T) {
 	assert.Equal(t, []string{"token.json"}, psDirNames(t, filepath.Dir(path)))
 }
 
+// TestFileStoreLock: a Lock whose context ends while another holder has the
+// lock gives up, and the wait it leaves behind lets go of the lock as soon
+// as it gets it. The lock machinery is made on the first Lock only.
 func TestFileStoreLock(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "token.json")
-	s1, s2 := NewFileStore(path), NewFileStore(path)
+	s1, s2, other := NewFileStore(path), NewFileStore(path), NewFileStore(path)
 
+	assert.Nil(t, s1.turn, "an idle merchant's store costs its path and little more")
 	unlock, err := s1.Lock(context.Background())
 	require.NoError(t, err)
+	assert.NotNil(t, s1.turn)
 	assert.FileExists(t, path+".lock")
 	for _, s := range []*FileStore{s1, s2} { // the same value, and another one on the path
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		_, err := s.Lock(ctx)
 		cancel()
-		require.Error(t, err)
+		assert.EqualError(t, err, "ultracart: locking "+path+".lock: context deadline exceeded")
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.Contains(t, err.Error(), path+".lock")
 	}
 	unlock()
 	unlock() // a second call does nothing
 
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_, err = s2.Lock(ctx)
-	assert.ErrorIs(t, err, context.Canceled, "a canceled context fails at once")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, s := range []*FileStore{other, s2, s1} { // the abandoned waits kept neither the lock nor a store's turn
+		unlock, err := s.Lock(ctx)
+		require.NoError(t, err)
+		unlock()
+	}
 
-	unlock2, err := s2.Lock(context.Background())
-	require.NoError(t, err)
-	unlock2()
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = s2.Lock(done)
+	assert.ErrorIs(t, err, context.Canceled, "a done context fails even when the lock is free")
 }
 
 func TestFileStoreLockExcludes(t *testing.T) {
@@ -274,38 +284,6 @@ func TestFileStoreLockExcludes(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Equal(t, int32(1), most.Load(), "one holder at a time")
-}
-
-// psHelperLock locks the store, prints "locked" and holds the lock until its
-// stdin closes.
-func psHelperLock(path string) error {
-	unlock, err := NewFileStore(path).Lock(context.Background())
-	if err != nil {
-		return err
-	}
-	fmt.Println("locked")
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	unlock()
-	return nil
-}
-
-func TestFileStoreLockAcrossProcesses(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "token.json")
-	h := startPSHelper(t, "lock", "ULTRACART_PERSIST_PATH="+path)
-	require.Equal(t, "locked", h.line(t))
-
-	s := NewFileStore(path)
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	_, err := s.Lock(ctx)
-	cancel()
-	require.ErrorIs(t, err, context.DeadlineExceeded, "another process holds the lock")
-
-	h.finish(t) // the helper unlocks and exits
-	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	unlock, err := s.Lock(ctx)
-	require.NoError(t, err)
-	unlock()
 }
 
 // psCrashTokens are the two tokens the saving helper alternates: large, so
@@ -343,11 +321,9 @@ func TestFileStoreCrashWhileSaving(t *testing.T) {
 	toks := psCrashTokens()
 	var mu sync.Mutex
 	counts := map[string]int{}
-	dirs := make([]string, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
-		dirs[w] = t.TempDir()
-		path := filepath.Join(dirs[w], "token.json")
+		path := filepath.Join(t.TempDir(), "token.json")
 		s := NewFileStore(path)
 		wg.Go(func() {
 			for i := w; i < kills; i += workers {
@@ -382,38 +358,6 @@ func TestFileStoreCrashWhileSaving(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Equal(t, kills, counts["old"]+counts["new"])
-	leftovers := 0
-	for _, dir := range dirs {
-		for _, name := range psDirNames(t, dir) {
-			if strings.Contains(name, ".tmp-") {
-				leftovers++
-			}
-		}
-	}
-	t.Logf("%d kills: old %d, new %d; %d temporary files left behind", kills, counts["old"], counts["new"], leftovers)
-}
-
-// TestFileStoreKeepsScope: the granted scope, which oauth2.Token keeps only
-// among its extras, survives a save and a load.
-func TestFileStoreKeepsScope(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "token.json")
-	store := NewFileStore(path)
-	tok := (&oauth2.Token{AccessToken: "a", RefreshToken: "r"}).WithExtra(map[string]any{"scope": "item_read order_read"})
-	require.NoError(t, store.Save(context.Background(), tok))
-
-	raw, err := os.ReadFile(path)
-	require.NoError(t, err)
-	assert.Contains(t, string(raw), `"scope":"item_read order_read"`)
-
-	got, err := store.Load(context.Background())
-	require.NoError(t, err)
-	assert.Equal(t, "item_read order_read", got.Extra("scope"))
-	assert.Equal(t, "r", got.RefreshToken)
-
-	require.NoError(t, store.Save(context.Background(), &oauth2.Token{AccessToken: "b"}))
-	got, err = store.Load(context.Background())
-	require.NoError(t, err)
-	assert.Nil(t, got.Extra("scope"), "no scope when none was granted")
 }
 
 // TestFileStoreRemovesStaleTemps: a save removes the temporary files that
@@ -559,51 +503,6 @@ func TestFileStoreNilRemove(t *testing.T) {
 		_, err = s.Lock(ctx)
 		assert.EqualError(t, err, want)
 	}
-}
-
-// TestFileStoreLockAbandonedWait checks that a Lock whose context ends while
-// another holder has the lock gives up at once, and that the wait it leaves
-// behind lets go of the lock as soon as it gets it: another store on the
-// path, and the same store, can lock afterwards.
-func TestFileStoreLockAbandonedWait(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "token.json")
-	holder, waiter, other := NewFileStore(path), NewFileStore(path), NewFileStore(path)
-
-	unlock, err := holder.Lock(context.Background())
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	_, err = waiter.Lock(ctx)
-	cancel()
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.EqualError(t, err, "ultracart: locking "+path+".lock: context deadline exceeded")
-	unlock()
-
-	// The abandoned wait now gets the lock and drops it again.
-	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	unlock, err = other.Lock(ctx)
-	require.NoError(t, err, "the abandoned wait kept the lock")
-	unlock()
-	unlock, err = waiter.Lock(ctx)
-	require.NoError(t, err, "the abandoned wait kept the store's turn")
-	unlock()
-
-	// A context that is already done fails even when the lock is free.
-	done, cancel := context.WithCancel(context.Background())
-	cancel()
-	_, err = waiter.Lock(done)
-	assert.ErrorIs(t, err, context.Canceled)
-}
-
-// TestFileStoreLazy checks that a FileStore that is never locked holds no
-// lock machinery: an idle merchant's store costs its path and little more.
-func TestFileStoreLazy(t *testing.T) {
-	s := NewFileStore(filepath.Join(t.TempDir(), "token.json"))
-	assert.Nil(t, s.turn)
-	unlock, err := s.Lock(context.Background())
-	require.NoError(t, err)
-	assert.NotNil(t, s.turn)
-	unlock()
 }
 
 func TestFileStoreRemove(t *testing.T) {

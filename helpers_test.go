@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// seen is one request as a test server received it.
 type seen struct {
 	Method string
 	Path   string
@@ -60,7 +59,6 @@ func (r *recorder) only(t *testing.T) seen {
 	return reqs[0]
 }
 
-// reply answers with status, headers and body.
 func reply(status int, body string, headers ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

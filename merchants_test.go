@@ -54,15 +54,13 @@ func (s *mStores) callsFor(merchant string) int {
 }
 
 func newTestMerchants(srv *ultracarttest.Server, stores *mStores, clock *psClock) *Merchants {
-	conf := &oauth2.Config{ClientID: "merchants-test", Endpoint: srv.Endpoint()}
-	m := NewMerchants(context.Background(), conf, stores.store)
+	m := NewMerchants(context.Background(), psConfig(srv), stores.store)
 	m.now = clock.now
 	return m
 }
 
 func TestMerchantsOneRefreshPerMerchant(t *testing.T) {
-	srv := ultracarttest.NewServer()
-	defer srv.Close()
+	srv := psServer(t)
 	stores := newMStores()
 	seeds := map[string]*oauth2.Token{}
 	for _, name := range []string{"alpha", "beta", "gamma"} {
@@ -110,8 +108,7 @@ func TestMerchantsOneRefreshPerMerchant(t *testing.T) {
 // The empty key names no merchant, and a Merchants without a store
 // function has no token: each fails with an error that says so.
 func TestMerchantsBadArguments(t *testing.T) {
-	srv := ultracarttest.NewServer()
-	defer srv.Close()
+	srv := psServer(t)
 	stores := newMStores()
 	stores.put("", srv.IssueToken("")) // a store the empty key must never reach
 	m := newTestMerchants(srv, stores, newPSClock())
@@ -129,8 +126,7 @@ func TestMerchantsBadArguments(t *testing.T) {
 }
 
 func TestMerchantsDropsIdleSources(t *testing.T) {
-	srv := ultracarttest.NewServer()
-	defer srv.Close()
+	srv := psServer(t)
 	stores := newMStores()
 	toks := map[string]*oauth2.Token{}
 	for i := range 10 {
@@ -176,24 +172,21 @@ func TestMerchantsDropsIdleSources(t *testing.T) {
 	assert.Equal(t, toks["m0"].AccessToken, tok.AccessToken)
 	assert.Equal(t, 2, stores.callsFor("m0"), "the held source and the new one are one source")
 	// The old client still works, through the merchant's current source.
-	resp, err := heldClient.Get(srv.URL + ultracarttest.ItemsPath)
+	status, err := psGet(t, heldClient, srv)
 	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, http.StatusOK, status)
 	assert.Equal(t, 2, stores.callsFor("m0"))
 	assert.Zero(t, srv.Stats().Refresh)
 }
 
 func TestMerchantsOptions(t *testing.T) {
-	srv := ultracarttest.NewServer()
-	defer srv.Close()
+	srv := psServer(t)
 	stores := newMStores()
 	stores.put("a", psExpired(srv.IssueToken("item_read"), time.Now()))
 	clock := newPSClock()
 	var mu sync.Mutex
 	var seen []string
-	conf := &oauth2.Config{ClientID: "merchants-test", Endpoint: srv.Endpoint()}
-	m := NewMerchantsWithOptions(context.Background(), conf, stores.store, &MerchantsOptions{
+	m := NewMerchantsWithOptions(context.Background(), psConfig(srv), stores.store, &MerchantsOptions{
 		IdleTimeout:  time.Minute,
 		RefreshAhead: -1,
 		OnRefresh: func(merchant string, ev RefreshEvent) {
@@ -219,16 +212,14 @@ func TestMerchantsOptions(t *testing.T) {
 // only copy of a rotated refresh token (a token a failed save left
 // pending); the merchant's next call saves it and goes on with it.
 func TestMerchantsIdleSweepKeepsPendingToken(t *testing.T) {
-	srv := ultracarttest.NewServer()
-	defer srv.Close()
+	srv := psServer(t)
 	old := srv.IssueToken("")
 	stored := newPSStore(psExpired(old, time.Now()))
 	stored.saveErrs = []error{errors.New("the database blinked")}
 	stores := newMStores()
 	stores.put("b", srv.IssueToken(""))
 	clock := newPSClock()
-	conf := &oauth2.Config{ClientID: "merchants-test", Endpoint: srv.Endpoint()}
-	m := NewMerchants(context.Background(), conf, func(merchant string) TokenStore {
+	m := NewMerchants(context.Background(), psConfig(srv), func(merchant string) TokenStore {
 		if merchant == "a" {
 			return stored
 		}

@@ -85,9 +85,6 @@ func testRedirect(t *testing.T, origin string, status int, to func(origin, secre
 	})
 	ctx := srv.ctx()
 	conf := testConfigAt(origin)
-	expired := func() *oauth2.Token {
-		return &oauth2.Token{AccessToken: secAccess, TokenType: "bearer", RefreshToken: secRefresh, Expiry: time.Now().Add(-time.Hour)}
-	}
 	type result struct {
 		tok  *oauth2.Token
 		errs []error // the call's error, and any other error it reported
@@ -111,7 +108,7 @@ func testRedirect(t *testing.T, origin string, status int, to func(origin, secre
 			return result{tok, []error{err}}
 		},
 		"Config.TokenSource": func() result {
-			tok, err := conf.TokenSource(ctx, expired()).Token()
+			tok, err := conf.TokenSource(ctx, secExpired()).Token()
 			return result{tok, []error{err}}
 		},
 		"Config.DeviceAccessToken": func() result {
@@ -120,7 +117,7 @@ func testRedirect(t *testing.T, origin string, status int, to func(origin, secre
 		},
 		"PersistentTokenSource": func() result {
 			var events []error // RefreshEvent.Err is checked like the error
-			src := ultracart.PersistentTokenSourceWithOptions(ctx, &conf.Config, ultracart.NewMemoryStore(expired()),
+			src := ultracart.PersistentTokenSourceWithOptions(ctx, &conf.Config, ultracart.NewMemoryStore(secExpired()),
 				&ultracart.PersistentOptions{OnRefresh: func(ev ultracart.RefreshEvent) { events = append(events, ev.Err) }})
 			tok, err := src.Token()
 			return result{tok, append(events, err)}

@@ -17,7 +17,10 @@ import (
 func TestRevokeRequest(t *testing.T) {
 	srv := newRecorder(t, reply(200, `{"successful":true,"message":"revoked"}`))
 	conf := testConfig(srv.URL)
-	require.NoError(t, ultracart.Revoke(context.Background(), &conf.Config, testAccessToken))
+	ct := &countingTransport{base: http.DefaultTransport}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: ct})
+	require.NoError(t, ultracart.Revoke(ctx, &conf.Config, testAccessToken))
+	assert.EqualValues(t, 1, ct.n.Load(), "the client under oauth2.HTTPClient is used")
 
 	req := srv.only(t)
 	assert.Equal(t, http.MethodPost, req.Method)
@@ -55,11 +58,4 @@ func TestRevokeHonoursContext(t *testing.T) {
 	require.ErrorAs(t, err, &e)
 	assert.True(t, e.Temporary())
 	assert.Less(t, time.Since(start), 5*time.Second)
-
-	// The client under oauth2.HTTPClient is used.
-	ct := &countingTransport{base: http.DefaultTransport}
-	ok := newRecorder(t, reply(200, `{"successful":true}`))
-	cctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: ct})
-	require.NoError(t, testConfig(ok.URL).Revoke(cctx, testAccessToken))
-	assert.EqualValues(t, 1, ct.n.Load())
 }

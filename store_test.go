@@ -55,8 +55,6 @@ func TestMemoryStore(t *testing.T) {
 		require.NoError(t, err)
 		unlock2()
 	})
-	var _ Locker = new(MemoryStore)
-	var _ Locker = new(FileStore)
-	var _ TokenStore = new(MemoryStore)
-	var _ TokenStore = new(FileStore)
+	var _, _ Locker = new(MemoryStore), new(FileStore)
+	var _, _ TokenStore = new(MemoryStore), new(FileStore)
 }

@@ -89,18 +89,10 @@ func TestTranslateBody(t *testing.T) {
 
 // FuzzTranslate sends a token request carrying every fuzzed secret through
 // the dialect transport and answers it with any status, content type,
-// UC-REST-ERROR header and body. The invariants:
-//
-//   - a response to anything but a token request passes through untouched;
-//   - a token-endpoint response is always re-encoded: its body is a JSON
-//     object, with a matching Content-Type and Content-Length;
-//   - an error body decodes as wireError with a non-empty "error" and the
-//     original status, and neither it, the UC-REST-ERROR header, nor the
-//     *Error that decodeError rebuilds from it carries a secret;
-//   - a success has a 2xx status, no "error" member, a non-empty access
-//     token (device code), an expires_in (and interval) that is absent or a
-//     whole number of seconds in [1, MaxInt32], and every other member of the
-//     original object with the same value.
+// UC-REST-ERROR header and body. A response to anything but a token request
+// passes through untouched; a token-endpoint response is re-encoded as an
+// error x/oauth2 reads, with no secret in it, or as a success that keeps
+// every member but those the translation fixes.
 func FuzzTranslate(f *testing.F) {
 	const (
 		kindOther = iota
@@ -118,18 +110,12 @@ func FuzzTranslate(f *testing.F) {
 		return `{"access_token":"uc-at-1","refresh_token":"uc-rt-1","token_type":"bearer","expires_in":` + expiresIn + `,"scope":"item_read"}`
 	}
 	envelope := `{"error":{"developer_message":"Permission denied.","error_code":"401","more_info":"https://www.ultracart.com/api/","object_id":"","user_message":"Permission denied."},"metadata":{},"success":false}`
-	seeds := []seed{
+	seeds := []seed{ // the values of expires_in are FuzzParseExpiresIn's
 		{200, "application/json", "", token(`"3600"`), kindToken},
 		{200, "application/json; charset=utf-8", "", token(`" 3600"`), kindToken},
-		{200, "application/json", "", token(`"3600.9"`), kindToken},
-		{200, "application/json", "", token(`3600`), kindToken},
 		{200, "application/json", "", token(`""`), kindToken},
 		{200, "application/json", "", token(`null`), kindToken},
-		{200, "application/json", "", token(`"1e40"`), kindToken},
 		{200, "application/json", "", token(`1e999999`), kindToken},
-		{200, "application/json", "", token(`-1`), kindToken},
-		{200, "application/json", "", token(`"0x10"`), kindToken},
-		{200, "application/json", "", token(`"NaN"`), kindToken},
 		{200, "application/json", "", token(`{"n":1}`), kindToken},
 		{200, "application/json", "", `{"access_token":"a","error":""}`, kindToken},
 		{200, "application/json", "", `{"access_token":"a","error":5}`, kindToken},
@@ -324,7 +310,6 @@ func FuzzTranslate(f *testing.F) {
 	})
 }
 
-// sameJSON reports whether a and b are the same JSON value.
 func sameJSON(a, b []byte) bool {
 	decode := func(b []byte) (any, error) {
 		d := json.NewDecoder(bytes.NewReader(b))
@@ -347,7 +332,6 @@ func wireIsError(b []byte) bool {
 	return json.Unmarshal(b, &w) == nil && w.Code != ""
 }
 
-// roundTripFunc is an http.RoundTripper made of a function.
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
@@ -444,7 +428,6 @@ func exponentTooLarge(s string) bool {
 	return err != nil || e > 1000 || e < -1000 || len(s) > 1000
 }
 
-// roundsUpTo reports whether s, read as a float64, is at least v.
 func roundsUpTo(s string, v float64) bool {
 	f, _ := strconv.ParseFloat(s, 64)
 	return f >= v

@@ -39,7 +39,6 @@ import (
 
 const psClientID = "persist-client"
 
-// psClock is a settable clock for the sources under test.
 type psClock struct{ ns atomic.Int64 }
 
 func newPSClock() *psClock {
@@ -70,7 +69,6 @@ func (s *psStore) record(op string) {
 	s.mu.Unlock()
 }
 
-// takeOps returns what was done to the store since the last call.
 func (s *psStore) takeOps() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -115,7 +113,6 @@ func (s *psStore) Lock(ctx context.Context) (func(), error) {
 	return func() { s.record("unlock"); unlock() }, nil
 }
 
-// stored returns what the store holds.
 func (s *psStore) stored(t *testing.T) *oauth2.Token {
 	t.Helper()
 	tok, err := s.inner.Load(context.Background())
@@ -123,10 +120,8 @@ func (s *psStore) stored(t *testing.T) *oauth2.Token {
 	return tok
 }
 
-// psPlainStore hides the Lock method of the store it wraps.
 type psPlainStore struct{ TokenStore }
 
-// psServer starts a fake UltraCart.
 func psServer(t *testing.T) *ultracarttest.Server {
 	t.Helper()
 	srv := ultracarttest.NewServer()
@@ -138,7 +133,6 @@ func psConfig(srv *ultracarttest.Server) *oauth2.Config {
 	return &oauth2.Config{ClientID: psClientID, Endpoint: srv.Endpoint()}
 }
 
-// psSource returns the source under test, on the clock.
 func psSource(ctx context.Context, conf *oauth2.Config, store TokenStore, clock *psClock, opts *PersistentOptions) *persistentSource {
 	s := newPersistentSource(ctx, conf, store, opts)
 	s.now = clock.now
@@ -154,13 +148,6 @@ func moveClock(srv *ultracarttest.Server, clock *psClock, at time.Time) {
 	srv.SetOptions(o)
 }
 
-// psNextExpiry moves the clock two hours on, past the expiry of every token
-// issued so far.
-func psNextExpiry(srv *ultracarttest.Server, clock *psClock) {
-	moveClock(srv, clock, clock.now().Add(2*time.Hour))
-}
-
-// psExpired returns a copy of tok that expired an hour before now.
 func psExpired(tok *oauth2.Token, now time.Time) *oauth2.Token {
 	c := *tok
 	c.Expiry = now.Add(-time.Hour)
@@ -176,7 +163,6 @@ func tokenExpiringIn(srv *ultracarttest.Server, clock *psClock, d, lifetime time
 	return &tok
 }
 
-// assertRefreshRequest checks the last request the token endpoint saw.
 func assertRefreshRequest(t *testing.T, srv *ultracarttest.Server, refreshToken string) {
 	t.Helper()
 	var req ultracarttest.Request
@@ -196,7 +182,6 @@ func assertRefreshRequest(t *testing.T, srv *ultracarttest.Server, refreshToken 
 	assert.Equal(t, "application/x-www-form-urlencoded", req.Header.Get("Content-Type"))
 }
 
-// assertNoSecrets checks that err's text contains none of the tokens' secrets.
 func assertNoSecrets(t *testing.T, err error, toks ...*oauth2.Token) {
 	t.Helper()
 	for _, tok := range toks {
@@ -231,12 +216,10 @@ func (g *gate) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-// context returns a context whose oauth2.HTTPClient goes through g.
 func (g *gate) context() context.Context {
 	return context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: g})
 }
 
-// waitArrival waits for a request to reach g.
 func (g *gate) waitArrival(t *testing.T) {
 	t.Helper()
 	select {
@@ -270,7 +253,6 @@ func tokenNow(t *testing.T, src oauth2.TokenSource) *oauth2.Token {
 	return nil
 }
 
-// waitFlight waits for the flight in progress, if any, to end.
 func waitFlight(t *testing.T, s *persistentSource) {
 	t.Helper()
 	s.mu.Lock()
@@ -286,14 +268,12 @@ func waitFlight(t *testing.T, s *persistentSource) {
 	}
 }
 
-// flying reports whether a flight is in progress.
 func flying(s *persistentSource) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.flight != nil
 }
 
-// psConcurrently calls Token of each source from n goroutines at once.
 func psConcurrently(srcs []oauth2.TokenSource, n int) ([]*oauth2.Token, []error) {
 	toks := make([]*oauth2.Token, n*len(srcs))
 	errs := make([]error, n*len(srcs))
@@ -308,6 +288,25 @@ func psConcurrently(srcs []oauth2.TokenSource, n int) ([]*oauth2.Token, []error)
 	close(start)
 	wg.Wait()
 	return toks, errs
+}
+
+// psPauses checks n pauses of 1 s, 2 s, 4 s …: ten calls a nanosecond
+// before a pause ends make no attempt, and ten at its end make one.
+func psPauses(t *testing.T, clock *psClock, n int, call func(), attempts func() int) {
+	t.Helper()
+	want := attempts()
+	for i := range n {
+		for _, wait := range []time.Duration{time.Second<<i - 1, 1} {
+			clock.add(wait)
+			for range 10 {
+				call()
+			}
+			if wait == 1 {
+				want++
+			}
+			assert.Equal(t, want, attempts(), "pause %d, after %v more", i+1, wait)
+		}
+	}
 }
 
 // psGet sends one GET to the fake's protected resource through client; a
@@ -330,7 +329,6 @@ func TestPersistentTokenSourceEmptyStore(t *testing.T) {
 		where string
 	}{
 		{"memory", NewMemoryStore(nil), "the memory store"},
-		{"zero memory", new(MemoryStore), "the memory store"},
 		{"file", NewFileStore(filepath.Join(t.TempDir(), "none", "token.json")), "token.json"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -543,36 +541,10 @@ func TestPersistentTokenSourceConcurrentRefresh(t *testing.T) {
 			assertRefreshRequest(t, srv, old.RefreshToken)
 			assert.Equal(t, toks[0].AccessToken, store.stored(t).AccessToken)
 			assert.Equal(t, 1, strings.Count(strings.Join(store.takeOps(), ","), "save"))
-
-			// The next expiry: again one refresh, from the rotated token.
-			psNextExpiry(srv, clock)
-			toks2, errs2 := psConcurrently(srcs, 128/sources)
-			for i := range toks2 {
-				require.NoError(t, errs2[i])
-				assert.Equal(t, toks2[0].AccessToken, toks2[i].AccessToken)
-			}
-			assert.NotEqual(t, toks[0].AccessToken, toks2[0].AccessToken)
-			assert.Equal(t, 2, srv.Stats().Refresh)
-			assertRefreshRequest(t, srv, toks[0].RefreshToken)
 		})
 	}
 }
 
-func TestPersistentTokenSourceWithoutLocker(t *testing.T) {
-	srv := psServer(t)
-	clock := newPSClock()
-	old := psExpired(srv.IssueToken(""), clock.now())
-	store := newPSStore(old)
-	src := psSource(context.Background(), psConfig(srv), psPlainStore{store}, clock, nil)
-
-	tok, err := src.Token()
-	require.NoError(t, err)
-	assert.Equal(t, []string{"load", "save"}, store.takeOps())
-	assert.Equal(t, tok.AccessToken, store.stored(t).AccessToken)
-	assertRefreshRequest(t, srv, old.RefreshToken)
-}
-
-// peekOps returns what was done to the store so far, leaving it recorded.
 func (s *psStore) peekOps() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -731,7 +703,7 @@ func TestPersistentTokenSourcePersistFailure(t *testing.T) {
 				assert.Equal(t, *kept, *store.stored(t))
 				assert.Equal(t, 1, srv.Stats().Refresh, "no second refresh")
 				// The saved refresh token is the live one.
-				psNextExpiry(srv, clock)
+				moveClock(srv, clock, clock.now().Add(2*time.Hour)) // past every expiry so far
 				_, err = src.Token()
 				require.NoError(t, err)
 				assertRefreshRequest(t, srv, kept.RefreshToken)
@@ -1004,24 +976,7 @@ func TestPersistentTokenSourceRefreshAheadFailingEndpoint(t *testing.T) {
 	require.Equal(t, 0, attempts())
 	call()
 	assert.Equal(t, 1, attempts())
-	for _, step := range []struct {
-		wait time.Duration
-		want int
-	}{
-		{0, 1},
-		{time.Second - 1, 1},
-		{1, 2}, // 1 s after the first failure
-		{2*time.Second - 1, 2},
-		{1, 3}, // 2 s after the second
-		{4*time.Second - 1, 3},
-		{1, 4}, // 4 s after the third
-	} {
-		clock.add(step.wait)
-		for range 10 { // however many calls
-			call()
-		}
-		assert.Equal(t, step.want, attempts(), "after %v more", step.wait)
-	}
+	psPauses(t, clock, 3, call, attempts)
 
 	// Inside the early window, after the pause, the caller waits and gets
 	// the error; until the next pause ends, callers get it at once.
@@ -1035,14 +990,7 @@ func TestPersistentTokenSourceRefreshAheadFailingEndpoint(t *testing.T) {
 	assert.Equal(t, 5, attempts())
 	_, err2 := src.Token()
 	assert.Same(t, err, err2, "the same error, at once")
-	assert.Equal(t, 5, attempts())
-
-	srv.ClearFaults()
-	clock.add(16 * time.Second)
-	tok, err = src.Token()
-	require.NoError(t, err)
-	assert.Equal(t, store.stored(t).AccessToken, tok.AccessToken)
-	assert.True(t, src.retryAt.IsZero(), "a success ends the backoff")
+	assert.Equal(t, 5, attempts()) // a success ends the backoff: TestPersistentTokenSourceDownEndpointAskedOncePerPause
 }
 
 func TestBackoff(t *testing.T) {
@@ -1170,22 +1118,10 @@ func TestPersistentTokenSourceRejectionStormRefreshesOnce(t *testing.T) {
 	assert.Equal(t, 21, st.API, "the first request was retried once")
 
 	// Further refreshes on a 401 back off: 1 s, then 2 s.
-	for _, step := range []struct {
-		wait time.Duration
-		want int
-	}{
-		{time.Second - 1, 1},
-		{1, 2},
-		{2*time.Second - 1, 2},
-		{1, 3},
-	} {
-		clock.add(step.wait)
-		for range 5 {
-			_, err := psGet(t, client, srv)
-			assert.ErrorIs(t, err, ErrInvalidToken)
-		}
-		assert.Equal(t, step.want, srv.Stats().Refresh, "after %v more", step.wait)
-	}
+	psPauses(t, clock, 2, func() {
+		_, err := psGet(t, client, srv)
+		assert.ErrorIs(t, err, ErrInvalidToken)
+	}, func() int { return srv.Stats().Refresh })
 
 	// After the pause, a replacement the REST API accepts ends the
 	// backoff: the next rejection (say, a revocation) is acted on at once.
@@ -1274,24 +1210,10 @@ func TestPersistentTokenSourceDownEndpointAskedOncePerPause(t *testing.T) {
 	assert.Equal(t, 1, srv.Stats().Token)
 	assert.Equal(t, old.AccessToken, store.stored(t).AccessToken, "the store is left untouched")
 
-	for _, step := range []struct {
-		wait time.Duration
-		want int
-	}{
-		{time.Second - 1, 1},
-		{1, 2},
-		{2*time.Second - 1, 2},
-		{1, 3},
-		{4*time.Second - 1, 3},
-		{1, 4},
-	} {
-		clock.add(step.wait)
-		for range 10 {
-			_, err := psGet(t, client, srv)
-			check(err)
-		}
-		assert.Equal(t, step.want, srv.Stats().Token, "after %v more", step.wait)
-	}
+	psPauses(t, clock, 3, func() {
+		_, err := psGet(t, client, srv)
+		check(err)
+	}, func() int { return srv.Stats().Token })
 
 	// Once the endpoint is back, the first call after the pause succeeds,
 	// and a success ends the backoff.
@@ -1399,7 +1321,7 @@ func TestPersistentTokenSourceTokenRequestHasItsOwnBudget(t *testing.T) {
 	}
 }
 
-// The helper processes of the multi-process tests and benchmarks. They run
+// The helper processes of the multi-process tests. They run
 // when the test binary is started again with ULTRACART_PERSIST_HELPER set,
 // as in os/exec's own tests.
 
@@ -1417,12 +1339,8 @@ func TestPersistHelperProcess(t *testing.T) {
 		err = psHelperRounds(path, baseURL, mode == "refresh")
 	case "background":
 		err = psHelperBackground(path, baseURL)
-	case "cross":
-		err = psHelperCross(path, baseURL)
 	case "save":
 		err = psHelperSave(path)
-	case "lock":
-		err = psHelperLock(path)
 	default:
 		err = fmt.Errorf("unknown helper mode %q", mode)
 	}
@@ -1433,7 +1351,6 @@ func TestPersistHelperProcess(t *testing.T) {
 	os.Exit(0)
 }
 
-// psHelper is a running helper process, talking over stdin and stdout.
 type psHelper struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
@@ -1464,7 +1381,6 @@ func startPSHelper(t testing.TB, mode string, env ...string) *psHelper {
 	return h
 }
 
-// line returns the next line the helper printed.
 func (h *psHelper) line(t testing.TB) string {
 	t.Helper()
 	select {
@@ -1486,7 +1402,6 @@ func (h *psHelper) send(t testing.TB, line string) {
 	require.NoError(t, err)
 }
 
-// finish closes the helper's stdin and waits for it to succeed.
 func (h *psHelper) finish(t testing.TB) {
 	t.Helper()
 	h.stdin.Close()
@@ -1500,7 +1415,6 @@ func psHash(s string) string {
 	return hex.EncodeToString(sum[:6])
 }
 
-// psHelperConfig is the Config of a helper process.
 func psHelperConfig(baseURL string) *oauth2.Config {
 	return &oauth2.Config{ClientID: psClientID, Endpoint: oauth2.Endpoint{
 		TokenURL: baseURL + ultracarttest.TokenPath, AuthStyle: oauth2.AuthStyleInParams,
@@ -1642,9 +1556,9 @@ func psHelperBackground(path, baseURL string) error {
 }
 
 // A process killed in the middle of its background refresh, while it holds
-// the FileStore's lock and the token endpoint holds its request: the file
-// keeps the old token, whole; the lock is free; and another process (this
-// one) refreshes once, in the background, and saves.
+// the FileStore's lock (which another process then waits for) and the
+// token endpoint holds its request: the file keeps the old token, whole,
+// and the lock is free.
 func TestPersistentTokenSourceProcessKilledMidRefresh(t *testing.T) {
 	srv := psServer(t)
 	path := filepath.Join(t.TempDir(), "token.json")
@@ -1663,6 +1577,10 @@ func TestPersistentTokenSourceProcessKilledMidRefresh(t *testing.T) {
 	assert.Equal(t, "token "+psHash(old.AccessToken), h.line(t), "the still-valid token, at once")
 	require.Eventually(t, func() bool { return srv.Stats().Refresh == 1 }, 10*time.Second, time.Millisecond,
 		"the helper's background refresh reaches the server")
+	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	_, err := NewFileStore(path).Lock(short)
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the helper holds the lock")
 	require.NoError(t, h.cmd.Process.Kill())
 
 	stored, err := NewFileStore(path).Load(context.Background())
@@ -1675,36 +1593,6 @@ func TestPersistentTokenSourceProcessKilledMidRefresh(t *testing.T) {
 	unlock, err := NewFileStore(path).Lock(ctx)
 	require.NoError(t, err, "the killed process's lock is gone")
 	unlock()
-
-	src := psSource(context.Background(), psConfig(srv), NewFileStore(path), clock, nil)
-	for range 2 {
-		tok, err := src.Token()
-		require.NoError(t, err)
-		assert.Equal(t, old.AccessToken, tok.AccessToken)
-	}
-	waitFlight(t, src)
-	assert.Equal(t, 2, srv.Stats().Refresh)
-	stored, err = NewFileStore(path).Load(context.Background())
-	require.NoError(t, err)
-	tok, err := src.Token()
-	require.NoError(t, err)
-	assert.NotEqual(t, old.AccessToken, tok.AccessToken)
-	assert.Equal(t, stored.AccessToken, tok.AccessToken)
-}
-
-// psHelperCross makes, for each line from stdin, a new source over the
-// FileStore at path, calls Token once and prints how long that took, in ns.
-func psHelperCross(path, baseURL string) error {
-	sc := bufio.NewScanner(os.Stdin)
-	for sc.Scan() {
-		src := PersistentTokenSource(context.Background(), psHelperConfig(baseURL), NewFileStore(path))
-		start := time.Now()
-		if _, err := src.Token(); err != nil {
-			return err
-		}
-		fmt.Println(time.Since(start).Nanoseconds())
-	}
-	return sc.Err()
 }
 
 // psTokenServer is a token endpoint on 127.0.0.1 that redeems rt-N for
@@ -1719,55 +1607,6 @@ func psTokenServer(b *testing.B, delay, lifetime time.Duration, requests *atomic
 	}))
 	b.Cleanup(srv.Close)
 	return srv
-}
-
-// BenchmarkCrossProcess backs "one refresh per expiry across processes"
-// and adoption without the lock: in each op, P processes (this test binary,
-// run again) that share one FileStore each make a new source and call Token
-// once, at the same moment, on one expired token; the token endpoint
-// answers at once. It reports the p50 and max of those calls, each timed in
-// its process, and refresh requests per op, which must stay 1. Compare P=8
-// with P=1 (`benchstat -col /P`).
-func BenchmarkCrossProcess(b *testing.B) {
-	var requests atomic.Int64
-	srv := psTokenServer(b, 0, time.Hour, &requests)
-	for _, p := range []int{1, 8} {
-		b.Run(fmt.Sprintf("P=%d", p), func(b *testing.B) {
-			path := filepath.Join(b.TempDir(), "token.json")
-			store := NewFileStore(path)
-			helpers := make([]*psHelper, p)
-			for i := range helpers {
-				helpers[i] = startPSHelper(b, "cross", "ULTRACART_PERSIST_PATH="+path, "ULTRACART_PERSIST_URL="+srv.URL)
-				defer helpers[i].finish(b)
-			}
-			var lat []time.Duration
-			requests.Store(0)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				b.StopTimer()
-				expired := &oauth2.Token{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: time.Now().Add(-time.Minute)}
-				if err := store.Save(context.Background(), expired); err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-				for _, h := range helpers {
-					h.send(b, "go")
-				}
-				for _, h := range helpers {
-					ns, err := strconv.ParseInt(h.line(b), 10, 64)
-					if err != nil {
-						b.Fatal(err)
-					}
-					lat = append(lat, time.Duration(ns))
-				}
-			}
-			b.StopTimer()
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2]), "p50-ns")
-			b.ReportMetric(float64(lat[len(lat)-1]), "max-ns")
-			b.ReportMetric(float64(requests.Load())/float64(b.N), "refreshes/op")
-		})
-	}
 }
 
 // BenchmarkExpiryTail backs "no request waits for a refresh": 100

@@ -37,7 +37,6 @@ type memServer struct {
 	reqs    []memRequest
 }
 
-// memRequest is one request as a memServer received it.
 type memRequest struct {
 	Method string
 	URL    *url.URL
@@ -71,12 +70,14 @@ func (m *memServer) RoundTrip(r *http.Request) (resp *http.Response, err error) 
 	in.Body = io.NopCloser(bytes.NewReader(body))
 	rec := httptest.NewRecorder()
 	m.handler(rec, in)
+	if err := r.Context().Err(); err != nil { // as a client gives up on a server that hangs
+		return nil, err
+	}
 	resp = rec.Result()
 	resp.Request = r
 	return resp, nil
 }
 
-// ctx returns a context whose HTTP client is m.
 func (m *memServer) ctx() context.Context {
 	return context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: m})
 }
@@ -206,7 +207,6 @@ const (
 	matrixHang = 50 * time.Millisecond
 )
 
-// matrixOp is one operation of the matrix.
 type matrixOp struct {
 	name string
 	path string // the path the fault is put on
@@ -247,7 +247,6 @@ func matrixOps() []matrixOp {
 	}
 }
 
-// matrixFault is one fault of the matrix.
 type matrixFault struct {
 	name string
 	// fault builds the fault from the echo of the request's secrets.
@@ -423,17 +422,10 @@ func matrixFaults() []matrixFault {
 }
 
 // TestFaultMatrix runs each token and revoke call against internal/fakeuc with
-// every fault the table holds, and checks each cell for what a caller relies
-// on: an error and never a token; an *Error with the status of the answer
-// where one came back (and, for an answer read whole, every field), and the
-// network error in its chain where none did; Temporary() for 408, 429, 5xx,
-// timeouts and resets; the store unchanged; one request; no secret in any
-// text of the error; no goroutine left behind. Each cell has its own server
-// and HTTP transport; the operations run at once, each with its cells one at
-// a time, and the matrix runs alone, no other test beside it, so that its
-// goroutines can be counted. (The device poll reads its answers through the
-// same translation: TestRefusedRefreshInEnvelope covers it in a bubble,
-// without waiting its interval.)
+// every fault of the table, each cell on its own server and transport (what
+// a cell checks: runMatrixCell). The operations run at once, each with its
+// cells one at a time, and no other test beside them, so that goroutines
+// left behind can be counted. (The device poll: TestRefusedRefreshInEnvelope.)
 func TestFaultMatrix(t *testing.T) {
 	faults := matrixFaults()
 	checkGoroutines(t)

@@ -55,8 +55,7 @@ func getItems(t *testing.T, client *http.Client, srv *ultracarttest.Server) (int
 
 // Each spelling of expires_in that UltraCart sends goes through a plain
 // oauth2.Config under NewContext; an unknown expiry never fails the
-// exchange. It runs against internal/fakeuc, since ultracarttest cannot
-// leave expires_in out.
+// exchange (internal/fakeuc can leave expires_in out).
 func TestAdapterExpiresIn(t *testing.T) {
 	for _, tc := range []struct {
 		raw        string
@@ -76,11 +75,10 @@ func TestAdapterExpiresIn(t *testing.T) {
 			srv := fakeuc.NewServer()
 			t.Cleanup(srv.Close)
 			srv.SetOptions(fakeuc.Options{ExpiresInJSON: tc.raw, OmitExpiresIn: tc.raw == ""})
-			issued := srv.IssueToken("")
-			ctx := ultracart.NewContext(context.Background())
 			before := time.Now()
 			conf := &oauth2.Config{ClientID: adapterClientID, Endpoint: srv.Endpoint()}
-			tok, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: issued.RefreshToken}).Token()
+			stale := &oauth2.Token{RefreshToken: srv.IssueToken("").RefreshToken}
+			tok, err := conf.TokenSource(ultracart.NewContext(context.Background()), stale).Token()
 			require.NoError(t, err)
 			assert.True(t, strings.HasPrefix(tok.AccessToken, fakeuc.AccessTokenPrefix))
 			if tc.wantExpiry == 0 {

@@ -1609,15 +1609,13 @@ func psTokenServer(b *testing.B, delay, lifetime time.Duration, requests *atomic
 	return srv
 }
 
-// BenchmarkExpiryTail backs "no request waits for a refresh": 100
-// goroutines read the token continuously while a token endpoint that takes
-// 500 ms refreshes it 3 times, each token living a few seconds. It reports
-// the longest read made while the caller's token still had time left
-// (max-live-ns), the reads that waited for a refresh (over 250 ms) per
-// refresh request, and refresh requests per expiry. impl=reuse is x/oauth2's
-// ReuseTokenSource, the baseline; impl=persistent is what NewClient reads
-// from a PersistentTokenSource over a FileStore that refreshes 2 s ahead.
-// Compare with `benchstat -col /impl`.
+// BenchmarkExpiryTail backs "no request waits for a refresh": 100 goroutines
+// read the token while a 500 ms token endpoint refreshes it 3 times. It
+// reports the longest read while the token had time left (max-live-ns), the
+// reads that waited for a refresh (over 250 ms) per refresh request, and
+// refresh requests per expiry; impl=reuse is x/oauth2's ReuseTokenSource,
+// impl=persistent NewClient's read of a PersistentTokenSource over a
+// FileStore refreshing 2 s ahead (`benchstat -col /impl`).
 func BenchmarkExpiryTail(b *testing.B) {
 	const callers, delay, expiries = 100, 500 * time.Millisecond, 3
 	for _, impl := range []string{"reuse", "persistent"} {

@@ -234,6 +234,7 @@ func TestLoginStops(t *testing.T) {
 }
 
 func TestLoginDevice(t *testing.T) {
+	t.Parallel() // its device logins wait x/oauth2's poll interval: let the other tests run meanwhile
 	visit := regexp.MustCompile(`(?m)^Visit (\S+) and enter code ([A-Z]{4}-[A-Z]{4})$`)
 	t.Run("approved after a pending poll", func(t *testing.T) {
 		t.Parallel()

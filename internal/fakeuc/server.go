@@ -172,8 +172,7 @@ func (s *Server) Close() {
 	})
 }
 
-// serveHTTP records the request, applies a queued fault if there is one and
-// otherwise routes it to its endpoint.
+// serveHTTP serves a request of the listener, which Close waits for.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.closed {
@@ -183,7 +182,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.inflight.Add(1)
 	s.mu.Unlock()
 	defer s.inflight.Done()
+	s.serve(w, r)
+}
 
+// serve records the request, applies a queued fault if there is one and
+// otherwise routes it to its endpoint.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	formErr := r.ParseForm()
 	form := r.URL.Query()
 	if isBodyMethod(r.Method) {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -932,19 +933,23 @@ func TestDeviceFlow(t *testing.T) {
 	})
 
 	t.Run("x/oauth2 polls through pending", func(t *testing.T) {
+		// The server outside the bubble: its listener waits on the network.
 		s := newServer(t)
 		s.SetOptions(fakeuc.Options{DevicePending: 1, ClientSecret: "device-secret"}) // not sent to DeviceAuthPath, checked on polls
 		conf := oauthConfig(s)
 		conf.ClientSecret = "device-secret"
-		ctx, cancel := context.WithTimeout(clientCtx(s), 20*time.Second)
-		defer cancel()
-		da, err := conf.DeviceAuth(ctx)
-		require.NoError(t, err)
-		assert.Equal(t, int64(1), da.Interval)
-		tok, err := conf.DeviceAccessToken(ctx, da)
-		require.NoError(t, err)
-		assert.Regexp(t, `^uc-at-`, tok.AccessToken)
-		assert.Equal(t, 2, s.Stats().DeviceToken)
+		synctest.Test(t, func(t *testing.T) { // where the poll interval passes at no cost
+			ctx := context.WithValue(t.Context(), oauth2.HTTPClient, &http.Client{Transport: s.Transport()})
+			start := time.Now()
+			da, err := conf.DeviceAuth(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, int64(1), da.Interval)
+			tok, err := conf.DeviceAccessToken(ctx, da)
+			require.NoError(t, err)
+			assert.Regexp(t, `^uc-at-`, tok.AccessToken)
+			assert.Equal(t, 2, s.Stats().DeviceToken)
+			assert.Equal(t, 2*time.Second, time.Since(start), "two polls, an interval apart")
+		})
 	})
 }
 

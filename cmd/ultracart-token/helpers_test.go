@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -29,7 +30,8 @@ type cli struct {
 	fake      *fakeuc.Server
 	tokenFile string
 	env       map[string]string
-	stdin     string // what the tool reads from stdin
+	stdin     string          // what the tool reads from stdin
+	ctx       context.Context // what run runs the tool with
 }
 
 func newCLI(t *testing.T) *cli {
@@ -37,7 +39,7 @@ func newCLI(t *testing.T) *cli {
 	fake := fakeuc.NewServer()
 	t.Cleanup(fake.Close)
 	tokenFile := filepath.Join(t.TempDir(), "ultracart", "token.json")
-	return &cli{t: t, fake: fake, tokenFile: tokenFile, env: map[string]string{
+	return &cli{t: t, fake: fake, tokenFile: tokenFile, ctx: context.Background(), env: map[string]string{
 		"CI":                   "true", // never open a browser
 		"ULTRACART_CLIENT_ID":  testClientID,
 		"ULTRACART_ENDPOINT":   fake.URL + "/rest/v2",
@@ -56,8 +58,24 @@ func (c *cli) getenv(k string) string { return c.env[k] }
 // run runs the tool to completion.
 func (c *cli) run(args ...string) result {
 	c.t.Helper()
-	r := c.start(context.Background(), args...)
+	r := c.start(c.ctx, args...)
 	return r.wait(c.t)
+}
+
+// inBubble runs f with a copy of c in a testing/synctest bubble, where the
+// tool's requests are served in memory by the fake: a device flow's poll
+// interval passes there at no cost. The fake's tokens from the bubble carry
+// its times, long past outside it.
+func (c *cli) inBubble(f func(c *cli)) {
+	synctest.Test(c.t, func(t *testing.T) {
+		b := *c
+		b.t = t
+		b.ctx = context.WithValue(t.Context(), oauth2.HTTPClient, &http.Client{Transport: c.fake.Transport()})
+		f(&b)
+		// x/oauth2's DeviceAuth never closes its response's body, so the
+		// timer of the tool's client outlives the request: let it end.
+		time.Sleep(httpTimeout)
+	})
 }
 
 // running is a run of the tool in progress.
@@ -165,7 +183,7 @@ func (c *cli) apiStatus(access string) int {
 	require.NoError(c.t, err)
 	req.Header.Set("Authorization", "Bearer "+access)
 	req.Header.Set(ultracart.APIVersionHeader, ultracart.APIVersion)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Transport: c.fake.Transport()}).Do(req) // in a bubble too
 	require.NoError(c.t, err)
 	resp.Body.Close()
 	return resp.StatusCode

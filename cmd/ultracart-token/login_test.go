@@ -234,20 +234,23 @@ func TestLoginStops(t *testing.T) {
 }
 
 func TestLoginDevice(t *testing.T) {
-	t.Parallel() // its device logins wait x/oauth2's poll interval: let the other tests run meanwhile
 	visit := regexp.MustCompile(`(?m)^Visit (\S+) and enter code ([A-Z]{4}-[A-Z]{4})$`)
 	t.Run("approved after a pending poll", func(t *testing.T) {
-		t.Parallel()
 		c := newCLI(t)
 		c.fake.SetOptions(fakeuc.Options{DevicePending: 1})
-		r := c.run("login", "--device", "--scopes", "item_read,order_read")
-		require.Equal(t, exitOK, r.code, r.stderr)
-		assert.Empty(t, r.stdout)
-		m := visit.FindStringSubmatch(r.stderr)
-		require.NotNil(t, m, r.stderr)
-		assert.Equal(t, c.fake.URL+fakeuc.DevicePath, m[1])
-		assert.Contains(t, r.stderr, "Authorized. Token saved to "+c.tokenFile+" (expires in 59m, scope item_read order_read, refresh: yes).")
-		assertNoSecrets(t, r.stdout+r.stderr)
+		c.inBubble(func(c *cli) {
+			start := time.Now()
+			r := c.run("login", "--device", "--scopes", "item_read,order_read")
+			require.Equal(t, exitOK, r.code, r.stderr)
+			assert.Equal(t, 2*time.Second, time.Since(start), "two polls, an interval apart")
+			assert.Empty(t, r.stdout)
+			m := visit.FindStringSubmatch(r.stderr)
+			require.NotNil(t, m, r.stderr)
+			assert.Equal(t, c.fake.URL+fakeuc.DevicePath, m[1])
+			assert.Contains(t, r.stderr, "Authorized. Token saved to "+c.tokenFile+" (expires in 1h0m, scope item_read order_read, refresh: yes).")
+			assertNoSecrets(t, r.stdout+r.stderr)
+			assert.Equal(t, 200, c.apiStatus(c.loadToken().AccessToken))
+		})
 
 		st := c.fake.Stats()
 		assert.Equal(t, 1, st.Device)
@@ -258,17 +261,17 @@ func TestLoginDevice(t *testing.T) {
 		assert.Equal(t, "item_read order_read", req.Form.Get("scope"))
 		req, _ = c.fake.LastRequest(fakeuc.TokenPath)
 		assert.Equal(t, fakeuc.GrantDeviceCode, req.Form.Get("grant_type"))
-		assert.Equal(t, 200, c.apiStatus(c.loadToken().AccessToken))
 	})
 	t.Run("denied", func(t *testing.T) {
-		t.Parallel()
 		c := newCLI(t)
 		c.fake.SetOptions(fakeuc.Options{Deny: true})
-		r := c.run("login", "--device", "--scopes", "item_read")
-		assert.Equal(t, exitFailure, r.code)
-		assert.Regexp(t, visit, r.stderr)
-		assert.Contains(t, r.stderr, "ultracart-token: login: authorization denied (access_denied")
-		assertNoSecrets(t, r.stdout+r.stderr)
+		c.inBubble(func(c *cli) {
+			r := c.run("login", "--device", "--scopes", "item_read")
+			assert.Equal(t, exitFailure, r.code)
+			assert.Regexp(t, visit, r.stderr)
+			assert.Contains(t, r.stderr, "ultracart-token: login: authorization denied (access_denied")
+			assertNoSecrets(t, r.stdout+r.stderr)
+		})
 		assert.NoFileExists(t, c.tokenFile)
 	})
 	t.Run("UltraCart unreachable", func(t *testing.T) {

@@ -630,9 +630,14 @@ func (o *options) config() *ultracart.Config {
 }
 
 // withHTTPClient returns ctx carrying the HTTP client the package uses for
-// every request: the default transport, with a time limit per request.
+// every request: with a time limit per request, and the default transport
+// unless ctx already carries a client, whose transport it keeps (a test's).
 func withHTTPClient(ctx context.Context) context.Context {
-	return context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Timeout: httpTimeout})
+	c := &http.Client{Timeout: httpTimeout}
+	if given, ok := ctx.Value(oauth2.HTTPClient).(*http.Client); ok {
+		c.Transport = given.Transport
+	}
+	return context.WithValue(ctx, oauth2.HTTPClient, c)
 }
 
 // shortUsage is the usage for a command line without a command.

@@ -538,15 +538,16 @@ func TestPlainHTTPOnlyForLoopback(t *testing.T) {
 // scope: login --device without one is a usage error that asks for
 // --scopes, and nothing is sent.
 func TestDeviceLoginNeedsScopes(t *testing.T) {
-	t.Parallel() // the approved login waits a poll interval
 	c := newCLI(t)
 	r := c.run("login", "--device")
 	assertUsage(t, r, "ultracart-token: login: --device needs --scopes (or ULTRACART_SCOPES)", "such as --scopes item_read")
 	assert.Zero(t, c.fake.Stats(), "no request")
 
 	c.env["ULTRACART_SCOPES"] = "order_read"
-	r = c.run("login", "--device")
-	assert.Equal(t, exitOK, r.code, r.stderr)
+	c.inBubble(func(c *cli) {
+		r := c.run("login", "--device")
+		assert.Equal(t, exitOK, r.code, r.stderr)
+	})
 	req, ok := c.fake.LastRequest(fakeuc.DeviceAuthPath)
 	require.True(t, ok)
 	assert.Equal(t, "order_read", req.Form.Get("scope"))

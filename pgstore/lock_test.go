@@ -82,7 +82,7 @@ func TestLockKeyIsTheTablesIdentity(t *testing.T) {
 	unlock, err := plain.For("M").(ultracart.Locker).Lock(ctx)
 	require.NoError(t, err)
 	defer unlock()
-	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond) // a held lock stays held: any wait shows it
 	unlock2, err := qualified.For("M").(ultracart.Locker).Lock(short)
 	cancel()
 	if err == nil {
@@ -102,7 +102,7 @@ func TestLockKeyIsTheTablesIdentity(t *testing.T) {
 	_, err = tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey("migrate", "public\x00"+plain.table, ""))
 	require.NoError(t, err)
 	for _, s := range []*Store{plain, qualified} {
-		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 		err := s.Migrate(short)
 		cancel()
 		require.ErrorIs(t, err, context.DeadlineExceeded, "%s waits for its turn", s.table)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -31,6 +32,13 @@ func TestMain(m *testing.M) {
 	if role := os.Getenv(childEnv); role != "" {
 		os.Exit(runChild(role))
 	}
+	// The parallel tests wait on PostgreSQL, on child processes and on
+	// timeouts far more than they compute: unless -parallel says otherwise,
+	// let them all wait at once rather than GOMAXPROCS at a time.
+	flag.Parse()
+	if !flagSet("test.parallel") {
+		flag.Set("test.parallel", "16")
+	}
 	pgURL = os.Getenv("ULTRACART_PG_URL")
 	var stop func()
 	if pgURL == "" {
@@ -47,6 +55,12 @@ func TestMain(m *testing.M) {
 		stop()
 	}
 	os.Exit(code)
+}
+
+// flagSet reports whether the command line set the flag name.
+func flagSet(name string) (set bool) {
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // needPG returns a pool on the test server, closed at the end of the test,

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"net/url"
 	"os"
 	"os/exec"
@@ -68,12 +69,25 @@ func TestMain(m *testing.M) {
 		}
 		os.Setenv("HOME", config)
 	}
+	// The tests that run the binary wait on it far more than they compute:
+	// unless -parallel says otherwise, let them all wait at once rather
+	// than GOMAXPROCS at a time.
+	flag.Parse()
+	if !flagSet("test.parallel") {
+		flag.Set("test.parallel", "16")
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
 	os.RemoveAll(config)
 	os.Exit(code)
+}
+
+// flagSet reports whether the command line set the flag name.
+func flagSet(name string) (set bool) {
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // binary builds the command once per test run and returns its path.

@@ -41,6 +41,7 @@ WHERE query_start >= $1 AND query LIKE '%advisory_lock(%' AND query NOT LIKE '%p
 // waited for the lock while another one saved, then saves without a Load,
 // holds the lock and so must not get ErrConflict.
 func TestLockReadsTheVersionAfterItsWait(t *testing.T) {
+	t.Parallel()
 	a := newStore(t, needPG(t, 0), Options{})
 	b := New(needPG(t, 0), Options{Table: a.table})
 	ctx := context.Background()
@@ -129,6 +130,7 @@ func (b *blockingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // connections, so that other merchants (and the application's own queries)
 // never queue behind it, even on a pool of one connection.
 func TestNoPoolConnectionHeldAcrossARefresh(t *testing.T) {
+	t.Parallel()
 	pool := needPG(t, 1)
 	s := newStore(t, pool, Options{})
 	srv := ultracarttest.NewServer()

@@ -26,7 +26,7 @@ func TestStalledHolder(t *testing.T) {
 	require.Equal(t, "locked", holder.line(t))
 	lock := s.For("M").(ultracart.Locker)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*idle)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*idle)
 	_, err := lock.Lock(ctx)
 	cancel()
 	require.ErrorIs(t, err, context.DeadlineExceeded, "a live holder keeps its lock past the idle timeout")

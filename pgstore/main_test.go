@@ -32,9 +32,10 @@ func TestMain(m *testing.M) {
 	if role := os.Getenv(childEnv); role != "" {
 		os.Exit(runChild(role))
 	}
-	// The parallel tests wait on PostgreSQL, on child processes and on
-	// timeouts far more than they compute: unless -parallel says otherwise,
-	// let them all wait at once rather than GOMAXPROCS at a time.
+	// The tests that need PostgreSQL work on tables of their own, in
+	// parallel, and wait on the server, on child processes and on timeouts
+	// far more than they compute: unless -parallel says otherwise, let them
+	// all wait at once rather than GOMAXPROCS at a time.
 	flag.Parse()
 	if !flagSet("test.parallel") {
 		flag.Set("test.parallel", "16")

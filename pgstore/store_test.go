@@ -41,6 +41,7 @@ func assertNoSecret(t *testing.T, err error, toks ...*oauth2.Token) {
 }
 
 func TestSaveLoad(t *testing.T) {
+	t.Parallel()
 	pool := needPG(t, 0)
 	s := newStore(t, pool, Options{})
 	ctx := context.Background()
@@ -83,6 +84,7 @@ func TestSaveLoad(t *testing.T) {
 }
 
 func TestBadMerchantKey(t *testing.T) {
+	t.Parallel()
 	pool := needPG(t, 0)
 	s := newStore(t, pool, Options{})
 	ctx := context.Background()
@@ -106,6 +108,7 @@ func TestBadMerchantKey(t *testing.T) {
 }
 
 func TestMigrate(t *testing.T) {
+	t.Parallel()
 	pool := needPG(t, 0)
 	table := newTable(t, pool)
 	s := New(pool, Options{Table: table})
@@ -146,6 +149,7 @@ func TestMigrate(t *testing.T) {
 }
 
 func TestBadTableNames(t *testing.T) {
+	t.Parallel()
 	pool := needPG(t, 0)
 	ctx := context.Background()
 	for _, name := range []string{
@@ -188,6 +192,7 @@ func newAEAD(t *testing.T) cipher.AEAD {
 }
 
 func TestSeal(t *testing.T) {
+	t.Parallel()
 	pool := needPG(t, 0)
 	ctx := context.Background()
 	table := newTable(t, pool)
@@ -258,6 +263,7 @@ ON CONFLICT (merchant) DO UPDATE SET sealed = EXCLUDED.sealed`)
 // TestLostLock: a holder that lost its lock, or whose row moved on, cannot
 // overwrite the newer token.
 func TestLostLock(t *testing.T) {
+	t.Parallel()
 	pool := needPG(t, 0)
 	ctx := context.Background()
 
@@ -322,6 +328,7 @@ func TestLostLock(t *testing.T) {
 // while a replica refreshes the old one. The replica's save fails, the new
 // grant is kept, and the replica adopts it next.
 func TestNewGrantDuringRefresh(t *testing.T) {
+	t.Parallel()
 	pool := needPG(t, 0)
 	s := newStore(t, pool, Options{})
 	srv := ultracarttest.NewServer()
@@ -364,6 +371,7 @@ func (h *hookTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // TestSmallPool: ten merchants refreshing at once, from two replicas, on
 // pools of four connections each.
 func TestSmallPool(t *testing.T) {
+	t.Parallel()
 	pool := needPG(t, 4)
 	other := needPG(t, 4)
 	s := newStore(t, pool, Options{})
@@ -397,6 +405,7 @@ func TestSmallPool(t *testing.T) {
 }
 
 func TestCanceled(t *testing.T) {
+	t.Parallel()
 	pool := needPG(t, 0)
 	s := newStore(t, pool, Options{})
 	ctx := context.Background()

@@ -212,6 +212,7 @@ func TestLoginCallbackServer(t *testing.T) {
 }
 
 func TestLoginStops(t *testing.T) {
+	t.Parallel() // the timeout is waited out: let the other tests run meanwhile
 	t.Run("timeout", func(t *testing.T) {
 		c := newCLI(t)
 		r, authURL := startLogin(t, c, context.Background(), "--timeout", "300ms")

@@ -7,10 +7,9 @@ import (
 )
 
 // TestMain lets the tests that call t.Parallel overlap beyond GOMAXPROCS
-// (the default of -parallel) unless -parallel is given: they wait, on
-// x/oauth2's one-second device polls, on child processes and on the go
-// command, far more than they compute, and on a 2-core machine two at a
-// time made the package's tests take twice as long.
+// (the default of -parallel) unless -parallel is given: they wait on child
+// processes and on the go command far more than they compute, and on a
+// 2-core machine two at a time made the package's tests take twice as long.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	given := false

@@ -34,11 +34,11 @@ func TestMain(m *testing.M) {
 	}
 	// The tests that need PostgreSQL work on tables of their own, in
 	// parallel, and wait on the server, on child processes and on timeouts
-	// far more than they compute: unless -parallel says otherwise, let them
-	// all wait at once rather than GOMAXPROCS at a time.
+	// far more than they compute: unless -parallel is given, let them
+	// overlap beyond GOMAXPROCS (its default).
 	flag.Parse()
-	if !flagSet("test.parallel") {
-		flag.Set("test.parallel", "16")
+	if !flagGiven("test.parallel") {
+		flag.Set("test.parallel", "8")
 	}
 	pgURL = os.Getenv("ULTRACART_PG_URL")
 	var stop func()
@@ -58,10 +58,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// flagSet reports whether the command line set the flag name.
-func flagSet(name string) (set bool) {
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
+// flagGiven reports whether the command line gave the flag name.
+func flagGiven(name string) (given bool) {
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // needPG returns a pool on the test server, closed at the end of the test,

@@ -70,11 +70,11 @@ func TestMain(m *testing.M) {
 		os.Setenv("HOME", config)
 	}
 	// The tests that run the binary wait on it far more than they compute:
-	// unless -parallel says otherwise, let them all wait at once rather
-	// than GOMAXPROCS at a time.
+	// unless -parallel is given, let them overlap beyond GOMAXPROCS (its
+	// default).
 	flag.Parse()
-	if !flagSet("test.parallel") {
-		flag.Set("test.parallel", "16")
+	if !flagGiven("test.parallel") {
+		flag.Set("test.parallel", "8")
 	}
 	code := m.Run()
 	if binDir != "" {
@@ -84,10 +84,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// flagSet reports whether the command line set the flag name.
-func flagSet(name string) (set bool) {
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
+// flagGiven reports whether the command line gave the flag name.
+func flagGiven(name string) (given bool) {
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // binary builds the command once per test run and returns its path.

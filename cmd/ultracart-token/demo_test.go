@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -11,7 +12,6 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,10 +42,10 @@ $`)
 // The tests below run the real binary and the go command.
 
 var (
-	buildOnce sync.Once
-	binDir    string
-	binPath   string
-	buildErr  error
+	built    = make(chan struct{}) // closed when build returns
+	binDir   string
+	binPath  string
+	buildErr error
 )
 
 func TestMain(m *testing.M) {
@@ -76,7 +76,9 @@ func TestMain(m *testing.M) {
 	if !flagGiven("test.parallel") {
 		flag.Set("test.parallel", "8")
 	}
+	go build() // while the in-process tests run
 	code := m.Run()
+	<-built
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
@@ -90,32 +92,33 @@ func flagGiven(name string) (given bool) {
 	return given
 }
 
-// binary builds the command once per test run and returns its path.
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "ultracart-token-test-")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "ultracart-token")
-		if runtime.GOOS == "windows" {
-			binPath += ".exe"
-		}
-		out, err := exec.Command(goTool(t), "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = errors.New(string(out))
-		}
-	})
-	require.NoError(t, buildErr, "go build")
-	return binPath
+// build builds the command into a new temporary directory.
+func build() {
+	defer close(built)
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		buildErr = fmt.Errorf("the go command is needed to build the binary: %w", err)
+		return
+	}
+	binDir, buildErr = os.MkdirTemp("", "ultracart-token-test-")
+	if buildErr != nil {
+		return
+	}
+	binPath = filepath.Join(binDir, "ultracart-token")
+	if runtime.GOOS == "windows" {
+		binPath += ".exe"
+	}
+	if out, err := exec.Command(goTool, "build", "-o", binPath, ".").CombinedOutput(); err != nil {
+		buildErr = errors.New(string(out))
+	}
 }
 
-func goTool(t *testing.T) string {
+// binary returns the path of the command that TestMain builds.
+func binary(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("go")
-	require.NoError(t, err, "the go command is needed to build the binary")
-	return p
+	<-built
+	require.NoError(t, buildErr, "go build")
+	return binPath
 }
 
 // exitCode returns the exit status of a finished command.
@@ -130,6 +133,7 @@ func exitCode(t *testing.T, err error) int {
 }
 
 func TestBinary(t *testing.T) {
+	t.Parallel() // after the in-process tests, while which the binary was built
 	bin := binary(t)
 	c := newCLI(t)
 	tok := c.fake.IssueToken("")
@@ -169,6 +173,7 @@ func TestBinary(t *testing.T) {
 // TestBinaryInterruptedLogin checks that Ctrl-C during login stops the
 // callback server and exits with one line, no stack trace.
 func TestBinaryInterruptedLogin(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("os.Interrupt cannot be sent to a process on Windows")
 	}

@@ -98,6 +98,7 @@ func TestAdapterExpiresIn(t *testing.T) {
 // Point 3: x/oauth2's wrappers around a PersistentTokenSource, 8 clients
 // and 100 goroutines, race-free under -race.
 func TestAdapterWrappersRaceFree(t *testing.T) {
+	t.Parallel()
 	wrappers := []struct {
 		name string
 		new  func(ctx context.Context, conf *oauth2.Config, src oauth2.TokenSource) *http.Client

@@ -194,6 +194,7 @@ func TestFileStoreSaveErrors(t *testing.T) {
 }
 
 func TestFileStoreConcurrentSaveAndLoad(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "token.json")
 	toks := []*oauth2.Token{
 		{AccessToken: strings.Repeat("a", 16<<10), RefreshToken: "rt-a"},
@@ -506,6 +507,7 @@ func TestFileStoreNilRemove(t *testing.T) {
 }
 
 func TestFileStoreRemove(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t.Run("removes the token, keeps the lock file", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "token.json")

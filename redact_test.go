@@ -217,6 +217,7 @@ func echoCalls() []*secretCall {
 // the test, in each form secretForms predicts. (Calls that get no answer are
 // TestFaultMatrix's; ErrPersist's text is TestPersistentTokenSourcePersistFailure's.)
 func TestSecretHygiene(t *testing.T) {
+	t.Parallel()
 	var calls []*secretCall
 	// The calls to the echo server go through an in-memory transport in a
 	// bubble, where the device polls wait their interval at no cost.

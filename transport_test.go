@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"runtime"
 	"strings"
@@ -26,11 +25,9 @@ import (
 	"github.com/ultracart-go/ultracart/ultracarttest"
 )
 
-// memServer serves requests in memory, with no network and no goroutine of
-// its own, so that a test can run in a synctest bubble, where a device poll
-// waits its interval at no cost. It records what it served. A handler that
-// panics with http.ErrAbortHandler drops the connection, as a server does:
-// the request fails with a connection reset.
+// memServer serves requests in memory (fakeuc.InMemory), so that a test
+// can run in a synctest bubble, where a device poll waits its interval at
+// no cost. It records what it served.
 type memServer struct {
 	handler http.HandlerFunc
 	mu      sync.Mutex
@@ -46,7 +43,7 @@ type memRequest struct {
 
 func newMemServer(handler http.HandlerFunc) *memServer { return &memServer{handler: handler} }
 
-func (m *memServer) RoundTrip(r *http.Request) (resp *http.Response, err error) {
+func (m *memServer) RoundTrip(r *http.Request) (*http.Response, error) {
 	var body []byte
 	if r.Body != nil {
 		body, _ = io.ReadAll(r.Body)
@@ -59,23 +56,13 @@ func (m *memServer) RoundTrip(r *http.Request) (resp *http.Response, err error) 
 	m.mu.Lock()
 	m.reqs = append(m.reqs, memRequest{r.Method, r.URL, r.Header.Clone(), form})
 	m.mu.Unlock()
-	defer func() {
-		if p := recover(); p == http.ErrAbortHandler {
-			resp, err = nil, &net.OpError{Op: "read", Net: "tcp", Err: errReset}
-		} else if p != nil {
-			panic(p)
-		}
-	}()
 	in := r.Clone(r.Context())
 	in.Body = io.NopCloser(bytes.NewReader(body))
-	rec := httptest.NewRecorder()
-	m.handler(rec, in)
-	if err := r.Context().Err(); err != nil { // as a client gives up on a server that hangs
-		return nil, err
+	resp, err := fakeuc.InMemory(m.handler).RoundTrip(in)
+	if resp != nil {
+		resp.Request = r
 	}
-	resp = rec.Result()
-	resp.Request = r
-	return resp, nil
+	return resp, err
 }
 
 func (m *memServer) ctx() context.Context {

@@ -1,25 +1,23 @@
 package fakeuc
 
 import (
-	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"syscall"
 )
 
-// errDropped is what a request served in memory fails with when the fake
-// drops its connection, as a client sees a reset over the network.
-var errDropped = errors.New("fakeuc: connection dropped")
+// InMemory returns an http.RoundTripper that serves each request with h in
+// memory, on the caller's goroutine: no network and no goroutine of its
+// own. A test can then run in a testing/synctest bubble, where a device
+// flow's poll interval passes at no cost. A handler that panics with
+// http.ErrAbortHandler drops the connection, as a server does: the request
+// fails with a connection reset. A request whose context ends while h runs
+// fails with the context's error, as a client gives up on a server that
+// hangs.
+func InMemory(h http.Handler) http.RoundTripper { return memTransport{h} }
 
-// Transport returns an http.RoundTripper that serves requests in memory, on
-// the caller's goroutine, with the handler the listener uses: no network and
-// no goroutine of its own. A test can then run in a testing/synctest bubble,
-// where a device flow's poll interval passes at no cost; create the Server
-// outside the bubble, since its listener's goroutine waits on the network.
-// The faults that need a connection (Reset, Truncate and LoseResponse) fail
-// the request with an error, as a reset does, and so does a closed Server.
-func (s *Server) Transport() http.RoundTripper { return memTransport{s} }
-
-type memTransport struct{ s *Server }
+type memTransport struct{ h http.Handler }
 
 func (m memTransport) RoundTrip(r *http.Request) (resp *http.Response, err error) {
 	in := r.Clone(r.Context())
@@ -31,22 +29,35 @@ func (m memTransport) RoundTrip(r *http.Request) (resp *http.Response, err error
 	rec := httptest.NewRecorder()
 	defer func() {
 		if p := recover(); p == http.ErrAbortHandler {
-			resp, err = nil, errDropped
+			resp, err = nil, &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
 		} else if p != nil {
 			panic(p)
 		}
 	}()
-	m.s.mu.Lock()
-	closed := m.s.closed
-	m.s.mu.Unlock()
-	if closed {
-		return nil, errDropped
+	m.h.ServeHTTP(rec, in)
+	if err := r.Context().Err(); err != nil {
+		return nil, err
 	}
-	// Not through serveHTTP: Close need not wait for a caller's own
-	// goroutine, and a WaitGroup used in a bubble cannot be waited on
-	// outside it.
-	m.s.serve(rec, in)
 	resp = rec.Result()
 	resp.Request = r
 	return resp, nil
+}
+
+// Transport returns InMemory with the handler the listener uses. Create the
+// Server outside a synctest bubble, since its listener's goroutine waits on
+// the network. The faults that need a connection (Reset, Truncate and
+// LoseResponse) reset it, and so does a closed Server.
+func (s *Server) Transport() http.RoundTripper {
+	return InMemory(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		closed := s.closed
+		s.mu.Unlock()
+		if closed {
+			panic(http.ErrAbortHandler)
+		}
+		// Not through serveHTTP: Close need not wait for a caller's own
+		// goroutine, and a WaitGroup used in a bubble cannot be waited on
+		// outside it.
+		s.serve(w, r)
+	}))
 }
